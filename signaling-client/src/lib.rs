@@ -1,1 +1,28 @@
+//! peercall's signaling: how two peers find each other and exchange call setup.
+//!
+//! - [`protocol`]: the wire messages of protocol v1 (serde); the server uses these same types.
+//! - [`ids`]: what a peer ID and a call ID may be, and random ones.
+//! - [`switchboard`]: the protocol's rules as a pure state machine (registrations, calls, relay,
+//!   timeouts): messages and the time in, deliveries out. The server and `MemorySignaling` run it.
+//! - [`signaling`]: the [`Signaling`] trait the call engine talks to, and its events.
+//! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting) and
+//!   [`MemorySignaling`] (in-process, for tests).
+//!
+//! Data flows one way: commands go in as trait calls, everything the other side says comes out as
+//! [`SignalingEvent`]s on one stream.
 
+pub mod ids;
+pub mod memory;
+pub mod protocol;
+pub mod signaling;
+pub mod switchboard;
+pub mod ws;
+
+pub use memory::{MemoryNetwork, MemorySignaling};
+pub use protocol::{
+    ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, RejectReason, SdpKind,
+    ServerMessage, SessionDescription, SignalData,
+};
+pub use signaling::{Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents};
+pub use switchboard::{Switchboard, SwitchboardConfig};
+pub use ws::{WsOptions, WsSignaling};

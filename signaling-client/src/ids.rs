@@ -1,0 +1,91 @@
+//! Peer IDs and call IDs: what is valid, and readable random ones.
+
+use rand::Rng;
+
+/// Why an ID was refused.
+pub fn check_peer_id(id: &str) -> Result<(), String> {
+    if !(3..=32).contains(&id.len()) {
+        return Err(format!(
+            "an ID is 3 to 32 characters, {:?} has {}",
+            id,
+            id.len()
+        ));
+    }
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
+    {
+        Some(c) => Err(format!("an ID may hold a-z, 0-9, - and _, not {c:?}")),
+        None => Ok(()),
+    }
+}
+
+pub fn is_valid_peer_id(id: &str) -> bool {
+    check_peer_id(id).is_ok()
+}
+
+/// A call ID is 1 to 64 characters.
+pub fn is_valid_call_id(call_id: &str) -> bool {
+    (1..=64).contains(&call_id.len())
+}
+
+const ADJECTIVES: &[&str] = &[
+    "amber", "brave", "calm", "clever", "crisp", "eager", "fancy", "gentle", "happy", "jolly",
+    "keen", "lively", "lucky", "merry", "nimble", "quiet", "rapid", "shiny", "sunny", "swift",
+    "tidy", "vivid", "warm", "witty",
+];
+const ANIMALS: &[&str] = &[
+    "badger", "beaver", "falcon", "ferret", "gecko", "heron", "koala", "lemur", "lynx", "marten",
+    "moose", "otter", "owl", "panda", "puffin", "quokka", "raven", "robin", "seal", "stoat",
+    "tapir", "tiger", "walrus", "wombat",
+];
+
+/// A readable random ID such as `brave-otter-42`.
+pub fn random_peer_id() -> String {
+    let mut rng = rand::rng();
+    format!(
+        "{}-{}-{}",
+        ADJECTIVES[rng.random_range(0..ADJECTIVES.len())],
+        ANIMALS[rng.random_range(0..ANIMALS.len())],
+        rng.random_range(10..100)
+    )
+}
+
+/// A fresh call ID: 128 random bits in hex.
+pub fn random_call_id() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_id_rules() {
+        for ok in ["bob", "alice_2", "a-b", &"x".repeat(32)] {
+            assert!(is_valid_peer_id(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "Alice",
+            "al ice",
+            "al.ice",
+            "",
+            &"x".repeat(33),
+            "élan",
+        ] {
+            assert!(!is_valid_peer_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_differ() {
+        for _ in 0..100 {
+            assert!(is_valid_peer_id(&random_peer_id()));
+        }
+        let a = random_call_id();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, random_call_id());
+        assert!(is_valid_call_id(&a));
+    }
+}

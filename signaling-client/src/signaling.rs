@@ -1,0 +1,186 @@
+//! The `Signaling` trait: what the call engine needs from any transport.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::ids::random_call_id;
+use crate::protocol::{
+    ClientMessage, ErrorCode, HangupReason, IceServer, RejectReason, ServerMessage, SignalData,
+};
+
+/// What a successful registration gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub id: String,
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// Everything that can come from the signaling side, in arrival order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalingEvent {
+    Registered(Registration),
+    /// The others online, right after registering (and after each re-registration).
+    Peers(Vec<String>),
+    PeerJoined(String),
+    PeerLeft(String),
+    Incoming {
+        from: String,
+        call_id: String,
+    },
+    Accepted {
+        from: String,
+        call_id: String,
+    },
+    Rejected {
+        from: String,
+        call_id: String,
+        reason: RejectReason,
+    },
+    Signal {
+        from: String,
+        call_id: String,
+        data: SignalData,
+    },
+    Hangup {
+        from: String,
+        call_id: String,
+        reason: Option<HangupReason>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        call_id: Option<String>,
+    },
+    /// The transport lost the server; calls through it are over. It is trying to reconnect.
+    Disconnected {
+        reason: String,
+    },
+    /// The transport is back and registered again under the same ID.
+    Reconnected(Registration),
+}
+
+impl From<ServerMessage> for SignalingEvent {
+    fn from(message: ServerMessage) -> Self {
+        match message {
+            ServerMessage::Registered {
+                id, ice_servers, ..
+            } => SignalingEvent::Registered(Registration { id, ice_servers }),
+            ServerMessage::Peers { peers } => SignalingEvent::Peers(peers),
+            ServerMessage::PeerJoined { id } => SignalingEvent::PeerJoined(id),
+            ServerMessage::PeerLeft { id } => SignalingEvent::PeerLeft(id),
+            ServerMessage::Incoming { from, call_id } => SignalingEvent::Incoming { from, call_id },
+            ServerMessage::Accepted { from, call_id } => SignalingEvent::Accepted { from, call_id },
+            ServerMessage::Rejected {
+                from,
+                call_id,
+                reason,
+            } => SignalingEvent::Rejected {
+                from,
+                call_id,
+                reason,
+            },
+            ServerMessage::Signal {
+                from,
+                call_id,
+                data,
+            } => SignalingEvent::Signal {
+                from,
+                call_id,
+                data,
+            },
+            ServerMessage::Hangup {
+                from,
+                call_id,
+                reason,
+            } => SignalingEvent::Hangup {
+                from,
+                call_id,
+                reason,
+            },
+            ServerMessage::Error {
+                code,
+                message,
+                call_id,
+            } => SignalingEvent::Error {
+                code,
+                message,
+                call_id,
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignalingError {
+    #[error("cannot reach the signaling server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("not connected to the signaling server")]
+    NotConnected,
+    #[error("the server refused the registration ({code}): {message}")]
+    Refused { code: ErrorCode, message: String },
+    #[error("invalid server address {0:?}")]
+    BadUrl(String),
+    #[error("signaling protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Events are handed to one consumer through a bounded channel.
+pub type SignalingEvents = mpsc::Receiver<SignalingEvent>;
+
+/// How many events may wait for the consumer before the transport waits (back-pressure).
+pub const EVENT_QUEUE: usize = 1024;
+
+/// A way to find peers and exchange call setup with them. Commands are methods; everything the
+/// other side says arrives as a [`SignalingEvent`] on the stream from [`Signaling::take_events`].
+#[async_trait]
+pub trait Signaling: Send + Sync {
+    /// Takes `id` (or a generated one when `None`) on the server.
+    async fn register(&self, id: Option<String>) -> Result<Registration, SignalingError>;
+
+    /// Sends one protocol message as it is.
+    async fn send(&self, message: ClientMessage) -> Result<(), SignalingError>;
+
+    /// The event stream; there is one, so only the first call gets it.
+    fn take_events(&self) -> Option<SignalingEvents>;
+
+    /// Rings `to` under a fresh random call ID, which is returned.
+    async fn dial(&self, to: &str) -> Result<String, SignalingError> {
+        let call_id = random_call_id();
+        self.send(ClientMessage::Call {
+            to: to.to_string(),
+            call_id: call_id.clone(),
+        })
+        .await?;
+        Ok(call_id)
+    }
+
+    async fn accept(&self, call_id: &str) -> Result<(), SignalingError> {
+        self.send(ClientMessage::Accept {
+            call_id: call_id.to_string(),
+        })
+        .await
+    }
+
+    async fn reject(&self, call_id: &str, reason: RejectReason) -> Result<(), SignalingError> {
+        self.send(ClientMessage::Reject {
+            call_id: call_id.to_string(),
+            reason,
+        })
+        .await
+    }
+
+    async fn signal(&self, call_id: &str, data: SignalData) -> Result<(), SignalingError> {
+        self.send(ClientMessage::Signal {
+            call_id: call_id.to_string(),
+            data,
+        })
+        .await
+    }
+
+    async fn hangup(&self, call_id: &str) -> Result<(), SignalingError> {
+        self.send(ClientMessage::Hangup {
+            call_id: call_id.to_string(),
+        })
+        .await
+    }
+}

@@ -1,0 +1,727 @@
+//! The protocol's rules as a pure state machine: who is registered, which calls are live, and what
+//! each message makes the server say to whom.
+//!
+//! No sockets and no clock: the caller passes the time in and carries out the returned
+//! [`Delivery`]s. The WebSocket server and [`crate::MemorySignaling`] both run on it, so the rules
+//! exist once and every transport obeys them alike.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::ids::{check_peer_id, is_valid_call_id, random_peer_id};
+use crate::protocol::{
+    ClientMessage, ErrorCode, HangupReason, IceServer, ServerMessage, PROTOCOL_VERSION,
+    RING_TIMEOUT_SECS,
+};
+
+/// A connection, numbered by the switchboard.
+pub type ClientId = u64;
+
+/// Ended call IDs remembered so a reuse is refused; bounded so memory is too.
+const RETIRED_CALL_IDS: usize = 65_536;
+
+/// Something the transport must send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    To(ClientId, ServerMessage),
+    /// The same message to every registered client except one (presence).
+    Broadcast {
+        except: ClientId,
+        message: ServerMessage,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SwitchboardConfig {
+    pub ice_servers: Vec<IceServer>,
+    pub ring_timeout: Duration,
+}
+
+impl Default for SwitchboardConfig {
+    fn default() -> Self {
+        SwitchboardConfig {
+            ice_servers: Vec::new(),
+            ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    peer_id: Option<String>,
+    calls: HashSet<String>,
+}
+
+#[derive(Debug)]
+struct Call {
+    caller: ClientId,
+    callee: ClientId,
+    /// `Some(since)` while ringing; `None` once accepted.
+    ringing_since: Option<Instant>,
+}
+
+impl Call {
+    fn other(&self, client: ClientId) -> Option<ClientId> {
+        if client == self.caller {
+            Some(self.callee)
+        } else if client == self.callee {
+            Some(self.caller)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Switchboard {
+    config: SwitchboardConfig,
+    next_client: ClientId,
+    clients: HashMap<ClientId, Client>,
+    by_peer_id: HashMap<String, ClientId>,
+    calls: HashMap<String, Call>,
+    retired: HashSet<String>,
+    retired_order: VecDeque<String>,
+}
+
+impl Switchboard {
+    pub fn new(config: SwitchboardConfig) -> Self {
+        Switchboard {
+            config,
+            ..Default::default()
+        }
+    }
+
+    /// A new connection; it must register before anything else.
+    pub fn connect(&mut self) -> ClientId {
+        self.next_client += 1;
+        self.clients.insert(self.next_client, Client::default());
+        self.next_client
+    }
+
+    pub fn peer_id(&self, client: ClientId) -> Option<&str> {
+        self.clients.get(&client)?.peer_id.as_deref()
+    }
+
+    pub fn registered_count(&self) -> usize {
+        self.by_peer_id.len()
+    }
+
+    pub fn live_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Every registered client, for carrying out a broadcast.
+    pub fn registered_clients(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.by_peer_id.values().copied()
+    }
+
+    /// When [`Switchboard::expire`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.ringing_since)
+            .min()
+            .map(|since| since + self.config.ring_timeout)
+    }
+
+    /// Applies one message from `client`, appending what must be sent to `out`.
+    pub fn handle(
+        &mut self,
+        client: ClientId,
+        message: ClientMessage,
+        now: Instant,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(me) = self.clients.get(&client) else {
+            return;
+        };
+        let registered_as = me.peer_id.clone();
+        let Some(my_id) = registered_as else {
+            match message {
+                ClientMessage::Register { id } => self.register(client, id, out),
+                _ => out.push(error(
+                    client,
+                    ErrorCode::NotRegistered,
+                    "register first",
+                    None,
+                )),
+            }
+            return;
+        };
+        match message {
+            ClientMessage::Register { .. } => out.push(error(
+                client,
+                ErrorCode::BadMessage,
+                format!("already registered as {my_id}"),
+                None,
+            )),
+            ClientMessage::Call { to, call_id } => self.dial(client, &my_id, to, call_id, now, out),
+            ClientMessage::Accept { call_id } => match self.calls.get_mut(&call_id) {
+                Some(call) if call.callee == client && call.ringing_since.is_some() => {
+                    call.ringing_since = None;
+                    out.push(Delivery::To(
+                        call.caller,
+                        ServerMessage::Accepted {
+                            from: my_id,
+                            call_id,
+                        },
+                    ));
+                }
+                _ => out.push(unknown_call(client, &call_id)),
+            },
+            ClientMessage::Reject { call_id, reason } => match self.calls.get(&call_id) {
+                Some(call) if call.callee == client && call.ringing_since.is_some() => {
+                    let caller = call.caller;
+                    self.end_call(&call_id);
+                    out.push(Delivery::To(
+                        caller,
+                        ServerMessage::Rejected {
+                            from: my_id,
+                            call_id,
+                            reason,
+                        },
+                    ));
+                }
+                _ => out.push(unknown_call(client, &call_id)),
+            },
+            ClientMessage::Signal { call_id, data } => {
+                match self.calls.get(&call_id).and_then(|c| c.other(client)) {
+                    Some(other) => out.push(Delivery::To(
+                        other,
+                        ServerMessage::Signal {
+                            from: my_id,
+                            call_id,
+                            data,
+                        },
+                    )),
+                    None => out.push(unknown_call(client, &call_id)),
+                }
+            }
+            ClientMessage::Hangup { call_id } => {
+                match self.calls.get(&call_id).and_then(|c| c.other(client)) {
+                    Some(other) => {
+                        self.end_call(&call_id);
+                        out.push(Delivery::To(
+                            other,
+                            ServerMessage::Hangup {
+                                from: my_id,
+                                call_id,
+                                reason: None,
+                            },
+                        ));
+                    }
+                    None => out.push(unknown_call(client, &call_id)),
+                }
+            }
+        }
+    }
+
+    /// The connection closed: its calls end with `gone`, its ID is free again.
+    pub fn disconnect(&mut self, client: ClientId, out: &mut Vec<Delivery>) {
+        let Some(gone) = self.clients.remove(&client) else {
+            return;
+        };
+        let Some(peer_id) = gone.peer_id else {
+            return;
+        };
+        for call_id in gone.calls {
+            if let Some(other) = self.calls.get(&call_id).and_then(|c| c.other(client)) {
+                self.end_call(&call_id);
+                out.push(Delivery::To(
+                    other,
+                    ServerMessage::Hangup {
+                        from: peer_id.clone(),
+                        call_id,
+                        reason: Some(HangupReason::Gone),
+                    },
+                ));
+            }
+        }
+        self.by_peer_id.remove(&peer_id);
+        out.push(Delivery::Broadcast {
+            except: client,
+            message: ServerMessage::PeerLeft { id: peer_id },
+        });
+    }
+
+    /// Ends the calls that rang longer than the timeout, telling both parties.
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<Delivery>) {
+        let timeout = self.config.ring_timeout;
+        let expired: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.ringing_since.is_some_and(|s| now >= s + timeout))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for call_id in expired {
+            let Some(call) = self.end_call(&call_id) else {
+                continue;
+            };
+            for (to, from) in [(call.caller, call.callee), (call.callee, call.caller)] {
+                let from = self.peer_id(from).unwrap_or_default().to_string();
+                out.push(Delivery::To(
+                    to,
+                    ServerMessage::Hangup {
+                        from,
+                        call_id: call_id.clone(),
+                        reason: Some(HangupReason::Timeout),
+                    },
+                ));
+            }
+        }
+    }
+
+    fn register(&mut self, client: ClientId, id: Option<String>, out: &mut Vec<Delivery>) {
+        let id = match id {
+            Some(id) => {
+                if let Err(why) = check_peer_id(&id) {
+                    out.push(error(client, ErrorCode::InvalidId, why, None));
+                    return;
+                }
+                if self.by_peer_id.contains_key(&id) {
+                    out.push(error(
+                        client,
+                        ErrorCode::IdTaken,
+                        format!("{id} is taken"),
+                        None,
+                    ));
+                    return;
+                }
+                id
+            }
+            None => loop {
+                let id = random_peer_id();
+                if !self.by_peer_id.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        let mut others: Vec<String> = self.by_peer_id.keys().cloned().collect();
+        others.sort();
+        self.by_peer_id.insert(id.clone(), client);
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.peer_id = Some(id.clone());
+        }
+        out.push(Delivery::To(
+            client,
+            ServerMessage::Registered {
+                id: id.clone(),
+                protocol: PROTOCOL_VERSION,
+                ice_servers: self.config.ice_servers.clone(),
+            },
+        ));
+        out.push(Delivery::To(client, ServerMessage::Peers { peers: others }));
+        out.push(Delivery::Broadcast {
+            except: client,
+            message: ServerMessage::PeerJoined { id },
+        });
+    }
+
+    fn dial(
+        &mut self,
+        client: ClientId,
+        my_id: &str,
+        to: String,
+        call_id: String,
+        now: Instant,
+        out: &mut Vec<Delivery>,
+    ) {
+        if !is_valid_call_id(&call_id) {
+            out.push(error(
+                client,
+                ErrorCode::BadMessage,
+                "a call_id is 1 to 64 characters",
+                None,
+            ));
+            return;
+        }
+        if self.calls.contains_key(&call_id) || self.retired.contains(&call_id) {
+            out.push(error(
+                client,
+                ErrorCode::CallIdTaken,
+                "that call_id was used before; pick a new random one",
+                Some(&call_id),
+            ));
+            return;
+        }
+        let callee = match self.by_peer_id.get(&to) {
+            Some(&callee) if callee != client => callee,
+            _ => {
+                out.push(error(
+                    client,
+                    ErrorCode::UnknownPeer,
+                    format!("{to} is not online"),
+                    Some(&call_id),
+                ));
+                return;
+            }
+        };
+        for party in [client, callee] {
+            if let Some(c) = self.clients.get_mut(&party) {
+                c.calls.insert(call_id.clone());
+            }
+        }
+        self.calls.insert(
+            call_id.clone(),
+            Call {
+                caller: client,
+                callee,
+                ringing_since: Some(now),
+            },
+        );
+        out.push(Delivery::To(
+            callee,
+            ServerMessage::Incoming {
+                from: my_id.to_string(),
+                call_id,
+            },
+        ));
+    }
+
+    fn end_call(&mut self, call_id: &str) -> Option<Call> {
+        let call = self.calls.remove(call_id)?;
+        for party in [call.caller, call.callee] {
+            if let Some(c) = self.clients.get_mut(&party) {
+                c.calls.remove(call_id);
+            }
+        }
+        if self.retired_order.len() >= RETIRED_CALL_IDS {
+            if let Some(old) = self.retired_order.pop_front() {
+                self.retired.remove(&old);
+            }
+        }
+        self.retired.insert(call_id.to_string());
+        self.retired_order.push_back(call_id.to_string());
+        Some(call)
+    }
+}
+
+fn error(
+    client: ClientId,
+    code: ErrorCode,
+    message: impl Into<String>,
+    call_id: Option<&str>,
+) -> Delivery {
+    Delivery::To(client, ServerMessage::error(code, message, call_id))
+}
+
+fn unknown_call(client: ClientId, call_id: &str) -> Delivery {
+    error(
+        client,
+        ErrorCode::UnknownCall,
+        "no live call with that call_id of yours",
+        Some(call_id),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{RejectReason, SignalData};
+
+    struct Fixture {
+        board: Switchboard,
+        now: Instant,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Fixture {
+                board: Switchboard::new(SwitchboardConfig::default()),
+                now: Instant::now(),
+            }
+        }
+
+        fn send(&mut self, client: ClientId, message: ClientMessage) -> Vec<Delivery> {
+            let mut out = Vec::new();
+            self.board.handle(client, message, self.now, &mut out);
+            out
+        }
+
+        fn registered(&mut self, id: &str) -> ClientId {
+            let c = self.board.connect();
+            let out = self.send(
+                c,
+                ClientMessage::Register {
+                    id: Some(id.into()),
+                },
+            );
+            assert!(matches!(
+                &out[0],
+                Delivery::To(_, ServerMessage::Registered { .. })
+            ));
+            c
+        }
+
+        fn dial(&mut self, from: ClientId, to: &str, call_id: &str) -> Vec<Delivery> {
+            self.send(
+                from,
+                ClientMessage::Call {
+                    to: to.into(),
+                    call_id: call_id.into(),
+                },
+            )
+        }
+    }
+
+    fn error_code(out: &[Delivery]) -> Option<ErrorCode> {
+        out.iter().find_map(|d| match d {
+            Delivery::To(_, ServerMessage::Error { code, .. }) => Some(*code),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn register_sends_registered_peers_and_presence() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let bob = f.board.connect();
+        let out = f.send(
+            bob,
+            ClientMessage::Register {
+                id: Some("bob".into()),
+            },
+        );
+        assert_eq!(
+            out[1],
+            Delivery::To(
+                bob,
+                ServerMessage::Peers {
+                    peers: vec!["alice".into()]
+                }
+            )
+        );
+        assert_eq!(
+            out[2],
+            Delivery::Broadcast {
+                except: bob,
+                message: ServerMessage::PeerJoined { id: "bob".into() }
+            }
+        );
+        let mut out = Vec::new();
+        f.board.disconnect(alice, &mut out);
+        assert_eq!(
+            out,
+            vec![Delivery::Broadcast {
+                except: alice,
+                message: ServerMessage::PeerLeft { id: "alice".into() }
+            }]
+        );
+        assert_eq!(f.board.registered_count(), 1);
+    }
+
+    #[test]
+    fn registration_errors() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let other = f.board.connect();
+        let taken = f.send(
+            other,
+            ClientMessage::Register {
+                id: Some("alice".into()),
+            },
+        );
+        assert_eq!(error_code(&taken), Some(ErrorCode::IdTaken));
+        let bad = f.send(
+            other,
+            ClientMessage::Register {
+                id: Some("A!".into()),
+            },
+        );
+        assert_eq!(error_code(&bad), Some(ErrorCode::InvalidId));
+        let early = f.send(
+            other,
+            ClientMessage::Hangup {
+                call_id: "x".into(),
+            },
+        );
+        assert_eq!(error_code(&early), Some(ErrorCode::NotRegistered));
+        let twice = f.send(alice, ClientMessage::Register { id: None });
+        assert_eq!(error_code(&twice), Some(ErrorCode::BadMessage));
+        let generated = f.send(other, ClientMessage::Register { id: None });
+        match &generated[0] {
+            Delivery::To(_, ServerMessage::Registered { id, .. }) => {
+                assert!(crate::ids::is_valid_peer_id(id))
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_call_relays_between_its_parties_only() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let bob = f.registered("bob");
+        let eve = f.registered("eve");
+        let out = f.dial(alice, "bob", "c1");
+        assert_eq!(
+            out,
+            vec![Delivery::To(
+                bob,
+                ServerMessage::Incoming {
+                    from: "alice".into(),
+                    call_id: "c1".into()
+                }
+            )]
+        );
+        // Early offer while ringing reaches the callee.
+        let data = SignalData::Candidate { candidate: None };
+        let out = f.send(
+            alice,
+            ClientMessage::Signal {
+                call_id: "c1".into(),
+                data: data.clone(),
+            },
+        );
+        assert!(
+            matches!(&out[0], Delivery::To(to, ServerMessage::Signal { from, .. }) if *to == bob && from == "alice")
+        );
+        // Eve is not a party.
+        let out = f.send(
+            eve,
+            ClientMessage::Signal {
+                call_id: "c1".into(),
+                data,
+            },
+        );
+        assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+        let out = f.send(
+            eve,
+            ClientMessage::Accept {
+                call_id: "c1".into(),
+            },
+        );
+        assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+        // The caller cannot accept its own call.
+        let out = f.send(
+            alice,
+            ClientMessage::Accept {
+                call_id: "c1".into(),
+            },
+        );
+        assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+        let out = f.send(
+            bob,
+            ClientMessage::Accept {
+                call_id: "c1".into(),
+            },
+        );
+        assert!(
+            matches!(&out[0], Delivery::To(to, ServerMessage::Accepted { .. }) if *to == alice)
+        );
+        let out = f.send(
+            bob,
+            ClientMessage::Hangup {
+                call_id: "c1".into(),
+            },
+        );
+        assert!(
+            matches!(&out[0], Delivery::To(to, ServerMessage::Hangup { reason: None, .. }) if *to == alice)
+        );
+        assert_eq!(f.board.live_calls(), 0);
+        // Ended calls do not relay, and their ID cannot be reused.
+        let out = f.send(
+            alice,
+            ClientMessage::Hangup {
+                call_id: "c1".into(),
+            },
+        );
+        assert_eq!(error_code(&out), Some(ErrorCode::UnknownCall));
+        assert_eq!(
+            error_code(&f.dial(alice, "bob", "c1")),
+            Some(ErrorCode::CallIdTaken)
+        );
+    }
+
+    #[test]
+    fn reject_unknown_peer_and_self() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let bob = f.registered("bob");
+        f.dial(alice, "bob", "c1");
+        let out = f.send(
+            bob,
+            ClientMessage::Reject {
+                call_id: "c1".into(),
+                reason: RejectReason::Busy,
+            },
+        );
+        assert!(
+            matches!(&out[0], Delivery::To(to, ServerMessage::Rejected { reason: RejectReason::Busy, .. }) if *to == alice)
+        );
+        assert_eq!(
+            error_code(&f.dial(alice, "carol", "c2")),
+            Some(ErrorCode::UnknownPeer)
+        );
+        assert_eq!(
+            error_code(&f.dial(alice, "alice", "c3")),
+            Some(ErrorCode::UnknownPeer)
+        );
+        assert_eq!(
+            error_code(&f.dial(alice, "bob", &"x".repeat(65))),
+            Some(ErrorCode::BadMessage)
+        );
+    }
+
+    #[test]
+    fn disconnect_ends_calls_with_gone() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let bob = f.registered("bob");
+        f.dial(alice, "bob", "c1");
+        let mut out = Vec::new();
+        f.board.disconnect(alice, &mut out);
+        assert_eq!(
+            out[0],
+            Delivery::To(
+                bob,
+                ServerMessage::Hangup {
+                    from: "alice".into(),
+                    call_id: "c1".into(),
+                    reason: Some(HangupReason::Gone)
+                }
+            )
+        );
+        assert_eq!(f.board.live_calls(), 0);
+        // The ID is free again.
+        f.registered("alice");
+    }
+
+    #[test]
+    fn ringing_times_out_but_answered_calls_do_not() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let bob = f.registered("bob");
+        f.dial(alice, "bob", "ring");
+        f.dial(alice, "bob", "talk");
+        f.send(
+            bob,
+            ClientMessage::Accept {
+                call_id: "talk".into(),
+            },
+        );
+        let deadline = f.board.next_deadline().unwrap();
+        assert_eq!(deadline, f.now + Duration::from_secs(60));
+        let mut out = Vec::new();
+        f.board
+            .expire(deadline - Duration::from_millis(1), &mut out);
+        assert!(out.is_empty());
+        f.board.expire(deadline, &mut out);
+        assert_eq!(out.len(), 2);
+        for (d, to, from) in [(&out[0], alice, "bob"), (&out[1], bob, "alice")] {
+            assert_eq!(
+                *d,
+                Delivery::To(
+                    to,
+                    ServerMessage::Hangup {
+                        from: from.into(),
+                        call_id: "ring".into(),
+                        reason: Some(HangupReason::Timeout)
+                    }
+                )
+            );
+        }
+        assert_eq!(f.board.live_calls(), 1);
+        assert_eq!(f.board.next_deadline(), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! What the call engine tells the UI or the CLI.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    Local,
+    Remote,
+}
+
+impl EndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedBy::Local => "local",
+            EndedBy::Remote => "remote",
+        }
+    }
+}
+
+/// Why a call ended, in words a person understands (`Display`) and as a short code (`code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    HungUp,
+    /// The caller gave up before an answer.
+    Cancelled,
+    Declined,
+    Busy,
+    UnknownPeer,
+    NoAnswer,
+    /// The other side's connection to the server closed.
+    PeerGone,
+    ConnectionFailed(String),
+    SignalingLost(String),
+    Failed(String),
+}
+
+impl EndReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EndReason::HungUp => "hangup",
+            EndReason::Cancelled => "cancelled",
+            EndReason::Declined => "declined",
+            EndReason::Busy => "busy",
+            EndReason::UnknownPeer => "unknown_peer",
+            EndReason::NoAnswer => "no_answer",
+            EndReason::PeerGone => "gone",
+            EndReason::ConnectionFailed(_) => "connection_failed",
+            EndReason::SignalingLost(_) => "signaling_lost",
+            EndReason::Failed(_) => "failed",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::HungUp => f.write_str("the call was hung up"),
+            EndReason::Cancelled => f.write_str("the call was cancelled"),
+            EndReason::Declined => f.write_str("the call was declined"),
+            EndReason::Busy => f.write_str("busy in another call"),
+            EndReason::UnknownPeer => f.write_str("nobody with that ID is online"),
+            EndReason::NoAnswer => f.write_str("no answer"),
+            EndReason::PeerGone => f.write_str("the other side went away"),
+            EndReason::ConnectionFailed(why) => write!(f, "the connection failed: {why}"),
+            EndReason::SignalingLost(why) => write!(f, "lost the signaling server: {why}"),
+            EndReason::Failed(why) => write!(f, "the call failed: {why}"),
+        }
+    }
+}
+
+/// Figures sampled about once a second during a call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallStats {
+    pub rtt_ms: Option<f64>,
+    pub packets_lost: i64,
+    pub bitrate_out_kbps: f64,
+    pub bitrate_in_kbps: f64,
+    /// What congestion control allows us to send.
+    pub target_kbps: f64,
+    pub fps_in: f64,
+    pub fps_out: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    Calling {
+        peer: String,
+        call_id: String,
+    },
+    Incoming {
+        peer: String,
+        call_id: String,
+    },
+    /// Someone rang while we were in a call; they were told we are busy.
+    MissedWhileBusy {
+        peer: String,
+    },
+    Accepted {
+        peer: String,
+    },
+    IceConnected,
+    /// Media can flow (ICE and DTLS are up).
+    Connected {
+        peer: String,
+    },
+    RemoteMuted {
+        kind: MediaKind,
+        muted: bool,
+    },
+    Chat {
+        text: String,
+    },
+    /// A new remote frame is in the frame slot (see `media::FrameSlot`).
+    RemoteFrame {
+        width: u32,
+        height: u32,
+    },
+    Stats(CallStats),
+    Ended {
+        peer: String,
+        by: EndedBy,
+        reason: EndReason,
+    },
+    /// Something went wrong that does not end a call (a command that cannot apply now, a device).
+    Error(String),
+}

@@ -1,0 +1,274 @@
+//! Which sources and sinks a call uses, parsed from the command line or settings, and opened
+//! fresh for each call (the camera's light is on only while in a call).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use crate::media::audio_analyzer::AudioAnalyzer;
+use crate::media::camera::{CameraSelector, CameraSource, CaptureSize};
+use crate::media::frame_slot::FrameSlot;
+use crate::media::microphone::Microphone;
+use crate::media::speaker::Speaker;
+use crate::media::test_pattern::TestPatternSource;
+use crate::media::tone::ToneSource;
+use crate::media::{AudioBlock, AudioSink, AudioSource, MediaError, VideoSource};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoChoice {
+    None,
+    /// The moving test pattern that carries its frame counter and capture time.
+    Synthetic { width: u32, height: u32, fps: u32 },
+    Camera { index: Option<u32>, hd: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioChoice {
+    None,
+    Synthetic { hz: f64 },
+    Microphone { name: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeakerChoice {
+    None,
+    /// Analyse what arrives (level, frequency) instead of playing it.
+    Analyzer,
+    Device { name: Option<String> },
+}
+
+impl FromStr for VideoChoice {
+    type Err = String;
+
+    /// `none`, `synthetic[:WxH@FPS]`, `camera[:N]`, `camera-hd[:N]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+        match kind {
+            "none" => Ok(VideoChoice::None),
+            "synthetic" => {
+                let Some(arg) = arg else {
+                    return Ok(VideoChoice::Synthetic {
+                        width: 640,
+                        height: 480,
+                        fps: 30,
+                    });
+                };
+                let parse = || -> Option<VideoChoice> {
+                    let (size, fps) = arg.split_once('@').unwrap_or((arg, "30"));
+                    let (w, h) = size.split_once('x')?;
+                    Some(VideoChoice::Synthetic {
+                        width: w.parse().ok()?,
+                        height: h.parse().ok()?,
+                        fps: fps.parse().ok()?,
+                    })
+                };
+                parse().ok_or_else(|| format!("expected synthetic:WIDTHxHEIGHT@FPS, got {s:?}"))
+            }
+            "camera" | "camera-hd" => Ok(VideoChoice::Camera {
+                index: match arg {
+                    Some(n) => Some(n.parse().map_err(|_| format!("bad camera number in {s:?}"))?),
+                    None => None,
+                },
+                hd: kind == "camera-hd",
+            }),
+            _ => Err(format!(
+                "unknown video source {s:?}: use none, synthetic[:WxH@FPS] or camera[:N]"
+            )),
+        }
+    }
+}
+
+impl FromStr for AudioChoice {
+    type Err = String;
+
+    /// `none`, `synthetic[:HZ]`, `mic[:NAME]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+        match kind {
+            "none" => Ok(AudioChoice::None),
+            "synthetic" => Ok(AudioChoice::Synthetic {
+                hz: match arg {
+                    Some(hz) => hz
+                        .parse()
+                        .ok()
+                        .filter(|hz: &f64| (20.0..=20_000.0).contains(hz))
+                        .ok_or_else(|| format!("a tone is 20 to 20000 Hz, got {s:?}"))?,
+                    None => 440.0,
+                },
+            }),
+            "mic" => Ok(AudioChoice::Microphone {
+                name: arg.map(str::to_string),
+            }),
+            _ => Err(format!(
+                "unknown audio source {s:?}: use none, synthetic[:HZ] or mic[:NAME]"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for VideoChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VideoChoice::None => f.write_str("none"),
+            VideoChoice::Synthetic { width, height, fps } => {
+                write!(f, "synthetic:{width}x{height}@{fps}")
+            }
+            VideoChoice::Camera { index: None, hd } => {
+                f.write_str(if *hd { "camera-hd" } else { "camera" })
+            }
+            VideoChoice::Camera { index: Some(n), hd } => {
+                write!(f, "{}:{n}", if *hd { "camera-hd" } else { "camera" })
+            }
+        }
+    }
+}
+
+impl fmt::Display for AudioChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AudioChoice::None => f.write_str("none"),
+            AudioChoice::Synthetic { hz } => write!(f, "synthetic:{hz}"),
+            AudioChoice::Microphone { name: None } => f.write_str("mic"),
+            AudioChoice::Microphone { name: Some(n) } => write!(f, "mic:{n}"),
+        }
+    }
+}
+
+impl VideoChoice {
+    pub fn open(&self) -> Result<Option<Box<dyn VideoSource>>, MediaError> {
+        Ok(match self {
+            VideoChoice::None => None,
+            VideoChoice::Synthetic { width, height, fps } => {
+                Some(Box::new(TestPatternSource::new(*width, *height, *fps)?))
+            }
+            VideoChoice::Camera { index, hd } => {
+                let selector = index.map_or(CameraSelector::Default, CameraSelector::Index);
+                let size = if *hd {
+                    CaptureSize::Hd720
+                } else {
+                    CaptureSize::Vga
+                };
+                Some(Box::new(CameraSource::open(&selector, size)?))
+            }
+        })
+    }
+
+    pub fn fps(&self) -> u32 {
+        match self {
+            VideoChoice::Synthetic { fps, .. } => *fps,
+            _ => 30,
+        }
+    }
+}
+
+impl AudioChoice {
+    pub fn open(&self) -> Result<Option<Box<dyn AudioSource>>, MediaError> {
+        Ok(match self {
+            AudioChoice::None => None,
+            AudioChoice::Synthetic { hz } => Some(Box::new(ToneSource::new(*hz, 0.3, true)?)),
+            AudioChoice::Microphone { name } => Some(Box::new(Microphone::open(name.as_deref())?)),
+        })
+    }
+}
+
+/// Where decoded remote audio goes. The analyser is shared so a report can read it.
+pub enum OpenedSpeaker {
+    None,
+    Analyzer(Arc<Mutex<AudioAnalyzer>>),
+    Device(Speaker),
+}
+
+impl AudioSink for OpenedSpeaker {
+    fn play(&mut self, block: &AudioBlock) -> crate::media::Result<()> {
+        match self {
+            OpenedSpeaker::None => Ok(()),
+            OpenedSpeaker::Analyzer(a) => a.lock().unwrap_or_else(|p| p.into_inner()).play(block),
+            OpenedSpeaker::Device(s) => s.play(block),
+        }
+    }
+}
+
+/// A decoded remote frame as RGBA, for the window.
+#[derive(Debug, Clone)]
+pub struct RgbaFrame {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// Everything media a call needs, chosen once and opened per call.
+#[derive(Clone)]
+pub struct MediaSetup {
+    pub video: VideoChoice,
+    pub audio: AudioChoice,
+    pub speaker: SpeakerChoice,
+    /// The analyser `SpeakerChoice::Analyzer` feeds (kept across calls; reset per call).
+    pub analyzer: Arc<Mutex<AudioAnalyzer>>,
+    /// Where the window picks up remote frames; `None` when nobody draws them.
+    pub remote_frames: Option<Arc<FrameSlot<RgbaFrame>>>,
+    /// Where the window picks up our own frames (the self-view).
+    pub local_frames: Option<Arc<FrameSlot<RgbaFrame>>>,
+}
+
+impl MediaSetup {
+    pub fn new(video: VideoChoice, audio: AudioChoice, speaker: SpeakerChoice) -> Self {
+        MediaSetup {
+            video,
+            audio,
+            speaker,
+            analyzer: Arc::new(Mutex::new(AudioAnalyzer::new(2000))),
+            remote_frames: None,
+            local_frames: None,
+        }
+    }
+
+    pub fn open_speaker(&self) -> Result<OpenedSpeaker, MediaError> {
+        Ok(match &self.speaker {
+            SpeakerChoice::None => OpenedSpeaker::None,
+            SpeakerChoice::Analyzer => OpenedSpeaker::Analyzer(self.analyzer.clone()),
+            SpeakerChoice::Device { name } => OpenedSpeaker::Device(Speaker::open(name.as_deref())?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse_and_print_back() {
+        for s in ["none", "synthetic:1280x720@30", "camera", "camera:1", "camera-hd:0"] {
+            assert_eq!(s.parse::<VideoChoice>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "synthetic".parse::<VideoChoice>().unwrap(),
+            VideoChoice::Synthetic {
+                width: 640,
+                height: 480,
+                fps: 30
+            }
+        );
+        for s in ["none", "synthetic:1000", "mic", "mic:USB Audio"] {
+            assert_eq!(s.parse::<AudioChoice>().unwrap().to_string(), s);
+        }
+        for bad in ["synthetic:640", "synthetic:axb@3", "webcam", "camera:x"] {
+            assert!(bad.parse::<VideoChoice>().is_err(), "{bad}");
+        }
+        for bad in ["synthetic:5", "speaker", "synthetic:abc"] {
+            assert!(bad.parse::<AudioChoice>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_camera_is_a_typed_error_not_a_panic() {
+        // This machine has no camera; a machine with one opens it.
+        if let Err(e) = VideoChoice::Camera {
+            index: Some(7),
+            hd: false,
+        }
+        .open()
+        {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! One WebRTC peer connection (webrtc-rs 0.21): VP8 + Opus tracks, the `system_channel` control
+//! channel, congestion control, and its events turned into [`PeerEvent`]s on one channel.
+//!
+//! Everything here is I/O; the decisions (what to send when) are the session's.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_congestion_control, register_default_interceptors, CongestionFeedback,
+};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use signaling_client::{IceCandidate, IceServer, SdpKind, SessionDescription};
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
+    RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    SettingEngineBuilder,
+};
+
+use super::control::{ControlMessage, CHANNEL_LABEL};
+use super::keyframe_tap::KeyframeRequestTap;
+use super::session::Role;
+
+pub const VP8_PAYLOAD_TYPE: u8 = 96;
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+/// How the connection finds its way; tests pin it to loopback.
+#[derive(Debug, Clone)]
+pub struct NetworkSettings {
+    pub ice_servers: Vec<IceServer>,
+    /// Local UDP addresses to bind (`127.0.0.1:0` keeps everything on this machine). Empty: all
+    /// interfaces.
+    pub udp_addrs: Vec<String>,
+    /// Resolve and announce `.local` (mDNS) candidates. Browsers hide their addresses behind them.
+    pub mdns: bool,
+    /// ICE check interval; short on a LAN, the library's 200 ms default on the internet.
+    pub ice_check_interval: Duration,
+    /// Accept a peer-reflexive pair at once (LAN, loopback) instead of waiting 1 s.
+    pub prflx_wait: Duration,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            ice_servers: Vec::new(),
+            udp_addrs: Vec::new(),
+            mdns: true,
+            ice_check_interval: Duration::from_millis(50),
+            prflx_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+impl NetworkSettings {
+    /// Everything on 127.0.0.1, no STUN, no mDNS: nothing leaves the machine.
+    pub fn loopback() -> Self {
+        NetworkSettings {
+            ice_servers: Vec::new(),
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            mdns: false,
+            ice_check_interval: Duration::from_millis(10),
+            prflx_wait: Duration::ZERO,
+        }
+    }
+}
+
+/// Limits for the video bitrate that congestion control steers between.
+#[derive(Debug, Clone, Copy)]
+pub struct BitrateLimits {
+    pub min_bps: u32,
+    pub start_bps: u32,
+    pub max_bps: u32,
+}
+
+impl Default for BitrateLimits {
+    fn default() -> Self {
+        BitrateLimits {
+            min_bps: 100_000,
+            start_bps: 800_000,
+            max_bps: 2_500_000,
+        }
+    }
+}
+
+/// Everything the connection reports, in order, on one channel.
+pub enum PeerEvent {
+    LocalDescription(SessionDescription),
+    LocalCandidate(Option<IceCandidate>),
+    IceState(RTCIceConnectionState),
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+    /// The callee's handle on the control channel the caller opened.
+    ControlChannel(Arc<dyn DataChannel>),
+    ControlOpen,
+    ControlText(String),
+    /// The remote asked for a keyframe (PLI / FIR).
+    KeyframeRequest,
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("WebRTC: {0}")]
+    WebRtc(#[from] webrtc::error::Error),
+    #[error("the remote description is not valid SDP: {0}")]
+    BadSdp(String),
+    #[error("the remote candidate is not valid: {0}")]
+    BadCandidate(String),
+    #[error("the control channel is not open")]
+    ControlClosed,
+}
+
+/// Publishes the congestion controller's estimate so the encoder can follow it.
+struct EstimateTap {
+    gcc: Gcc,
+    target_bps: Arc<AtomicU64>,
+}
+
+impl EstimateTap {
+    fn publish(&self) {
+        self.target_bps
+            .store(self.gcc.target_bitrate() as u64, Ordering::Relaxed);
+    }
+}
+
+impl BandwidthEstimator for EstimateTap {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.gcc.on_reports(now, reports);
+        self.publish();
+    }
+    fn target_bitrate(&self) -> f64 {
+        self.gcc.target_bitrate()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+        self.publish();
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+    fn stats(&self) -> EstimatorStats {
+        self.gcc.stats()
+    }
+}
+
+/// Forwards the connection's callbacks to a channel: they run on its driver task, which must not
+/// wait on us.
+struct Forwarder {
+    events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Forwarder {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let _ = self
+                    .events
+                    .send(PeerEvent::LocalCandidate(Some(IceCandidate {
+                        candidate: init.candidate,
+                        // webrtc-rs leaves the mid empty; everything is bundled on the first one.
+                        sdp_mid: Some("0".into()),
+                        sdp_mline_index: Some(0),
+                        username_fragment: None,
+                    })));
+            }
+            Err(e) => tracing::debug!(error = %e, "unusable local candidate"),
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.events.send(PeerEvent::LocalCandidate(None));
+        }
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let _ = self.events.send(PeerEvent::IceState(state));
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PeerEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.events.send(PeerEvent::Track(track));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        if channel.label().await.ok().as_deref() == Some(CHANNEL_LABEL) {
+            let _ = self.events.send(PeerEvent::ControlChannel(channel.clone()));
+            spawn_control_reader(channel, self.events.clone(), true);
+        }
+    }
+}
+
+/// Reads the control channel into events; a channel handed over by `on_data_channel` is open.
+fn spawn_control_reader(
+    channel: Arc<dyn DataChannel>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    already_open: bool,
+) {
+    tokio::spawn(async move {
+        if already_open {
+            let _ = events.send(PeerEvent::ControlOpen);
+        }
+        while let Some(event) = channel.poll().await {
+            match event {
+                DataChannelEvent::OnOpen => {
+                    let _ = events.send(PeerEvent::ControlOpen);
+                }
+                DataChannelEvent::OnMessage(message) => {
+                    let text = String::from_utf8_lossy(&message.data).into_owned();
+                    let _ = events.send(PeerEvent::ControlText(text));
+                }
+                DataChannelEvent::OnClose => break,
+                _ => {}
+            }
+        }
+    });
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// A local track we write encoded frames to.
+pub struct LocalTrack {
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    payload_type: u8,
+}
+
+impl LocalTrack {
+    fn new(
+        kind: RtpCodecKind,
+        id: &str,
+        codec: RTCRtpCodec,
+        payload_type: u8,
+    ) -> Result<Self, PeerError> {
+        let ssrc = rand::random::<u32>();
+        let encoding = RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        };
+        let track = MediaStreamTrack::new(
+            "peercall".into(),
+            id.into(),
+            id.into(),
+            kind,
+            vec![encoding],
+        );
+        Ok(LocalTrack {
+            track: Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?),
+            ssrc,
+            payload_type,
+        })
+    }
+
+    /// Sends one encoded frame (or Opus packet) lasting `duration`.
+    pub async fn write(&self, data: Bytes, duration: Duration) -> Result<(), PeerError> {
+        let sample = Sample {
+            data,
+            duration,
+            ..Sample::new(Instant::now())
+        };
+        self.track
+            .write_sample(self.ssrc, self.payload_type, &sample, &[])
+            .await?;
+        Ok(())
+    }
+}
+
+pub struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    role: Role,
+    pub video: Arc<LocalTrack>,
+    pub audio: Arc<LocalTrack>,
+    control: Option<Arc<dyn DataChannel>>,
+    remote_description_set: bool,
+    pending_candidates: Vec<RTCIceCandidateInit>,
+    /// What congestion control allows, in bits a second.
+    pub target_bps: Arc<AtomicU64>,
+}
+
+impl Peer {
+    /// Builds the connection with its tracks (and, as caller, the control channel and the offer,
+    /// which arrives as a `LocalDescription` event). Must run inside a tokio runtime.
+    pub async fn start(
+        role: Role,
+        network: &NetworkSettings,
+        bitrate: BitrateLimits,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<Peer, PeerError> {
+        let mut media = MediaEngine::default();
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp8_codec(),
+                payload_type: VP8_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        )?;
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Audio,
+        )?;
+        let target_bps = Arc::new(AtomicU64::new(bitrate.start_bps as u64));
+        let estimator = EstimateTap {
+            gcc: Gcc::new(
+                bitrate.start_bps as f64,
+                bitrate.min_bps as f64,
+                bitrate.max_bps as f64,
+            ),
+            target_bps: target_bps.clone(),
+        };
+        // Codecs first: the interceptors add their feedback to the codecs registered so far.
+        let registry = configure_congestion_control(
+            Registry::new(),
+            estimator,
+            CongestionFeedback::Twcc,
+            &mut media,
+        )?;
+        let registry = register_default_interceptors(registry, &mut media)?;
+        let registry = KeyframeRequestTap::register(registry);
+
+        let mdns = if network.mdns {
+            rtc::ice::mdns::MulticastDnsMode::QueryOnly
+        } else {
+            rtc::ice::mdns::MulticastDnsMode::Disabled
+        };
+        // interval × attempts stays ≥ 1.4 s so slower paths are not declared failed.
+        let interval = network.ice_check_interval.max(Duration::from_millis(1));
+        let attempts = (1400 / interval.as_millis().max(1) as u32).max(7) as u16;
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(mdns)
+            .with_prflx_acceptance_min_wait(Some(network.prflx_wait))
+            .with_ice_connection_attempts(Some(interval), Some(attempts))
+            .build();
+        let ice_servers = network
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect();
+        let builder = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(ice_servers)
+                    .build(),
+            )
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(settings)
+            .with_handler(Arc::new(Forwarder {
+                events: events.clone(),
+            }));
+        let udp_addrs = if network.udp_addrs.is_empty() {
+            vec!["0.0.0.0:0".to_string()]
+        } else {
+            network.udp_addrs.clone()
+        };
+        let pc: Arc<dyn PeerConnection> =
+            Arc::new(builder.with_udp_addrs(udp_addrs).build().await?);
+
+        let video = Arc::new(LocalTrack::new(
+            RtpCodecKind::Video,
+            "video",
+            vp8_codec(),
+            VP8_PAYLOAD_TYPE,
+        )?);
+        let audio = Arc::new(LocalTrack::new(
+            RtpCodecKind::Audio,
+            "audio",
+            opus_codec(),
+            OPUS_PAYLOAD_TYPE,
+        )?);
+        pc.add_track(video.track.clone() as Arc<dyn TrackLocal>)
+            .await?;
+        pc.add_track(audio.track.clone() as Arc<dyn TrackLocal>)
+            .await?;
+        spawn_keyframe_listener(video.track.clone(), events.clone());
+
+        let mut peer = Peer {
+            pc,
+            role,
+            video,
+            audio,
+            control: None,
+            remote_description_set: false,
+            pending_candidates: Vec::new(),
+            target_bps,
+        };
+        if role == Role::Caller {
+            let channel = peer.pc.create_data_channel(CHANNEL_LABEL, None).await?;
+            spawn_control_reader(channel.clone(), events.clone(), false);
+            peer.control = Some(channel);
+            let offer = peer.pc.create_offer(None).await?;
+            peer.pc.set_local_description(offer.clone()).await?;
+            let _ = events.send(PeerEvent::LocalDescription(SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: offer.sdp,
+            }));
+        }
+        Ok(peer)
+    }
+
+    /// Applies the other side's SDP; as callee, answers (the answer arrives as an event).
+    pub async fn apply_remote(
+        &mut self,
+        description: SessionDescription,
+        events: &mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(), PeerError> {
+        let parsed = match (self.role, description.kind) {
+            (Role::Callee, SdpKind::Offer) => RTCSessionDescription::offer(description.sdp),
+            (Role::Caller, SdpKind::Answer) => RTCSessionDescription::answer(description.sdp),
+            (role, kind) => {
+                return Err(PeerError::BadSdp(format!(
+                    "a {kind:?} is not what the {role:?} expects"
+                )))
+            }
+        }
+        .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(parsed)
+            .await
+            .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        self.remote_description_set = true;
+        for candidate in std::mem::take(&mut self.pending_candidates) {
+            if let Err(e) = self.pc.add_ice_candidate(candidate).await {
+                tracing::debug!(error = %e, "ignoring a remote candidate");
+            }
+        }
+        if self.role == Role::Callee {
+            let answer = self.pc.create_answer(None).await?;
+            self.pc.set_local_description(answer.clone()).await?;
+            let _ = events.send(PeerEvent::LocalDescription(SessionDescription {
+                kind: SdpKind::Answer,
+                sdp: answer.sdp,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Adds a trickled remote candidate, holding it until the remote description is set.
+    pub async fn add_remote_candidate(
+        &mut self,
+        candidate: Option<IceCandidate>,
+    ) -> Result<(), PeerError> {
+        let Some(candidate) = candidate else {
+            return Ok(()); // end of candidates: nothing to do for webrtc-rs
+        };
+        let init = RTCIceCandidateInit {
+            candidate: candidate.candidate,
+            sdp_mid: candidate.sdp_mid,
+            sdp_mline_index: candidate.sdp_mline_index,
+            username_fragment: candidate.username_fragment,
+            ..Default::default()
+        };
+        if !self.remote_description_set {
+            self.pending_candidates.push(init);
+            return Ok(());
+        }
+        self.pc
+            .add_ice_candidate(init)
+            .await
+            .map_err(|e| PeerError::BadCandidate(e.to_string()))
+    }
+
+    /// The callee's control channel arrives from the caller.
+    pub fn has_control(&self) -> bool {
+        self.control.is_some()
+    }
+
+    pub fn adopt_control(&mut self, channel: Arc<dyn DataChannel>) {
+        self.control = Some(channel);
+    }
+
+    pub async fn send_control(&self, message: &ControlMessage) -> Result<(), PeerError> {
+        let channel = self.control.as_ref().ok_or(PeerError::ControlClosed)?;
+        channel
+            .send_text(&message.to_json())
+            .await
+            .map_err(|_| PeerError::ControlClosed)
+    }
+
+    pub fn connection(&self) -> &Arc<dyn PeerConnection> {
+        &self.pc
+    }
+
+    /// Closes the connection; its tasks end as their event streams do.
+    pub async fn close(self) {
+        if let Some(channel) = &self.control {
+            let _ = channel.close().await;
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing the peer connection");
+        }
+    }
+}
+
+fn spawn_keyframe_listener(
+    track: Arc<TrackLocalStaticSample>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(_) = event {
+                if events.send(PeerEvent::KeyframeRequest).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,149 @@
+//! The server's shared state: the protocol's [`Switchboard`] plus one outbox per connection.
+//! Connections hand messages in; the hub carries out the deliveries, serialising each message once
+//! however many receive it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use signaling_client::switchboard::{ClientId, Delivery, Switchboard, SwitchboardConfig};
+use signaling_client::{ClientMessage, ServerMessage};
+use tokio::sync::{mpsc, watch};
+
+/// Messages a connection may have waiting to be written before it counts as too slow and is
+/// closed; enough for the presence of several thousand peers arriving at once.
+pub const OUTBOX_CAPACITY: usize = 16_384;
+
+/// How often the ring timeouts are checked at the least.
+const TICK: Duration = Duration::from_millis(250);
+
+pub type Outbox = mpsc::Receiver<Utf8Bytes>;
+
+struct State {
+    board: Switchboard,
+    outboxes: HashMap<ClientId, mpsc::Sender<Utf8Bytes>>,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    pub fn new(config: SwitchboardConfig) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(State {
+                board: Switchboard::new(config),
+                outboxes: HashMap::new(),
+            }),
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not take the whole server down with a poisoned lock.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new connection: its ID and the queue of text frames to write to it.
+    pub fn join(&self) -> (ClientId, Outbox) {
+        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let mut state = self.lock();
+        let client = state.board.connect();
+        state.outboxes.insert(client, tx);
+        (client, rx)
+    }
+
+    pub fn handle(&self, client: ClientId, message: ClientMessage) {
+        let mut out = Vec::new();
+        let mut state = self.lock();
+        state
+            .board
+            .handle(client, message, Instant::now(), &mut out);
+        state.deliver(out);
+    }
+
+    /// Sends to one connection through its outbox, so it stays in order with everything else.
+    pub fn send_to(&self, client: ClientId, message: ServerMessage) {
+        self.lock().deliver(vec![Delivery::To(client, message)]);
+    }
+
+    pub fn leave(&self, client: ClientId) {
+        let mut out = Vec::new();
+        let mut state = self.lock();
+        state.outboxes.remove(&client);
+        state.board.disconnect(client, &mut out);
+        state.deliver(out);
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.board.registered_count(), state.board.live_calls())
+    }
+
+    /// Connections watch this to close when the server stops.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Ends calls that ring too long; runs until the server stops.
+    pub async fn run_ring_timeouts(self: Arc<Self>) {
+        let mut stop = self.shutdown_signal();
+        loop {
+            // Wake at the next deadline, and at least every TICK since new calls may ring.
+            let next = self.lock().board.next_deadline();
+            let wait = next.map_or(TICK, |t| {
+                t.saturating_duration_since(Instant::now()).min(TICK)
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            let mut out = Vec::new();
+            let mut state = self.lock();
+            state.board.expire(Instant::now(), &mut out);
+            state.deliver(out);
+        }
+    }
+}
+
+impl State {
+    fn deliver(&mut self, deliveries: Vec<Delivery>) {
+        for delivery in deliveries {
+            match delivery {
+                Delivery::To(client, message) => {
+                    let text = Utf8Bytes::from(message.to_json());
+                    self.push(client, text);
+                }
+                Delivery::Broadcast { except, message } => {
+                    let text = Utf8Bytes::from(message.to_json());
+                    let to: Vec<ClientId> = self
+                        .board
+                        .registered_clients()
+                        .filter(|c| *c != except)
+                        .collect();
+                    for client in to {
+                        self.push(client, text.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, client: ClientId, text: Utf8Bytes) {
+        let Some(outbox) = self.outboxes.get(&client) else {
+            return;
+        };
+        if outbox.try_send(text).is_err() {
+            // Too slow to keep up (or already closing): dropping the sender closes the connection,
+            // which then leaves the switchboard like any other.
+            tracing::warn!(client, "connection too slow, closing it");
+            self.outboxes.remove(&client);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Shared test helpers: a real server on 127.0.0.1:0 and a raw WebSocket client speaking JSON.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use peercall::server::{RunningServer, Server, ServerConfig};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub async fn start_server(config: ServerConfig) -> RunningServer {
+    let config = ServerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ..config
+    };
+    Server::bind(config).await.expect("bind").spawn()
+}
+
+pub struct RawClient {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What the next read produced.
+#[derive(Debug)]
+pub enum Read {
+    Json(Value),
+    Closed(Option<u16>),
+}
+
+impl RawClient {
+    pub async fn connect(url: &str) -> RawClient {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        RawClient { ws }
+    }
+
+    /// Connects and registers as `id`, consuming `registered` and `peers`.
+    pub async fn registered(url: &str, id: &str) -> RawClient {
+        let mut c = RawClient::connect(url).await;
+        c.send(json!({"type":"register","id":id})).await;
+        let reg = c.recv().await;
+        assert_eq!(reg["type"], "registered", "{reg}");
+        assert_eq!(reg["id"], id);
+        let peers = c.recv().await;
+        assert_eq!(peers["type"], "peers", "{peers}");
+        c
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn read(&mut self) -> Read {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame");
+            match frame {
+                Some(Ok(Message::Text(t))) => {
+                    return Read::Json(serde_json::from_str(&t).expect("server sent JSON"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Read::Closed(frame.map(|f| u16::from(f.code)))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Read::Closed(None),
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> Value {
+        match self.read().await {
+            Read::Json(v) => v,
+            Read::Closed(code) => {
+                panic!("connection closed ({code:?}) while waiting for a message")
+            }
+        }
+    }
+
+    /// Reads until a message of `kind` arrives, skipping presence chatter.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["type"] == kind {
+                return v;
+            }
+            assert!(
+                matches!(
+                    v["type"].as_str(),
+                    Some("peer_joined" | "peer_left" | "peers")
+                ),
+                "expected {kind}, got {v}"
+            );
+        }
+    }
+
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let v = self.recv_type("error").await;
+        assert_eq!(v["code"], code, "{v}");
+        assert!(v["message"].is_string(), "{v}");
+        v
+    }
+
+    /// Asserts nothing but presence arrives within `d`.
+    pub async fn quiet_for(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    assert!(
+                        matches!(v["type"].as_str(), Some("peer_joined" | "peer_left")),
+                        "unexpected {v}"
+                    );
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `WsSignaling` against a real server: a call's messages, and surviving a server restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::WAIT;
+use peercall::server::{Server, ServerConfig};
+use signaling_client::{
+    RejectReason, Signaling, SignalingError, SignalingEvent, SignalingEvents, WsOptions,
+    WsSignaling,
+};
+
+async fn next_matching(
+    events: &mut SignalingEvents,
+    mut pick: impl FnMut(&SignalingEvent) -> bool,
+) -> SignalingEvent {
+    loop {
+        let e = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("timed out")
+            .expect("stream ended");
+        if pick(&e) {
+            return e;
+        }
+    }
+}
+
+#[tokio::test]
+async fn ws_signaling_dials_and_is_declined() {
+    let server = common::start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let alice = WsSignaling::connect(&url, WsOptions::default())
+        .await
+        .unwrap();
+    let bob = WsSignaling::connect(&url, WsOptions::default())
+        .await
+        .unwrap();
+    let mut alice_events = alice.take_events().unwrap();
+    let mut bob_events = bob.take_events().unwrap();
+    assert_eq!(
+        alice.register(Some("alice".into())).await.unwrap().id,
+        "alice"
+    );
+    let generated = bob.register(None).await.unwrap().id;
+    // A second client asking for a taken ID is refused with the code.
+    let dup = WsSignaling::connect(&url, WsOptions::default())
+        .await
+        .unwrap();
+    match dup.register(Some("alice".into())).await {
+        Err(SignalingError::Refused { code, .. }) => {
+            assert_eq!(code, signaling_client::ErrorCode::IdTaken)
+        }
+        other => panic!("{other:?}"),
+    }
+    let call_id = alice.dial(&generated).await.unwrap();
+    let incoming = next_matching(&mut bob_events, |e| {
+        matches!(e, SignalingEvent::Incoming { .. })
+    })
+    .await;
+    assert_eq!(
+        incoming,
+        SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: call_id.clone()
+        }
+    );
+    bob.reject(&call_id, RejectReason::Busy).await.unwrap();
+    let rejected = next_matching(&mut alice_events, |e| {
+        matches!(e, SignalingEvent::Rejected { .. })
+    })
+    .await;
+    assert_eq!(
+        rejected,
+        SignalingEvent::Rejected {
+            from: generated,
+            call_id,
+            reason: RejectReason::Busy
+        }
+    );
+}
+
+#[tokio::test]
+async fn ws_signaling_refuses_a_bad_url_and_an_absent_server() {
+    assert!(matches!(
+        WsSignaling::connect("http://127.0.0.1:1/ws", WsOptions::default()).await,
+        Err(SignalingError::BadUrl(_))
+    ));
+    // Port 1 on loopback: nobody listens there.
+    assert!(matches!(
+        WsSignaling::connect("ws://127.0.0.1:1/ws", WsOptions::default()).await,
+        Err(SignalingError::Unreachable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn ws_signaling_survives_a_server_restart() {
+    let server = common::start_server(ServerConfig::default()).await;
+    let addr = server.addr;
+    let url = server.ws_url();
+    let options = WsOptions {
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        ..WsOptions::default()
+    };
+    let alice = WsSignaling::connect(&url, options).await.unwrap();
+    let mut events = alice.take_events().unwrap();
+    alice.register(Some("alice".into())).await.unwrap();
+
+    server.shutdown().await;
+    let lost = next_matching(&mut events, |e| {
+        matches!(e, SignalingEvent::Disconnected { .. })
+    })
+    .await;
+    assert!(matches!(lost, SignalingEvent::Disconnected { .. }));
+    assert!(matches!(
+        alice.dial("bob").await,
+        Err(SignalingError::NotConnected)
+    ));
+
+    // Down for a while (several failed attempts), then back on the same address.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let server = Server::bind(ServerConfig {
+        bind: addr,
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("rebind the same port")
+    .spawn();
+    let back = next_matching(&mut events, |e| matches!(e, SignalingEvent::Reconnected(_))).await;
+    match back {
+        SignalingEvent::Reconnected(reg) => assert_eq!(reg.id, "alice"),
+        _ => unreachable!(),
+    }
+    // Registered again for real: a new client sees alice online and can ring her.
+    let bob = WsSignaling::connect(&server.ws_url(), WsOptions::default())
+        .await
+        .unwrap();
+    let mut bob_events = bob.take_events().unwrap();
+    bob.register(Some("bob".into())).await.unwrap();
+    let peers = next_matching(&mut bob_events, |e| matches!(e, SignalingEvent::Peers(_))).await;
+    assert_eq!(peers, SignalingEvent::Peers(vec!["alice".into()]));
+    let call_id = bob.dial("alice").await.unwrap();
+    let incoming = next_matching(&mut events, |e| {
+        matches!(e, SignalingEvent::Incoming { .. })
+    })
+    .await;
+    assert_eq!(
+        incoming,
+        SignalingEvent::Incoming {
+            from: "bob".into(),
+            call_id
+        }
+    );
+}
