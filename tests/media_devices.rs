@@ -12,8 +12,7 @@ fn camera_listing_and_missing_camera() {
         &CameraSelector::Name("no such camera".into()),
         CaptureSize::Vga,
     )
-    .err()
-    .expect("opening a missing camera must fail");
+    .expect_err("opening a missing camera must fail");
     if cams.is_empty() {
         assert!(
             matches!(err, MediaError::NoDevice(DeviceKind::Camera)),

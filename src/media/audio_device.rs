@@ -89,7 +89,6 @@ pub(crate) fn pick_config(
         .max_by_key(score)
         .ok_or_else(|| MediaError::Unsupported(format!("{kind} offers no usable format")))?;
     Ok(best
-        .clone()
         .try_with_sample_rate(want)
         .unwrap_or_else(|| best.with_max_sample_rate()))
 }

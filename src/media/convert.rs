@@ -159,8 +159,8 @@ pub fn yuyv_to_i420(data: &[u8], width: u32, height: u32, capture_us: u64) -> Re
         let y1 = (cy * 2 + 1).min(h - 1);
         let r1 = &data[y1 * w * 2..(y1 + 1) * w * 2];
         for cx in 0..cw {
-            f.u[cy * cw + cx] = ((r0[cx * 4 + 1] as u16 + r1[cx * 4 + 1] as u16 + 1) / 2) as u8;
-            f.v[cy * cw + cx] = ((r0[cx * 4 + 3] as u16 + r1[cx * 4 + 3] as u16 + 1) / 2) as u8;
+            f.u[cy * cw + cx] = (r0[cx * 4 + 1] as u16 + r1[cx * 4 + 1] as u16).div_ceil(2) as u8;
+            f.v[cy * cw + cx] = (r0[cx * 4 + 3] as u16 + r1[cx * 4 + 3] as u16).div_ceil(2) as u8;
         }
     }
     Ok(f)

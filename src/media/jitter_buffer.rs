@@ -341,7 +341,7 @@ mod tests {
             .collect();
         for w in seqs.windows(2) {
             let step = w[1].wrapping_sub(w[0]);
-            assert!(step >= 1 && step < 1000, "seq went {} -> {}", w[0], w[1]);
+            assert!((1..1000).contains(&step), "seq went {} -> {}", w[0], w[1]);
         }
         let s = jb.stats();
         assert_eq!(

@@ -26,7 +26,7 @@ impl ToneSource {
     /// block every 20 ms on an absolute schedule.
     pub fn new(freq_hz: f64, amplitude: f64, paced: bool) -> Result<Self> {
         let nyquist = SAMPLE_RATE as f64 / 2.0;
-        if !(freq_hz > 0.0 && freq_hz < nyquist) || !(0.0..=1.0).contains(&amplitude) {
+        if !(freq_hz > 0.0 && freq_hz < nyquist && (0.0..=1.0).contains(&amplitude)) {
             return Err(MediaError::Unsupported(format!(
                 "tone {freq_hz} Hz at amplitude {amplitude}"
             )));
