@@ -10,7 +10,7 @@ const FRAMES: u32 = 60;
 fn vp8(c: &mut Criterion) {
     for (w, h, kbps) in [(640, 480, 1000), (1280, 720, 2500)] {
         let pattern = TestPattern::new(w, h).unwrap();
-        let frames: Vec<_> = (0..FRAMES)
+        let mut frames: Vec<_> = (0..FRAMES)
             .map(|i| pattern.render(i, i as u64 * 33_333))
             .collect();
         let mut group = c.benchmark_group(format!("vp8_{w}x{h}_{kbps}kbps"));
@@ -19,7 +19,11 @@ fn vp8(c: &mut Criterion) {
         let mut i = 0usize;
         group.bench_function("encode", |b| {
             b.iter(|| {
-                let f = &frames[i % frames.len()];
+                // Frames repeat, but capture times keep advancing at 30 fps
+                // so rate control budgets as in a real call.
+                let n = frames.len();
+                let f = &mut frames[i % n];
+                f.capture_us = i as u64 * 33_333;
                 i += 1;
                 enc.encode(f, false).unwrap()
             })

@@ -12,7 +12,7 @@ command -v vpxenc >/dev/null || { echo "vpxenc not found (apt-get install vpx-to
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 cargo build -q --example write_y4m
-for spec in "640 480 1000 1" "1280 720 2500 2"; do
+for spec in "640 480 1000 2" "1280 720 2500 2"; do
     read -r w h kbps threads <<<"$spec"
     # Our encoder uses 2 threads from 640x480 up, capped by the cores.
     cores="$(nproc)"; (( threads > cores )) && threads="$cores"
