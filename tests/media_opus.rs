@@ -54,7 +54,15 @@ fn concealment_yields_one_block() {
     let fec = dec.decode_fec(&next).unwrap();
     assert_eq!(fec.samples.len(), BLOCK_SAMPLES);
     assert!(dec.decode(&[], 0).is_err());
-    assert!(dec.decode(&[0xff; 3], 0).is_err() || dec.decode_lost().is_ok());
+    // Code-3 packet claiming zero frames is invalid (RFC 6716 §3.2.5).
+    assert!(dec.decode(&[0x03, 0x00], 0).is_err());
+    // A 10 ms packet decodes but is refused: the engine uses 20 ms blocks.
+    let mut enc10 =
+        opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+    let short = enc10.encode_vec(&[0i16; 480], 400).unwrap();
+    assert!(dec.decode(&short, 0).is_err());
+    // And the decoder is still usable afterwards.
+    assert_eq!(dec.decode(&next, 0).unwrap().samples.len(), BLOCK_SAMPLES);
 }
 
 #[test]

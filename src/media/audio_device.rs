@@ -1,6 +1,13 @@
 //! Shared plumbing for cpal audio devices: device lookup, sample format and
 //! channel conversion, a linear resampler and a bounded sample ring.
 //!
+//! Linux routing, as found on Debian with pulseaudio + libasound2-plugins:
+//! cpal uses ALSA, and /etc/alsa/conf.d/99-pulse.conf makes ALSA's
+//! "default" device PulseAudio whenever a pulse server is running (no
+//! ~/.asoundrc needed). So the default input/output is pulse's default
+//! source/sink; a null sink's monitor works as a virtual microphone. The
+//! device named "pulse" is the explicit fallback if "default" fails.
+//!
 //! Device I/O runs on cpal's callback thread; the engine talks to it through
 //! a [`SampleRing`] that never grows (it drops the oldest samples), so a
 //! stalled consumer cannot eat memory or build up latency without bound.

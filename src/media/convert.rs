@@ -12,6 +12,22 @@ fn clamp_u8(v: i32) -> u8 {
     v.clamp(0, 255) as u8
 }
 
+#[inline(always)]
+fn chroma_terms(u: u8, v: u8) -> (i32, i32, i32) {
+    let d = u as i32 - 128;
+    let e = v as i32 - 128;
+    (409 * e + 128, -100 * d - 208 * e + 128, 516 * d + 128)
+}
+
+#[inline(always)]
+fn put_pixel(px: &mut [u8], y: u8, r_c: i32, g_c: i32, b_c: i32) {
+    let yy = 298 * (y as i32 - 16);
+    px[0] = clamp_u8((yy + r_c) >> 8);
+    px[1] = clamp_u8((yy + g_c) >> 8);
+    px[2] = clamp_u8((yy + b_c) >> 8);
+    px[3] = 255;
+}
+
 /// Converts an I420 frame to RGBA (alpha 255) into `out`, which must hold
 /// exactly `width * height * 4` bytes.
 pub fn i420_to_rgba(frame: &VideoFrame, out: &mut [u8]) -> Result<()> {
@@ -31,19 +47,19 @@ pub fn i420_to_rgba(frame: &VideoFrame, out: &mut [u8]) -> Result<()> {
         let u_row = &frame.u[c..c + cw];
         let v_row = &frame.v[c..c + cw];
         // Two pixels share one chroma sample: compute chroma terms once.
-        for (x2, px2) in out_row.chunks_mut(8).enumerate() {
-            let d = u_row[x2] as i32 - 128;
-            let e = v_row[x2] as i32 - 128;
-            let r_c = 409 * e + 128;
-            let g_c = -100 * d - 208 * e + 128;
-            let b_c = 516 * d + 128;
-            for (i, px) in px2.chunks_exact_mut(4).enumerate() {
-                let yy = 298 * (y_row[x2 * 2 + i] as i32 - 16);
-                px[0] = clamp_u8((yy + r_c) >> 8);
-                px[1] = clamp_u8((yy + g_c) >> 8);
-                px[2] = clamp_u8((yy + b_c) >> 8);
-                px[3] = 255;
-            }
+        // Zipped exact chunks let the compiler drop bounds checks.
+        let pairs = out_row
+            .chunks_exact_mut(8)
+            .zip(y_row.chunks_exact(2))
+            .zip(u_row.iter().zip(v_row));
+        for ((px, ys), (&u, &v)) in pairs {
+            let (r_c, g_c, b_c) = chroma_terms(u, v);
+            put_pixel(&mut px[..4], ys[0], r_c, g_c, b_c);
+            put_pixel(&mut px[4..], ys[1], r_c, g_c, b_c);
+        }
+        if w % 2 == 1 {
+            let (r_c, g_c, b_c) = chroma_terms(u_row[cw - 1], v_row[cw - 1]);
+            put_pixel(&mut out_row[(w - 1) * 4..], y_row[w - 1], r_c, g_c, b_c);
         }
     }
     Ok(())
@@ -230,6 +246,12 @@ mod tests {
         assert_eq!(i420_to_rgba_vec(&f).unwrap()[..4], [0, 0, 0, 255]);
         f.y.fill(235);
         assert_eq!(i420_to_rgba_vec(&f).unwrap()[..4], [255, 255, 255, 255]);
+        // Odd width: the last column has its own chroma sample.
+        let mut odd = VideoFrame::black(3, 3, 0);
+        odd.y.fill(235);
+        assert!(i420_to_rgba_vec(&odd).unwrap().iter().all(|&b| b == 255));
+        odd.y[8] = 16;
+        assert_eq!(i420_to_rgba_vec(&odd).unwrap()[32..], [0, 0, 0, 255]);
     }
 
     #[test]
