@@ -1,0 +1,200 @@
+//! An audio sink that measures what it receives: level, dominant frequency,
+//! block count and gaps. Used by tests and the call statistics view.
+
+use std::collections::VecDeque;
+
+use super::error::Result;
+use super::frame::{AudioBlock, BLOCK_US, SAMPLE_RATE};
+use super::traits::AudioSink;
+
+/// RMS level in dBFS (0 dBFS = full-scale square wave; silence = -inf is
+/// reported as -120).
+pub fn rms_dbfs(samples: &[i16]) -> f32 {
+    if samples.is_empty() {
+        return -120.0;
+    }
+    let sum: f64 = samples.iter().map(|&s| (s as f64).powi(2)).sum();
+    let rms = (sum / samples.len() as f64).sqrt() / 32768.0;
+    if rms <= 1e-6 {
+        -120.0
+    } else {
+        (20.0 * rms.log10()) as f32
+    }
+}
+
+/// Power of `samples` (Hann-windowed) at `freq_hz`, by the Goertzel algorithm.
+fn goertzel_power(samples: &[f32], window: &[f32], freq_hz: f64) -> f64 {
+    let w = std::f64::consts::TAU * freq_hz / SAMPLE_RATE as f64;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for (&x, &win) in samples.iter().zip(window) {
+        let s0 = (x * win) as f64 + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - coeff * s1 * s2
+}
+
+fn hann(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let x = std::f32::consts::TAU * i as f32 / (n.max(2) - 1) as f32;
+            0.5 - 0.5 * x.cos()
+        })
+        .collect()
+}
+
+/// Frequency (Hz) of the strongest tone between `min_hz` and `max_hz`, or
+/// `None` for (near) silence. A coarse Goertzel scan on a short slice finds
+/// the region, a fine scan over all samples finds the peak to ~0.25 Hz.
+pub fn dominant_frequency(samples: &[i16], min_hz: f64, max_hz: f64) -> Option<f64> {
+    if samples.len() < 1024 || rms_dbfs(samples) < -70.0 || min_hz >= max_hz {
+        return None;
+    }
+    let all: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
+    // Coarse: 2048 samples (mainlobe of about ±47 Hz), 10 Hz steps.
+    let short = &all[..2048.min(all.len())];
+    let win_short = hann(short.len());
+    let mut best = (min_hz, -1.0);
+    let mut f = min_hz;
+    while f <= max_hz {
+        let p = goertzel_power(short, &win_short, f);
+        if p > best.1 {
+            best = (f, p);
+        }
+        f += 10.0;
+    }
+    // Fine: at most one second of samples, ±40 Hz in 0.25 Hz steps.
+    let long = &all[all.len().saturating_sub(SAMPLE_RATE as usize)..];
+    let win_long = hann(long.len());
+    let mut fine = (best.0, -1.0);
+    let mut f = (best.0 - 40.0).max(min_hz);
+    while f <= (best.0 + 40.0).min(max_hz) {
+        let p = goertzel_power(long, &win_long, f);
+        if p > fine.1 {
+            fine = (f, p);
+        }
+        f += 0.25;
+    }
+    Some(fine.0)
+}
+
+/// Sink that keeps the last `history` samples and counts blocks and gaps.
+#[derive(Debug)]
+pub struct AudioAnalyzer {
+    history: VecDeque<i16>,
+    capacity: usize,
+    blocks: u64,
+    gaps: u64,
+    last_capture_us: Option<u64>,
+}
+
+impl AudioAnalyzer {
+    /// Keeps up to `history_ms` of audio for level/frequency analysis.
+    pub fn new(history_ms: u32) -> Self {
+        let capacity = (SAMPLE_RATE as usize * history_ms as usize / 1000).max(1);
+        AudioAnalyzer {
+            history: VecDeque::with_capacity(capacity),
+            capacity,
+            blocks: 0,
+            gaps: 0,
+            last_capture_us: None,
+        }
+    }
+
+    /// Blocks received so far.
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Times the capture clock jumped more than 1.5 blocks between two
+    /// consecutive blocks (missing audio upstream).
+    pub fn gaps(&self) -> u64 {
+        self.gaps
+    }
+
+    /// The kept samples, oldest first.
+    pub fn samples(&self) -> Vec<i16> {
+        self.history.iter().copied().collect()
+    }
+
+    /// RMS level of the kept samples.
+    pub fn level_dbfs(&self) -> f32 {
+        rms_dbfs(&self.samples())
+    }
+
+    /// Dominant frequency of the kept samples within 50 Hz..8 kHz.
+    pub fn dominant_frequency(&self) -> Option<f64> {
+        dominant_frequency(&self.samples(), 50.0, 8000.0)
+    }
+
+    /// Clears history and counters.
+    pub fn reset(&mut self) {
+        *self = AudioAnalyzer::new((self.capacity * 1000 / SAMPLE_RATE as usize) as u32);
+    }
+}
+
+impl AudioSink for AudioAnalyzer {
+    fn play(&mut self, block: &AudioBlock) -> Result<()> {
+        if let (Some(last), c) = (self.last_capture_us, block.capture_us) {
+            if c != 0 && c > last + BLOCK_US * 3 / 2 {
+                self.gaps += 1;
+            }
+        }
+        if block.capture_us != 0 {
+            self.last_capture_us = Some(block.capture_us);
+        }
+        self.blocks += 1;
+        for &s in &block.samples {
+            if self.history.len() == self.capacity {
+                self.history.pop_front();
+            }
+            self.history.push_back(s);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::tone::ToneSource;
+    use crate::media::traits::AudioSource;
+
+    fn tone(freq: f64, blocks: usize) -> AudioAnalyzer {
+        let mut t = ToneSource::new(freq, 0.3, false).unwrap();
+        let mut a = AudioAnalyzer::new(1000);
+        for _ in 0..blocks {
+            a.play(&t.next_block().unwrap()).unwrap();
+        }
+        a
+    }
+
+    #[test]
+    fn finds_tone_frequencies() {
+        for f in [440.0, 1000.0, 123.4, 3150.0] {
+            let a = tone(f, 50);
+            let got = a.dominant_frequency().unwrap();
+            assert!((got - f).abs() < 1.0, "{f} Hz read as {got}");
+        }
+    }
+
+    #[test]
+    fn level_and_counters() {
+        let a = tone(440.0, 10);
+        // Sine at 0.3 FS: RMS = 0.3/sqrt(2) -> -13.5 dBFS.
+        assert!((a.level_dbfs() + 13.5).abs() < 0.2, "{}", a.level_dbfs());
+        assert_eq!((a.blocks(), a.gaps()), (10, 0));
+        let mut s = AudioAnalyzer::new(100);
+        s.play(&AudioBlock::silence(1_000_000)).unwrap();
+        s.play(&AudioBlock::silence(1_060_000)).unwrap();
+        for i in 1..=8 {
+            s.play(&AudioBlock::silence(1_060_000 + i * BLOCK_US))
+                .unwrap();
+        }
+        assert_eq!((s.gaps(), s.blocks()), (1, 10));
+        assert_eq!(s.level_dbfs(), -120.0);
+        assert_eq!(s.dominant_frequency(), None);
+        assert_eq!(s.samples().len(), 4800, "history is bounded");
+    }
+}

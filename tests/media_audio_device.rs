@@ -1,0 +1,99 @@
+//! The real audio path: a tone played through the Speaker (cpal → ALSA →
+//! PulseAudio null sink) is recorded through the Microphone (the sink's
+//! monitor as default source) and its frequency is found again.
+//!
+//! Needs a PulseAudio server with a null sink as default sink and its
+//! monitor as default source (see scripts/start-test-pulseaudio.sh). Without
+//! a server the test explains why and passes, unless PEERCALL_REQUIRE_AUDIO
+//! is set (CI sets it), in which case it fails.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use peercall::media::audio_analyzer::{dominant_frequency, rms_dbfs};
+use peercall::media::microphone::Microphone;
+use peercall::media::speaker::Speaker;
+use peercall::media::tone::ToneSource;
+use peercall::media::{AudioSink, AudioSource, SAMPLE_RATE};
+
+fn audio_required() -> bool {
+    std::env::var("PEERCALL_REQUIRE_AUDIO").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn pulse_server_running() -> Result<(), String> {
+    match Command::new("pactl").arg("info").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "pactl info failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot run pactl: {e}")),
+    }
+}
+
+#[test]
+fn tone_through_real_speaker_and_microphone() {
+    if let Err(why) = pulse_server_running() {
+        assert!(
+            !audio_required(),
+            "PEERCALL_REQUIRE_AUDIO is set but there is no PulseAudio server: {why}"
+        );
+        eprintln!(
+            "skipping real audio test (set PEERCALL_REQUIRE_AUDIO=1 to make this fatal): {why}"
+        );
+        return;
+    }
+    const FREQ: f64 = 1000.0;
+    let mut speaker = Speaker::open(None).expect("open default speaker");
+    let mut mic = Microphone::open(None).expect("open default microphone");
+    println!(
+        "speaker: {} ({}), microphone: {} ({})",
+        speaker.name(),
+        speaker.device_format(),
+        mic.name(),
+        mic.device_format()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_player = stop.clone();
+    let player = std::thread::spawn(move || {
+        let mut tone = ToneSource::new(FREQ, 0.5, true).unwrap();
+        while !stop_player.load(Ordering::Relaxed) {
+            let block = tone.next_block().unwrap();
+            speaker.play(&block).unwrap();
+        }
+        speaker.underruns()
+    });
+    // Streams can take 0.4-2 s to start: record 6 s and look for the tone
+    // in the loudest second.
+    let mut recorded = Vec::new();
+    for _ in 0..300 {
+        let block = mic.next_block().expect("microphone delivers audio");
+        recorded.extend_from_slice(&block.samples);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let underruns = player.join().unwrap();
+    let second = SAMPLE_RATE as usize;
+    let loudest = recorded
+        .chunks(second / 2)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| [w[0], w[1]].concat())
+        .max_by(|a, b| rms_dbfs(a).total_cmp(&rms_dbfs(b)))
+        .unwrap();
+    let level = rms_dbfs(&loudest);
+    let freq = dominant_frequency(&loudest, 50.0, 8000.0);
+    println!(
+        "recorded {} s; loudest second {level:.1} dBFS at {freq:?} Hz; speaker underruns {underruns}",
+        recorded.len() / second
+    );
+    assert!(
+        level > -30.0,
+        "tone not heard: loudest second is {level:.1} dBFS"
+    );
+    let freq = freq.expect("a tone");
+    assert!(
+        (freq - FREQ).abs() <= 5.0,
+        "heard {freq} Hz, played {FREQ} Hz"
+    );
+}
