@@ -4,6 +4,7 @@
 //!   buffer and sinks (speaker, analyser, the frame slot the window draws from).
 //! - [`call`]: the call engine: a call's state machine, its WebRTC connection and the media
 //!   pipelines between the two.
+//! - [`headless`]: `peercall call` / `answer`: the engine without a window, writing a JSON report.
 //! - [`server`]: the signaling server (`peercall serve`, and embedded in the app): peers register,
 //!   see who is online, and relay call setup to each other over WebSocket.
 //! - The `signaling-client` crate holds the wire protocol, its rules (the switchboard the server
@@ -14,5 +15,6 @@
 //! events out the other way.
 
 pub mod call;
+pub mod headless;
 pub mod media;
 pub mod server;

@@ -1,11 +1,15 @@
 //! The command line: parse, then hand over.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use peercall::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
+use peercall::call::peer::NetworkSettings;
+use peercall::headless::{self, HeadlessOptions, Mode};
 use peercall::server::{Server, ServerConfig, DEFAULT_BIND};
-use signaling_client::IceServer;
 
 #[derive(Parser)]
 #[command(name = "peercall", version, about = "Peer-to-peer video calls")]
@@ -26,12 +30,90 @@ enum Command {
         #[arg(long = "ice-server", value_name = "URL")]
         ice_servers: Vec<String>,
     },
+    /// Dial a peer without a window and print a JSON report of the call.
+    Call {
+        /// The peer ID to dial.
+        #[arg(long)]
+        dial: String,
+        #[command(flatten)]
+        common: HeadlessArgs,
+    },
+    /// Wait for one call without a window and print a JSON report of it.
+    Answer {
+        /// Take the call at once (otherwise it is declined).
+        #[arg(long)]
+        auto_accept: bool,
+        /// Give up when no call arrives within this many seconds.
+        #[arg(long, default_value_t = 600.0)]
+        wait: f64,
+        #[command(flatten)]
+        common: HeadlessArgs,
+    },
+}
+
+#[derive(Args)]
+struct HeadlessArgs {
+    /// The signaling server (ws:// or wss://).
+    #[arg(long, default_value = "ws://127.0.0.1:8480/ws")]
+    server: String,
+    /// Our peer ID (the server picks one when absent).
+    #[arg(long)]
+    id: Option<String>,
+    /// none | synthetic[:WxH@FPS] | camera[:N] | camera-hd[:N]
+    #[arg(long, default_value = "synthetic:640x480@30")]
+    video: VideoChoice,
+    /// none | synthetic[:HZ] | mic[:NAME]
+    #[arg(long, default_value = "synthetic:440")]
+    audio: AudioChoice,
+    /// Where the other side's audio goes: analyzer | none | speaker[:NAME]
+    #[arg(long, default_value = "analyzer", value_parser = parse_speaker)]
+    speaker: SpeakerChoice,
+    /// Seconds of connected media, then hang up (default: until the other side hangs up).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Mute the microphone this many seconds into the call.
+    #[arg(long)]
+    mute_audio_at: Option<f64>,
+    /// Turn the camera off this many seconds into the call.
+    #[arg(long)]
+    mute_video_at: Option<f64>,
+    /// Unmute again this many seconds after muting.
+    #[arg(long)]
+    unmute_after: Option<f64>,
+    /// Write the JSON report here too (it always goes to stdout).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// A STUN or TURN server (overrides the server's list); repeat for more.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// Keep media on 127.0.0.1 with no mDNS: for tests on one machine.
+    #[arg(long)]
+    loopback: bool,
+}
+
+fn parse_speaker(s: &str) -> Result<SpeakerChoice, String> {
+    match s.split_once(':') {
+        None if s == "analyzer" => Ok(SpeakerChoice::Analyzer),
+        None if s == "none" => Ok(SpeakerChoice::None),
+        None if s == "speaker" => Ok(SpeakerChoice::Device { name: None }),
+        Some(("speaker", name)) => Ok(SpeakerChoice::Device {
+            name: Some(name.to_string()),
+        }),
+        _ => Err(format!(
+            "unknown speaker {s:?}: use analyzer, none or speaker[:NAME]"
+        )),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
+    // ring and aws-lc-rs both end up in the tree; rustls cannot pick one by itself.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,webrtc=warn,rtc=error,rtc_ice=error,rtc_dtls=error,rtc_interceptor=error"
+                    .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -40,13 +122,25 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve { bind, ice_servers }) => runtime.block_on(serve(bind, ice_servers)),
         None => runtime.block_on(serve(DEFAULT_BIND.parse()?, Vec::new())),
+        Some(Command::Call { dial, common }) => {
+            runtime.block_on(headless_call(Mode::Call { dial }, common, Duration::ZERO))
+        }
+        Some(Command::Answer {
+            auto_accept,
+            wait,
+            common,
+        }) => runtime.block_on(headless_call(
+            Mode::Answer { auto_accept },
+            common,
+            Duration::from_secs_f64(wait.max(0.0)),
+        )),
     }
 }
 
 async fn serve(bind: SocketAddr, ice_servers: Vec<String>) -> anyhow::Result<()> {
     let config = ServerConfig {
         bind,
-        ice_servers: ice_servers.iter().map(|u| IceServer::from_url(u)).collect(),
+        ice_servers: headless::ice_servers(&ice_servers),
         ..ServerConfig::default()
     };
     let server = Server::bind(config)
@@ -61,4 +155,34 @@ async fn serve(bind: SocketAddr, ice_servers: Vec<String>) -> anyhow::Result<()>
         })
         .await
         .context("serving")
+}
+
+async fn headless_call(mode: Mode, args: HeadlessArgs, wait: Duration) -> anyhow::Result<()> {
+    let mut network = if args.loopback {
+        NetworkSettings::loopback()
+    } else {
+        NetworkSettings::default()
+    };
+    network.ice_servers = headless::ice_servers(&args.ice_servers);
+    let options = HeadlessOptions {
+        server: args.server,
+        id: args.id,
+        mode,
+        video: args.video,
+        audio: args.audio,
+        speaker: args.speaker,
+        duration: args.duration,
+        mute_audio_at: args.mute_audio_at,
+        mute_video_at: args.mute_video_at,
+        unmute_after: args.unmute_after,
+        network,
+        wait,
+    };
+    let report = headless::run(options).await?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = args.report {
+        std::fs::write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{json}");
+    Ok(())
 }

@@ -89,6 +89,18 @@ pub struct CallStats {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
+    /// Signaling: we are registered under `id` (again, after a reconnect).
+    Registered {
+        id: String,
+    },
+    /// Signaling: everyone else online, in full.
+    Peers(Vec<String>),
+    PeerJoined(String),
+    PeerLeft(String),
+    /// Signaling is down; it reconnects by itself.
+    SignalingLost {
+        reason: String,
+    },
     Calling {
         peer: String,
         call_id: String,

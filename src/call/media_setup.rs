@@ -18,8 +18,15 @@ use crate::media::{AudioBlock, AudioSink, AudioSource, MediaError, VideoSource};
 pub enum VideoChoice {
     None,
     /// The moving test pattern that carries its frame counter and capture time.
-    Synthetic { width: u32, height: u32, fps: u32 },
-    Camera { index: Option<u32>, hd: bool },
+    Synthetic {
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
+    Camera {
+        index: Option<u32>,
+        hd: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +41,9 @@ pub enum SpeakerChoice {
     None,
     /// Analyse what arrives (level, frequency) instead of playing it.
     Analyzer,
-    Device { name: Option<String> },
+    Device {
+        name: Option<String>,
+    },
 }
 
 impl FromStr for VideoChoice {
@@ -66,7 +75,10 @@ impl FromStr for VideoChoice {
             }
             "camera" | "camera-hd" => Ok(VideoChoice::Camera {
                 index: match arg {
-                    Some(n) => Some(n.parse().map_err(|_| format!("bad camera number in {s:?}"))?),
+                    Some(n) => Some(
+                        n.parse()
+                            .map_err(|_| format!("bad camera number in {s:?}"))?,
+                    ),
                     None => None,
                 },
                 hd: kind == "camera-hd",
@@ -226,7 +238,9 @@ impl MediaSetup {
         Ok(match &self.speaker {
             SpeakerChoice::None => OpenedSpeaker::None,
             SpeakerChoice::Analyzer => OpenedSpeaker::Analyzer(self.analyzer.clone()),
-            SpeakerChoice::Device { name } => OpenedSpeaker::Device(Speaker::open(name.as_deref())?),
+            SpeakerChoice::Device { name } => {
+                OpenedSpeaker::Device(Speaker::open(name.as_deref())?)
+            }
         })
     }
 }
@@ -237,7 +251,13 @@ mod tests {
 
     #[test]
     fn choices_parse_and_print_back() {
-        for s in ["none", "synthetic:1280x720@30", "camera", "camera:1", "camera-hd:0"] {
+        for s in [
+            "none",
+            "synthetic:1280x720@30",
+            "camera",
+            "camera:1",
+            "camera-hd:0",
+        ] {
             assert_eq!(s.parse::<VideoChoice>().unwrap().to_string(), s);
         }
         assert_eq!(
@@ -262,12 +282,11 @@ mod tests {
     #[test]
     fn no_camera_is_a_typed_error_not_a_panic() {
         // This machine has no camera; a machine with one opens it.
-        if let Err(e) = VideoChoice::Camera {
+        let camera = VideoChoice::Camera {
             index: Some(7),
             hd: false,
-        }
-        .open()
-        {
+        };
+        if let Err(e) = camera.open() {
             assert!(!e.to_string().is_empty());
         }
     }

@@ -99,7 +99,11 @@ mod tests {
     #[test]
     fn gaps_and_latency_come_from_markers() {
         let c = MediaCounters::default();
-        for (counter, capture, now) in [(0u32, 1_000u64, 41_000u64), (1, 2_000, 52_000), (4, 3_000, 33_000)] {
+        for (counter, capture, now) in [
+            (0u32, 1_000u64, 41_000u64),
+            (1, 2_000, 52_000),
+            (4, 3_000, 33_000),
+        ] {
             c.frame_decoded(
                 Some(Marker {
                     counter,

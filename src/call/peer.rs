@@ -316,6 +316,7 @@ pub struct Peer {
     pending_candidates: Vec<RTCIceCandidateInit>,
     /// What congestion control allows, in bits a second.
     pub target_bps: Arc<AtomicU64>,
+    events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 impl Peer {
@@ -430,6 +431,7 @@ impl Peer {
             remote_description_set: false,
             pending_candidates: Vec::new(),
             target_bps,
+            events: events.clone(),
         };
         if role == Role::Caller {
             let channel = peer.pc.create_data_channel(CHANNEL_LABEL, None).await?;
@@ -446,11 +448,7 @@ impl Peer {
     }
 
     /// Applies the other side's SDP; as callee, answers (the answer arrives as an event).
-    pub async fn apply_remote(
-        &mut self,
-        description: SessionDescription,
-        events: &mpsc::UnboundedSender<PeerEvent>,
-    ) -> Result<(), PeerError> {
+    pub async fn apply_remote(&mut self, description: SessionDescription) -> Result<(), PeerError> {
         let parsed = match (self.role, description.kind) {
             (Role::Callee, SdpKind::Offer) => RTCSessionDescription::offer(description.sdp),
             (Role::Caller, SdpKind::Answer) => RTCSessionDescription::answer(description.sdp),
@@ -474,10 +472,12 @@ impl Peer {
         if self.role == Role::Callee {
             let answer = self.pc.create_answer(None).await?;
             self.pc.set_local_description(answer.clone()).await?;
-            let _ = events.send(PeerEvent::LocalDescription(SessionDescription {
-                kind: SdpKind::Answer,
-                sdp: answer.sdp,
-            }));
+            let _ = self
+                .events
+                .send(PeerEvent::LocalDescription(SessionDescription {
+                    kind: SdpKind::Answer,
+                    sdp: answer.sdp,
+                }));
         }
         Ok(())
     }

@@ -15,9 +15,9 @@ use super::media_setup::{AudioChoice, MediaSetup, RgbaFrame, VideoChoice};
 use super::media_stats::MediaCounters;
 use super::peer::{BitrateLimits, LocalTrack};
 use crate::media::convert::i420_to_rgba_vec;
+use crate::media::frame::BLOCK_US;
 use crate::media::opus_codec::OpusEncoder;
 use crate::media::vp8::{Vp8Config, Vp8Encoder};
-use crate::media::BLOCK_US;
 
 /// Keyframes forced by requests come at most this often (a PLI storm must not turn every frame
 /// into a keyframe).
@@ -68,8 +68,7 @@ impl SendPipeline {
                 runtime.clone(),
             );
             let self_view = setup.local_frames.clone();
-            let (track, target_bps, limits) =
-                (targets.video, targets.target_bps, targets.limits);
+            let (track, target_bps, limits) = (targets.video, targets.target_bps, targets.limits);
             threads.push(
                 std::thread::Builder::new()
                     .name("video-send".into())
@@ -92,12 +91,8 @@ impl SendPipeline {
             );
         }
         if setup.audio != AudioChoice::None {
-            let (choice, gate, counters, track) = (
-                setup.audio.clone(),
-                gate.clone(),
-                counters,
-                targets.audio,
-            );
+            let (choice, gate, counters, track) =
+                (setup.audio.clone(), gate.clone(), counters, targets.audio);
             threads.push(
                 std::thread::Builder::new()
                     .name("audio-send".into())
@@ -180,7 +175,8 @@ impl VideoSender {
                 last_forced = Some(Instant::now());
             }
             let target = self.target_bps.load(Ordering::Relaxed) as f64 * TARGET_SHARE;
-            let kbps = (target as u32 / 1000).clamp(self.limits.min_bps / 1000, self.limits.max_bps / 1000);
+            let kbps = (target as u32 / 1000)
+                .clamp(self.limits.min_bps / 1000, self.limits.max_bps / 1000);
             if kbps.abs_diff(encoder.bitrate_kbps()) * 20 > encoder.bitrate_kbps() {
                 let _ = encoder.set_bitrate(kbps);
             }

@@ -1,0 +1,369 @@
+//! The call engine: one task that owns the session, the peer connection and the media
+//! pipelines. Commands come in on a channel, signaling events and peer events arrive on theirs,
+//! and everything the UI or CLI should know goes out as [`CallEvent`]s.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use signaling_client::{Signaling, SignalingEvent, SignalingEvents};
+use tokio::sync::mpsc;
+use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState, StatsSelector};
+
+use super::control::ControlMessage;
+use super::events::{CallEvent, CallStats};
+use super::media_setup::MediaSetup;
+use super::media_stats::MediaCounters;
+use super::peer::{BitrateLimits, NetworkSettings, Peer, PeerEvent};
+use super::receive_pipeline;
+use super::send_pipeline::{SendGate, SendPipeline, SendTargets};
+use super::session::{Action, CallCommand, PeerNotice, Session, DEFAULT_NO_ANSWER};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub network: NetworkSettings,
+    pub bitrate: BitrateLimits,
+    /// A caller gives up after this long without an answer.
+    pub no_answer: Duration,
+    pub stats_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            network: NetworkSettings::default(),
+            bitrate: BitrateLimits::default(),
+            no_answer: DEFAULT_NO_ANSWER,
+            stats_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The handle the UI or CLI keeps: commands in, counters to read.
+#[derive(Clone)]
+pub struct CallEngine {
+    commands: mpsc::UnboundedSender<CallCommand>,
+    counters: Arc<Mutex<Arc<MediaCounters>>>,
+}
+
+impl CallEngine {
+    /// Starts the engine on the current tokio runtime.
+    pub fn start(
+        signaling: Arc<dyn Signaling>,
+        signaling_events: SignalingEvents,
+        setup: MediaSetup,
+        config: EngineConfig,
+    ) -> (CallEngine, mpsc::UnboundedReceiver<CallEvent>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::unbounded_channel();
+        let counters = Arc::new(Mutex::new(Arc::new(MediaCounters::default())));
+        let task = EngineTask {
+            session: Session::new(config.no_answer),
+            signaling,
+            setup,
+            config,
+            events,
+            peer: None,
+            peer_events: None,
+            sender: None,
+            gate: Arc::new(SendGate::default()),
+            counters: counters.clone(),
+            last_sample: None,
+        };
+        tokio::spawn(task.run(command_rx, signaling_events));
+        (CallEngine { commands, counters }, event_rx)
+    }
+
+    pub fn send(&self, command: CallCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The counters of the current (or last) call's media.
+    pub fn counters(&self) -> Arc<MediaCounters> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Transport byte counts at the previous stats sample, for bitrates.
+struct StatsSample {
+    at: Instant,
+    bytes_out: u64,
+    bytes_in: u64,
+    frames_in: u64,
+    frames_out: u64,
+}
+
+struct EngineTask {
+    session: Session,
+    signaling: Arc<dyn Signaling>,
+    setup: MediaSetup,
+    config: EngineConfig,
+    events: mpsc::UnboundedSender<CallEvent>,
+    peer: Option<Peer>,
+    peer_events: Option<mpsc::UnboundedReceiver<PeerEvent>>,
+    sender: Option<SendPipeline>,
+    gate: Arc<SendGate>,
+    counters: Arc<Mutex<Arc<MediaCounters>>>,
+    last_sample: Option<StatsSample>,
+}
+
+impl EngineTask {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<CallCommand>,
+        mut signaling: SignalingEvents,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut stats = tokio::time::interval(self.config.stats_interval);
+        loop {
+            let peer_event = async {
+                match self.peer_events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.command(command).await;
+                }
+                event = signaling.recv() => {
+                    let Some(event) = event else { break };
+                    self.signaling_event(event).await;
+                }
+                Some(event) = peer_event => self.peer_event(event).await,
+                _ = tick.tick() => {
+                    let actions = self.session.tick(Instant::now());
+                    self.carry_out(actions).await;
+                }
+                _ = stats.tick() => self.sample_stats().await,
+            }
+        }
+        // The owner is gone: leave any call properly.
+        if self.session.in_call() {
+            let actions = self.session.command(CallCommand::HangUp, Instant::now());
+            self.carry_out(actions).await;
+        }
+    }
+
+    fn emit(&self, event: CallEvent) {
+        let _ = self.events.send(event);
+    }
+
+    async fn command(&mut self, command: CallCommand) {
+        match &command {
+            CallCommand::MuteAudio(m) => self.gate.audio_muted.store(*m, Ordering::Relaxed),
+            CallCommand::MuteVideo(m) => self.gate.video_muted.store(*m, Ordering::Relaxed),
+            _ => {}
+        }
+        let actions = self.session.command(command, Instant::now());
+        self.carry_out(actions).await;
+    }
+
+    async fn signaling_event(&mut self, event: SignalingEvent) {
+        match &event {
+            SignalingEvent::Registered(r) | SignalingEvent::Reconnected(r) => {
+                self.emit(CallEvent::Registered { id: r.id.clone() })
+            }
+            SignalingEvent::Peers(peers) => self.emit(CallEvent::Peers(peers.clone())),
+            SignalingEvent::PeerJoined(id) => self.emit(CallEvent::PeerJoined(id.clone())),
+            SignalingEvent::PeerLeft(id) => self.emit(CallEvent::PeerLeft(id.clone())),
+            SignalingEvent::Disconnected { reason } => self.emit(CallEvent::SignalingLost {
+                reason: reason.clone(),
+            }),
+            SignalingEvent::Error {
+                code,
+                message,
+                call_id: None,
+            } => self.emit(CallEvent::Error(format!("signaling: {code}: {message}"))),
+            _ => {}
+        }
+        let actions = self.session.signaling(event);
+        self.carry_out(actions).await;
+    }
+
+    async fn peer_event(&mut self, event: PeerEvent) {
+        let notice = match event {
+            PeerEvent::LocalDescription(sdp) => PeerNotice::LocalDescription(sdp),
+            PeerEvent::LocalCandidate(c) => PeerNotice::LocalCandidate(c),
+            PeerEvent::IceState(RTCIceConnectionState::Connected) => PeerNotice::IceConnected,
+            PeerEvent::IceState(_) => return,
+            PeerEvent::State(RTCPeerConnectionState::Connected) => {
+                self.gate.connected.store(true, Ordering::Relaxed);
+                PeerNotice::Connected
+            }
+            PeerEvent::State(RTCPeerConnectionState::Failed) => {
+                PeerNotice::Failed("ICE or DTLS failed: no path to the other side".into())
+            }
+            PeerEvent::State(_) => return,
+            PeerEvent::Track(track) => {
+                let counters = self.counters();
+                receive_pipeline::start(track, &self.setup, counters, self.events.clone()).await;
+                return;
+            }
+            PeerEvent::ControlChannel(channel) => {
+                if let Some(peer) = self.peer.as_mut() {
+                    peer.adopt_control(channel);
+                }
+                return;
+            }
+            PeerEvent::ControlOpen => PeerNotice::ControlOpen,
+            PeerEvent::ControlText(text) => PeerNotice::Control(ControlMessage::parse(&text)),
+            PeerEvent::KeyframeRequest => {
+                self.gate.keyframe_wanted.store(true, Ordering::Relaxed);
+                return;
+            }
+            PeerEvent::Error(why) => {
+                self.emit(CallEvent::Error(why));
+                return;
+            }
+        };
+        let actions = self.session.peer_notice(notice);
+        self.carry_out(actions).await;
+    }
+
+    fn counters(&self) -> Arc<MediaCounters> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn carry_out(&mut self, actions: Vec<Action>) {
+        // Actions can produce more (a bad SDP fails the call): work through them in order.
+        let mut queue = std::collections::VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Signal(message) => {
+                    if let Err(e) = self.signaling.send(message).await {
+                        tracing::warn!(error = %e, "signaling send failed");
+                    }
+                }
+                Action::Emit(event) => self.emit(event),
+                Action::StartPeer { role, .. } => {
+                    if let Err(why) = self.start_peer(role).await {
+                        queue.extend(self.session.peer_notice(PeerNotice::Failed(why)));
+                    }
+                }
+                Action::ApplyRemoteDescription(sdp) => {
+                    let Some(peer) = self.peer.as_mut() else {
+                        continue;
+                    };
+                    if let Err(e) = peer.apply_remote(sdp).await {
+                        queue.extend(self.session.peer_notice(PeerNotice::Failed(e.to_string())));
+                    }
+                }
+                Action::AddRemoteCandidate(candidate) => {
+                    if let Some(peer) = self.peer.as_mut() {
+                        if let Err(e) = peer.add_remote_candidate(candidate).await {
+                            tracing::debug!(error = %e, "ignoring a remote candidate");
+                        }
+                    }
+                }
+                Action::SendControl(message) => {
+                    if let Some(peer) = self.peer.as_ref() {
+                        if let Err(e) = peer.send_control(&message).await {
+                            tracing::debug!(error = %e, ?message, "control message not sent");
+                        }
+                    }
+                }
+                Action::ClosePeer => self.close_peer().await,
+            }
+        }
+    }
+
+    async fn start_peer(&mut self, role: super::session::Role) -> Result<(), String> {
+        self.close_peer().await;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.peer_events = Some(rx);
+        let counters = Arc::new(MediaCounters::default());
+        *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = counters.clone();
+        self.setup
+            .analyzer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reset();
+        let peer = Peer::start(role, &self.config.network, self.config.bitrate, tx)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.gate = Arc::new(SendGate::default());
+        let (audio_muted, video_muted) = self.session.muted();
+        self.gate.audio_muted.store(audio_muted, Ordering::Relaxed);
+        self.gate.video_muted.store(video_muted, Ordering::Relaxed);
+        self.sender = Some(SendPipeline::start(
+            &self.setup,
+            SendTargets {
+                video: peer.video.clone(),
+                audio: peer.audio.clone(),
+                target_bps: peer.target_bps.clone(),
+                limits: self.config.bitrate,
+            },
+            counters,
+            self.gate.clone(),
+            self.events.clone(),
+        ));
+        self.peer = Some(peer);
+        self.last_sample = None;
+        Ok(())
+    }
+
+    async fn close_peer(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            // Joining waits at most a frame; keep the runtime's threads free meanwhile.
+            let _ = tokio::task::spawn_blocking(move || sender.stop()).await;
+        }
+        if let Some(peer) = self.peer.take() {
+            peer.close().await;
+        }
+        self.peer_events = None;
+    }
+
+    async fn sample_stats(&mut self) {
+        let Some(peer) = self.peer.as_ref() else {
+            return;
+        };
+        if !self.gate.connected.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        let report = peer.connection().get_stats(now, StatsSelector::None).await;
+        let pair = report.candidate_pairs().find(|p| p.nominated);
+        let rtt_ms = pair
+            .map(|p| p.current_round_trip_time * 1000.0)
+            .filter(|rtt| *rtt > 0.0);
+        let (bytes_out, bytes_in) = pair.map_or((0, 0), |p| (p.bytes_sent, p.bytes_received));
+        let packets_lost = report
+            .inbound_rtp_streams()
+            .map(|s| s.received_rtp_stream_stats.packets_lost)
+            .sum();
+        let counters = self.counters();
+        let frames_in = MediaCounters::get(&counters.frames_decoded);
+        let frames_out = MediaCounters::get(&counters.frames_sent);
+        let mut stats = CallStats {
+            rtt_ms,
+            packets_lost,
+            target_kbps: peer.target_bps.load(Ordering::Relaxed) as f64 / 1000.0,
+            ..CallStats::default()
+        };
+        if let Some(last) = &self.last_sample {
+            let secs = now.duration_since(last.at).as_secs_f64().max(0.001);
+            stats.bitrate_out_kbps =
+                bytes_out.saturating_sub(last.bytes_out) as f64 * 8.0 / 1000.0 / secs;
+            stats.bitrate_in_kbps =
+                bytes_in.saturating_sub(last.bytes_in) as f64 * 8.0 / 1000.0 / secs;
+            stats.fps_in = frames_in.saturating_sub(last.frames_in) as f64 / secs;
+            stats.fps_out = frames_out.saturating_sub(last.frames_out) as f64 / secs;
+        }
+        self.last_sample = Some(StatsSample {
+            at: now,
+            bytes_out,
+            bytes_in,
+            frames_in,
+            frames_out,
+        });
+        self.emit(CallEvent::Stats(stats));
+    }
+}

@@ -1,0 +1,225 @@
+//! Incoming media: remote track → (light poll task) → decoder thread → sink.
+//!
+//! The poll task only reassembles and hands over: webrtc-rs queues 256 events per remote track
+//! and drops beyond that, so nothing slow may happen there. Video frames go to a decoder thread
+//! through a small bounded queue; audio packets go into the jitter buffer, which a playout thread
+//! drains every 20 ms into the speaker (or analyser).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::events::CallEvent;
+use super::media_setup::{MediaSetup, RgbaFrame};
+use super::media_stats::MediaCounters;
+use super::vp8_assembler::{Assembled, AssembledFrame, Vp8Assembler};
+use crate::media::convert::i420_to_rgba_vec;
+use crate::media::jitter_buffer::{JitterBuffer, JitterConfig, Playout};
+use crate::media::opus_codec::OpusDecoder;
+use crate::media::pacer::Pacer;
+use crate::media::test_pattern::read_marker_frame;
+use crate::media::vp8::Vp8Decoder;
+use crate::media::{now_us, AudioSink};
+
+/// Frames waiting for the decoder; a decoder this far behind drops and asks for a keyframe.
+const DECODE_QUEUE: usize = 4;
+/// Keyframe requests go out at most this often.
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+
+/// Starts receiving a remote track of either kind.
+pub async fn start(
+    track: Arc<dyn TrackRemote>,
+    setup: &MediaSetup,
+    counters: Arc<MediaCounters>,
+    events: mpsc::UnboundedSender<CallEvent>,
+) {
+    match track.kind().await {
+        RtpCodecKind::Video => start_video(track, setup, counters, events),
+        RtpCodecKind::Audio => start_audio(track, setup, counters, events),
+        _ => {}
+    }
+}
+
+fn start_video(
+    track: Arc<dyn TrackRemote>,
+    setup: &MediaSetup,
+    counters: Arc<MediaCounters>,
+    events: mpsc::UnboundedSender<CallEvent>,
+) {
+    let (frames, queue) = sync_channel::<AssembledFrame>(DECODE_QUEUE);
+    let broken = Arc::new(AtomicBool::new(false));
+    let slot = setup.remote_frames.clone();
+    {
+        let (counters, broken) = (counters.clone(), broken.clone());
+        std::thread::Builder::new()
+            .name("video-decode".into())
+            .spawn(move || decode_video(queue, slot, &counters, &broken, events))
+            .expect("spawn the decoder thread");
+    }
+    tokio::spawn(async move {
+        let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+        let mut assembler = Vp8Assembler::new();
+        let mut last_pli: Option<Instant> = None;
+        while let Some(event) = track.poll().await {
+            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                continue;
+            };
+            let h = &packet.header;
+            let out = assembler.push(
+                h.sequence_number,
+                h.timestamp,
+                h.marker,
+                &packet.payload,
+                Instant::now(),
+            );
+            // Until the first keyframe, and whenever the decoder lost its footing, ask for one.
+            let mut want_keyframe =
+                assembler.frames_out == 0 || broken.swap(false, Ordering::Relaxed);
+            for item in out {
+                match item {
+                    Assembled::Frame(frame) => match frames.try_send(frame) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => want_keyframe = true,
+                        Err(TrySendError::Disconnected(_)) => return,
+                    },
+                    Assembled::NeedKeyframe => want_keyframe = true,
+                }
+            }
+            if want_keyframe && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+                last_pli = Some(Instant::now());
+                MediaCounters::add(&counters.keyframes_requested, 1);
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                    tracing::debug!(error = %e, "sending a PLI");
+                }
+            }
+        }
+    });
+}
+
+fn decode_video(
+    queue: Receiver<AssembledFrame>,
+    slot: Option<Arc<crate::media::frame_slot::FrameSlot<RgbaFrame>>>,
+    counters: &MediaCounters,
+    broken: &AtomicBool,
+    events: mpsc::UnboundedSender<CallEvent>,
+) {
+    let mut decoder = match Vp8Decoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = events.send(CallEvent::Error(format!("the video decoder: {e}")));
+            return;
+        }
+    };
+    for frame in queue {
+        let decoded = match decoder.decode(&frame.data, 0) {
+            Ok(Some(decoded)) => decoded,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "undecodable VP8 frame");
+                broken.store(true, Ordering::Relaxed);
+                continue;
+            }
+        };
+        counters.frame_decoded(read_marker_frame(&decoded), now_us());
+        if let Some(slot) = &slot {
+            if let Ok(pixels) = i420_to_rgba_vec(&decoded) {
+                let (width, height) = (decoded.width, decoded.height);
+                slot.publish(RgbaFrame {
+                    width,
+                    height,
+                    pixels,
+                });
+                let _ = events.send(CallEvent::RemoteFrame { width, height });
+            }
+        }
+    }
+}
+
+fn start_audio(
+    track: Arc<dyn TrackRemote>,
+    setup: &MediaSetup,
+    counters: Arc<MediaCounters>,
+    events: mpsc::UnboundedSender<CallEvent>,
+) {
+    let jitter = Arc::new(Mutex::new(JitterBuffer::new(JitterConfig::default())));
+    let stop = Arc::new(AtomicBool::new(false));
+    let speaker = setup.open_speaker();
+    {
+        let (jitter, stop) = (jitter.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("audio-playout".into())
+            .spawn(move || {
+                let mut speaker = match speaker {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = events.send(CallEvent::Error(format!(
+                            "{e}; you will not hear the other side"
+                        )));
+                        super::media_setup::OpenedSpeaker::None
+                    }
+                };
+                play_audio(&jitter, &stop, &mut speaker, &counters)
+            })
+            .expect("spawn the playout thread");
+    }
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                if packet.payload.is_empty() {
+                    continue;
+                }
+                let h = &packet.header;
+                jitter.lock().unwrap_or_else(|p| p.into_inner()).push(
+                    h.sequence_number,
+                    h.timestamp,
+                    packet.payload.to_vec(),
+                    now_us(),
+                );
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+fn play_audio(
+    jitter: &Mutex<JitterBuffer>,
+    stop: &AtomicBool,
+    speaker: &mut dyn AudioSink,
+    counters: &MediaCounters,
+) {
+    let mut decoder = match OpusDecoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "no audio decoder");
+            return;
+        }
+    };
+    let mut pacer = Pacer::new(Duration::from_millis(20));
+    while !stop.load(Ordering::Relaxed) {
+        pacer.wait();
+        let playout = jitter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop(now_us());
+        if matches!(playout, Playout::Packet { .. }) {
+            MediaCounters::add(&counters.blocks_decoded, 1);
+        }
+        if playout == Playout::Silence {
+            continue;
+        }
+        let block = decoder.decode_playout(&playout);
+        if let Err(e) = speaker.play(&block) {
+            tracing::debug!(error = %e, "speaker");
+        }
+    }
+}

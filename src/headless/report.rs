@@ -1,0 +1,102 @@
+//! The JSON report a headless call prints: setup times, media decoded, stats, cost.
+
+use serde::Serialize;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub role: &'static str,
+    pub peer: Option<String>,
+    pub setup_ms: SetupTimes,
+    pub video: VideoReport,
+    pub audio: AudioReport,
+    pub remote_events: Vec<RemoteEvent>,
+    pub stats: StatsReport,
+    pub cpu_s: f64,
+    pub peak_rss_mb: f64,
+    pub ended: Option<Ended>,
+    /// Problems that did not end the call (no camera, …).
+    pub errors: Vec<String>,
+}
+
+/// Milliseconds from the dial (caller) or from `incoming` (callee).
+#[derive(Debug, Default, Serialize)]
+pub struct SetupTimes {
+    pub ringing: Option<f64>,
+    pub accepted: Option<f64>,
+    pub ice_connected: Option<f64>,
+    pub connected: Option<f64>,
+    pub first_frame: Option<f64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VideoReport {
+    pub frames_sent: u64,
+    pub frames_decoded: u64,
+    /// Test-pattern counters read back from decoded frames.
+    pub counters_read: u64,
+    pub counter_gaps: Option<u64>,
+    pub last_counter: Option<u32>,
+    pub keyframes_requested: u64,
+    pub keyframes_sent_on_request: u64,
+    pub latency_ms: Latency,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Latency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AudioReport {
+    pub blocks_sent: u64,
+    pub blocks_decoded: u64,
+    /// The dominant frequency of the decoded audio (the other side's tone).
+    pub tone_hz: Option<f64>,
+    pub level_dbfs: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemoteEvent {
+    pub t_ms: f64,
+    pub code: String,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StatsReport {
+    pub rtt_ms: Option<f64>,
+    pub packets_lost: Option<i64>,
+    pub bitrate_out_kbps: Option<f64>,
+    pub bitrate_in_kbps: Option<f64>,
+    pub target_kbps: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ended {
+    pub by: &'static str,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// CPU seconds (user + system) and peak RSS in MiB of this process, from /proc.
+pub fn process_cost() -> (f64, f64) {
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after = stat.get(stat.rfind(')')? + 2..)?.to_string();
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let ticks: f64 =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0);
+    (cpu, rss)
+}
