@@ -46,6 +46,9 @@ enum Command {
         /// Give up when no call arrives within this many seconds.
         #[arg(long, default_value_t = 600.0)]
         wait: f64,
+        /// Let the call ring this many seconds before answering.
+        #[arg(long, default_value_t = 0.0)]
+        ring: f64,
         #[command(flatten)]
         common: HeadlessArgs,
     },
@@ -128,9 +131,13 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Answer {
             auto_accept,
             wait,
+            ring,
             common,
         }) => runtime.block_on(headless_call(
-            Mode::Answer { auto_accept },
+            Mode::Answer {
+                auto_accept,
+                ring: Duration::from_secs_f64(ring.max(0.0)),
+            },
             common,
             Duration::from_secs_f64(wait.max(0.0)),
         )),

@@ -32,7 +32,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-use super::control::{ControlMessage, CHANNEL_LABEL};
+use super::control::CHANNEL_LABEL;
 use super::keyframe_tap::KeyframeRequestTap;
 use super::session::Role;
 
@@ -516,10 +516,10 @@ impl Peer {
         self.control = Some(channel);
     }
 
-    pub async fn send_control(&self, message: &ControlMessage) -> Result<(), PeerError> {
+    pub async fn send_control(&self, text: &str) -> Result<(), PeerError> {
         let channel = self.control.as_ref().ok_or(PeerError::ControlClosed)?;
         channel
-            .send_text(&message.to_json())
+            .send_text(text)
             .await
             .map_err(|_| PeerError::ControlClosed)
     }

@@ -36,6 +36,9 @@ pub enum CallCommand {
     MuteAudio(bool),
     MuteVideo(bool),
     Chat(String),
+    /// Sends this text as it is on the control channel: for diagnostics and tests of how the
+    /// other side copes with what it does not expect.
+    RawControl(String),
 }
 
 /// What the peer connection reports.
@@ -55,10 +58,14 @@ pub enum PeerNotice {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Signal(ClientMessage),
-    StartPeer { call_id: String, role: Role },
+    StartPeer {
+        call_id: String,
+        role: Role,
+    },
     ApplyRemoteDescription(SessionDescription),
     AddRemoteCandidate(Option<IceCandidate>),
-    SendControl(ControlMessage),
+    /// A control-channel message, as its JSON text.
+    SendControl(String),
     ClosePeer,
     Emit(CallEvent),
 }
@@ -212,7 +219,7 @@ impl Session {
                         EndReason::Cancelled
                     };
                     if *accepted {
-                        out.push(Action::SendControl(ControlMessage::Reject));
+                        out.push(Action::SendControl(ControlMessage::Reject.to_json()));
                     }
                     out.push(Action::Signal(ClientMessage::Hangup {
                         call_id: call_id.clone(),
@@ -220,7 +227,7 @@ impl Session {
                     self.end(EndedBy::Local, reason, true, &mut out);
                 }
                 Phase::Answered { call_id, .. } => {
-                    out.push(Action::SendControl(ControlMessage::Reject));
+                    out.push(Action::SendControl(ControlMessage::Reject.to_json()));
                     out.push(Action::Signal(ClientMessage::Hangup {
                         call_id: call_id.clone(),
                     }));
@@ -230,18 +237,27 @@ impl Session {
             CallCommand::MuteAudio(muted) => {
                 self.audio_muted = muted;
                 if self.has_peer() {
-                    out.push(Action::SendControl(ControlMessage::MuteAudio(muted)));
+                    out.push(Action::SendControl(
+                        ControlMessage::MuteAudio(muted).to_json(),
+                    ));
                 }
             }
             CallCommand::MuteVideo(muted) => {
                 self.video_muted = muted;
                 if self.has_peer() {
-                    out.push(Action::SendControl(ControlMessage::MuteVideo(muted)));
+                    out.push(Action::SendControl(
+                        ControlMessage::MuteVideo(muted).to_json(),
+                    ));
                 }
             }
             CallCommand::Chat(text) => {
                 if self.has_peer() {
-                    out.push(Action::SendControl(ControlMessage::Chat(text)));
+                    out.push(Action::SendControl(ControlMessage::Chat(text).to_json()));
+                }
+            }
+            CallCommand::RawControl(text) => {
+                if self.has_peer() {
+                    out.push(Action::SendControl(text));
                 }
             }
         }
@@ -379,10 +395,14 @@ impl Session {
             PeerNotice::ControlOpen => {
                 // Tell the other side how we are, if it differs from its assumption (all live).
                 if self.audio_muted {
-                    out.push(Action::SendControl(ControlMessage::MuteAudio(true)));
+                    out.push(Action::SendControl(
+                        ControlMessage::MuteAudio(true).to_json(),
+                    ));
                 }
                 if self.video_muted {
-                    out.push(Action::SendControl(ControlMessage::MuteVideo(true)));
+                    out.push(Action::SendControl(
+                        ControlMessage::MuteVideo(true).to_json(),
+                    ));
                 }
             }
             PeerNotice::Control(parsed) => match parsed {
@@ -549,7 +569,10 @@ mod tests {
         );
         assert!(s.peer_notice(PeerNotice::Connected).is_empty());
         let out = s.command(CallCommand::HangUp, Instant::now());
-        assert_eq!(out[0], Action::SendControl(ControlMessage::Reject));
+        assert_eq!(
+            out[0],
+            Action::SendControl(ControlMessage::Reject.to_json())
+        );
         assert_eq!(out[1], Action::Signal(ClientMessage::Hangup { call_id }));
         assert!(out.contains(&Action::ClosePeer));
         assert_eq!(ended(&out), Some((EndedBy::Local, EndReason::HungUp)));
@@ -617,7 +640,9 @@ mod tests {
         // The mute chosen before the call reaches the other side once the channel opens.
         assert_eq!(
             s.peer_notice(PeerNotice::ControlOpen),
-            vec![Action::SendControl(ControlMessage::MuteAudio(true))]
+            vec![Action::SendControl(
+                ControlMessage::MuteAudio(true).to_json()
+            )]
         );
         let out = s.peer_notice(PeerNotice::Control(Parsed::Message(ControlMessage::Reject)));
         assert_eq!(ended(&out), Some((EndedBy::Remote, EndReason::HungUp)));

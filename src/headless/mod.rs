@@ -12,15 +12,16 @@ use crate::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoi
 use crate::call::media_stats::MediaCounters;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig, MediaKind};
-use report::{Ended, RemoteEvent, Report};
+use report::{Ended, RemoteEvent, Report, TimelinePoint};
 
 /// What a headless run does.
 #[derive(Debug, Clone)]
 pub enum Mode {
     /// Dial this peer.
     Call { dial: String },
-    /// Wait for a call; take it at once when `auto_accept`, else decline it.
-    Answer { auto_accept: bool },
+    /// Wait for a call and let it ring `ring` long; then take it when `auto_accept`, else
+    /// decline it.
+    Answer { auto_accept: bool, ring: Duration },
 }
 
 #[derive(Debug, Clone)]
@@ -72,10 +73,21 @@ pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
         engine.send(CallCommand::Dial(dial.clone()));
     }
     let wait_deadline = Instant::now() + options.wait;
+    let mut timeline = tokio::time::interval(Duration::from_millis(250));
     loop {
-        let next = run.next_deadline().unwrap_or(wait_deadline);
+        // A callee waits for a call only so long; after that only scheduled commands wake us.
+        let idle = if run.start.is_none() {
+            wait_deadline
+        } else {
+            Instant::now() + Duration::from_secs(3600)
+        };
+        let next = run.next_deadline().unwrap_or(idle).min(idle);
         let event = tokio::select! {
             event = calls.recv() => event,
+            _ = timeline.tick() => {
+                run.sample(&engine.counters());
+                continue;
+            }
             _ = tokio::time::sleep_until(next.into()) => {
                 if run.start.is_none() && Instant::now() >= wait_deadline {
                     anyhow::bail!("no call arrived within {:?}", options.wait);
@@ -169,16 +181,22 @@ impl Run {
                 self.start = Some(Instant::now());
                 self.report.peer = Some(peer);
                 self.report.setup_ms.ringing = Some(0.0);
-                match self.mode {
-                    Mode::Answer { auto_accept: true } => engine.send(CallCommand::Accept),
-                    _ => engine.send(CallCommand::Decline),
+                if let Mode::Answer { auto_accept, ring } = self.mode {
+                    let answer = if auto_accept {
+                        CallCommand::Accept
+                    } else {
+                        CallCommand::Decline
+                    };
+                    if ring.is_zero() {
+                        engine.send(answer);
+                    } else {
+                        self.scheduled.push((Instant::now() + ring, answer));
+                    }
                 }
             }
             CallEvent::Accepted { .. } => self.report.setup_ms.accepted = self.ms_since_start(),
-            CallEvent::IceConnected => {
-                if self.report.setup_ms.ice_connected.is_none() {
-                    self.report.setup_ms.ice_connected = self.ms_since_start();
-                }
+            CallEvent::IceConnected if self.report.setup_ms.ice_connected.is_none() => {
+                self.report.setup_ms.ice_connected = self.ms_since_start();
             }
             CallEvent::Connected { .. } => {
                 let now = Instant::now();
@@ -245,6 +263,17 @@ impl Run {
             _ => {}
         }
         false
+    }
+
+    fn sample(&mut self, counters: &MediaCounters) {
+        if self.connected.is_some() && self.report.ended.is_none() {
+            let t_ms = self.connected_ms();
+            self.report.timeline.push(TimelinePoint {
+                t_ms,
+                frames_decoded: MediaCounters::get(&counters.frames_decoded),
+                blocks_decoded: MediaCounters::get(&counters.blocks_decoded),
+            });
+        }
     }
 
     /// Remote events are timed from when media connected (what the mute flags count from).

@@ -14,6 +14,9 @@ pub struct Report {
     pub cpu_s: f64,
     pub peak_rss_mb: f64,
     pub ended: Option<Ended>,
+    /// Cumulative media counts every 250 ms of the connected call: media stopping and resuming
+    /// (mute) shows here.
+    pub timeline: Vec<TimelinePoint>,
     /// Problems that did not end the call (no camera, …).
     pub errors: Vec<String>,
 }
@@ -70,6 +73,14 @@ pub struct StatsReport {
     pub bitrate_out_kbps: Option<f64>,
     pub bitrate_in_kbps: Option<f64>,
     pub target_kbps: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelinePoint {
+    /// Since media connected.
+    pub t_ms: f64,
+    pub frames_decoded: u64,
+    pub blocks_decoded: u64,
 }
 
 #[derive(Debug, Serialize)]

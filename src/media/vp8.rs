@@ -51,15 +51,21 @@ impl Vp8Config {
     }
 }
 
-/// Threads for a resolution: 1 below 640x480, else 2, capped by the cores.
+/// Encoder threads for a resolution, as libwebrtc chooses them: more threads only for large
+/// frames on machines with cores to spare. libvpx's VP8 threads spin-wait on each other, so on a
+/// small machine that also decodes, renders and runs the network, one thread is faster.
 pub fn threads_for(width: u32, height: u32) -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let want = if width as u64 * height as u64 >= 640 * 480 {
+    let pixels = width as u64 * height as u64;
+    if pixels >= 1920 * 1080 && cores > 8 {
+        8
+    } else if pixels > 1280 * 960 && cores >= 6 {
+        3
+    } else if pixels > 640 * 480 && cores >= 3 {
         2
     } else {
         1
-    };
-    want.min(cores).max(1)
+    }
 }
 
 /// One compressed frame.

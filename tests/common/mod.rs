@@ -128,3 +128,84 @@ impl RawClient {
         }
     }
 }
+
+// ---- calls ----------------------------------------------------------------------------------
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use peercall::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoice};
+use peercall::call::peer::NetworkSettings;
+use peercall::call::{CallEngine, CallEvent, EngineConfig};
+use signaling_client::{Signaling, WsOptions, WsSignaling};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// A headless `peercall` process (`call` or `answer`) on loopback.
+pub fn spawn_headless(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_peercall"))
+        .args(args)
+        .arg("--loopback")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start peercall")
+}
+
+/// Waits for a headless process (off the runtime, which serves the test's server meanwhile) and
+/// parses the report it printed.
+pub async fn report_of(child: Child) -> Value {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("wait for peercall");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "peercall failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
+}
+
+/// A call engine in this process, registered as `id` on the server.
+pub async fn engine(
+    url: &str,
+    id: &str,
+    video: &str,
+) -> (CallEngine, UnboundedReceiver<CallEvent>) {
+    let signaling = WsSignaling::connect(url, WsOptions::default())
+        .await
+        .expect("connect");
+    let events = signaling.take_events().unwrap();
+    signaling.register(Some(id.into())).await.expect("register");
+    let setup = MediaSetup::new(
+        video.parse::<VideoChoice>().unwrap(),
+        "synthetic:440".parse::<AudioChoice>().unwrap(),
+        SpeakerChoice::Analyzer,
+    );
+    let config = EngineConfig {
+        network: NetworkSettings::loopback(),
+        ..EngineConfig::default()
+    };
+    let signaling: Arc<dyn Signaling> = Arc::new(signaling);
+    CallEngine::start(signaling, events, setup, config)
+}
+
+/// The next event that `pick` accepts, skipping others; panics after `within`.
+pub async fn next_event(
+    events: &mut UnboundedReceiver<CallEvent>,
+    within: Duration,
+    mut pick: impl FnMut(&CallEvent) -> bool,
+) -> CallEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let e = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("timed out waiting for a call event")
+            .expect("the engine stopped");
+        if pick(&e) {
+            return e;
+        }
+    }
+}

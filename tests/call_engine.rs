@@ -1,0 +1,200 @@
+//! Call engines in this process against a real server on loopback: busy, hostile control
+//! messages, and twenty calls in a row.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{engine, next_event, start_server};
+use peercall::call::media_stats::MediaCounters;
+use peercall::call::{CallCommand, CallEvent, EndReason, EndedBy, MediaKind};
+use peercall::server::ServerConfig;
+
+const SMALL: &str = "synthetic:320x240@15";
+const T: Duration = Duration::from_secs(15);
+
+fn is_ended(e: &CallEvent) -> bool {
+    matches!(e, CallEvent::Ended { .. })
+}
+
+fn ended(e: CallEvent) -> (EndedBy, EndReason) {
+    match e {
+        CallEvent::Ended { by, reason, .. } => (by, reason),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_in_a_call_answers_busy_and_keeps_its_call() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
+    let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
+    let (carol, mut carol_events) = engine(&url, "carol", "none").await;
+
+    alice.send(CallCommand::Dial("bob".into()));
+    next_event(&mut bob_events, T, |e| {
+        matches!(e, CallEvent::Incoming { .. })
+    })
+    .await;
+    bob.send(CallCommand::Accept);
+    next_event(&mut alice_events, T, |e| {
+        matches!(e, CallEvent::Connected { .. })
+    })
+    .await;
+
+    carol.send(CallCommand::Dial("bob".into()));
+    let carol_end = next_event(&mut carol_events, T, is_ended).await;
+    assert_eq!(ended(carol_end), (EndedBy::Remote, EndReason::Busy));
+    let missed = next_event(&mut bob_events, T, |e| {
+        matches!(e, CallEvent::MissedWhileBusy { .. })
+    })
+    .await;
+    assert_eq!(
+        missed,
+        CallEvent::MissedWhileBusy {
+            peer: "carol".into()
+        }
+    );
+
+    // alice and bob are still talking: bob keeps decoding alice's frames.
+    let before = MediaCounters::get(&bob.counters().frames_decoded);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(MediaCounters::get(&bob.counters().frames_decoded) > before + 5);
+    alice.send(CallCommand::HangUp);
+    let bob_end = next_event(&mut bob_events, T, is_ended).await;
+    assert_eq!(ended(bob_end), (EndedBy::Remote, EndReason::HungUp));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_unknown_control_messages_do_not_end_the_call() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
+    let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
+    alice.send(CallCommand::Dial("bob".into()));
+    next_event(&mut bob_events, T, |e| {
+        matches!(e, CallEvent::Incoming { .. })
+    })
+    .await;
+    bob.send(CallCommand::Accept);
+    next_event(&mut alice_events, T, |e| {
+        matches!(e, CallEvent::Connected { .. })
+    })
+    .await;
+    // Let the control channel open (the first frames arrive after it).
+    next_event(
+        &mut bob_events,
+        T,
+        |e| matches!(e, CallEvent::Stats(s) if s.fps_in > 0.0),
+    )
+    .await;
+
+    for junk in [
+        "not json",
+        "{\"code\":\"raise_hand\",\"value\":true}",
+        "{\"code\":\"mute_audio\",\"value\":\"yes\"}",
+        "{\"no_code\":1}",
+        "[1,2,3]",
+        "",
+    ] {
+        alice.send(CallCommand::RawControl(junk.into()));
+    }
+    alice.send(CallCommand::Chat("still there?".into()));
+    alice.send(CallCommand::MuteVideo(true));
+    // What follows the junk arrives, in order, and nothing ended the call.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let e = next_event(&mut bob_events, T, |e| {
+            matches!(
+                e,
+                CallEvent::Chat { .. } | CallEvent::RemoteMuted { .. } | CallEvent::Ended { .. }
+            )
+        })
+        .await;
+        seen.push(e);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            CallEvent::Chat {
+                text: "still there?".into()
+            },
+            CallEvent::RemoteMuted {
+                kind: MediaKind::Video,
+                muted: true
+            },
+        ]
+    );
+    bob.send(CallCommand::HangUp);
+    let end = next_event(&mut alice_events, T, is_ended).await;
+    assert_eq!(ended(end), (EndedBy::Remote, EndReason::HungUp));
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_calls_in_a_row_keep_memory_bounded() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
+    let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
+    let mut rss = Vec::new();
+    for n in 0..20 {
+        alice.send(CallCommand::Dial("bob".into()));
+        next_event(&mut bob_events, T, |e| {
+            matches!(e, CallEvent::Incoming { .. })
+        })
+        .await;
+        bob.send(CallCommand::Accept);
+        next_event(&mut alice_events, T, |e| {
+            matches!(e, CallEvent::Connected { .. })
+        })
+        .await;
+        // Real media each time: wait until both sides decoded frames of this call.
+        for (who, engine) in [("alice", &alice), ("bob", &bob)] {
+            let deadline = tokio::time::Instant::now() + T;
+            while MediaCounters::get(&engine.counters().frames_decoded) < 5 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "call {n}: {who} decoded nothing"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let (hanger, other) = if n % 2 == 0 {
+            (&alice, &mut bob_events)
+        } else {
+            (&bob, &mut alice_events)
+        };
+        hanger.send(CallCommand::HangUp);
+        next_event(other, T, is_ended).await;
+        let mine = if n % 2 == 0 {
+            &mut alice_events
+        } else {
+            &mut bob_events
+        };
+        next_event(mine, T, is_ended).await;
+        rss.push(rss_mib());
+    }
+    let growth = rss[19] - rss[4];
+    println!(
+        "RSS after calls 1, 5, 10, 20: {:.1} {:.1} {:.1} {:.1} MiB; growth 5→20: {growth:.1} MiB",
+        rss[0], rss[4], rss[9], rss[19]
+    );
+    // Each call builds two peer connections with their buffers; fifteen more calls must not
+    // keep them all.
+    assert!(
+        growth < 60.0,
+        "RSS grew {growth:.1} MiB over 15 calls: {rss:?}"
+    );
+}

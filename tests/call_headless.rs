@@ -1,0 +1,263 @@
+//! Two headless `peercall` processes in a real call over a real server on loopback: real
+//! webrtc-rs connections, real VP8 and Opus, measured on what was decoded.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{report_of, spawn_headless, start_server};
+use peercall::server::ServerConfig;
+use serde_json::Value;
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The timeline's count of `field` at the first point at or after `t_ms`.
+fn count_at(report: &Value, field: &str, t_ms: f64) -> u64 {
+    report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| f(&p["t_ms"]) >= t_ms)
+        .map(|p| p[field].as_u64().unwrap())
+        .unwrap_or_else(|| panic!("no timeline point at {t_ms} ms"))
+}
+
+fn events(report: &Value) -> Vec<(String, Value)> {
+    report["remote_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["code"].as_str().unwrap().to_string(), e["value"].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_see_and_hear_each_other_and_mute_travels() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    // bob turns his camera off from 2 s to 4 s; alice mutes her microphone from 2 s to 4 s.
+    let bob = spawn_headless(&[
+        "answer",
+        "--server",
+        &url,
+        "--id",
+        "bob",
+        "--auto-accept",
+        "--audio",
+        "synthetic:1000",
+        "--mute-video-at",
+        "2",
+        "--unmute-after",
+        "2",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = spawn_headless(&[
+        "call",
+        "--server",
+        &url,
+        "--id",
+        "alice",
+        "--dial",
+        "bob",
+        "--audio",
+        "synthetic:440",
+        "--duration",
+        "7",
+        "--mute-audio-at",
+        "2",
+        "--unmute-after",
+        "2",
+    ]);
+    let (alice, bob) = (report_of(alice).await, report_of(bob).await);
+
+    // Each decodes at least 90 % of the frames the other sent, read back by their counters.
+    for (me, other) in [(&alice, &bob), (&bob, &alice)] {
+        let sent = other["video"]["frames_sent"].as_u64().unwrap();
+        let read = me["video"]["counters_read"].as_u64().unwrap();
+        assert!(sent > 100, "only {sent} frames sent");
+        assert!(read * 10 >= sent * 9, "{read} of {sent} frames decoded");
+        assert!(me["video"]["latency_ms"]["p50"].is_number());
+    }
+    // Each hears the other's tone.
+    assert!(
+        (f(&alice["audio"]["tone_hz"]) - 1000.0).abs() <= 5.0,
+        "{}",
+        alice["audio"]
+    );
+    assert!(
+        (f(&bob["audio"]["tone_hz"]) - 440.0).abs() <= 5.0,
+        "{}",
+        bob["audio"]
+    );
+
+    // The mutes arrived as control messages, and the media really stopped and resumed.
+    assert_eq!(
+        events(&bob),
+        vec![
+            ("mute_audio".into(), true.into()),
+            ("mute_audio".into(), false.into())
+        ]
+    );
+    assert_eq!(
+        events(&alice),
+        vec![
+            ("mute_video".into(), true.into()),
+            ("mute_video".into(), false.into())
+        ]
+    );
+    let still = |r: &Value, field: &str| count_at(r, field, 3500.0) - count_at(r, field, 2500.0);
+    let moving = |r: &Value, field: &str| count_at(r, field, 6000.0) - count_at(r, field, 5000.0);
+    assert!(
+        still(&alice, "frames_decoded") <= 2,
+        "video kept coming while muted"
+    );
+    assert!(
+        moving(&alice, "frames_decoded") >= 15,
+        "video did not resume"
+    );
+    assert!(
+        still(&bob, "blocks_decoded") <= 3,
+        "audio kept coming while muted"
+    );
+    assert!(moving(&bob, "blocks_decoded") >= 30, "audio did not resume");
+
+    assert_eq!(alice["ended"]["by"], "local");
+    assert_eq!(alice["ended"]["reason"], "hangup");
+    assert_eq!(bob["ended"]["by"], "remote");
+    assert_eq!(bob["ended"]["reason"], "hangup");
+    for r in [&alice, &bob] {
+        for key in [
+            "ringing",
+            "accepted",
+            "ice_connected",
+            "connected",
+            "first_frame",
+        ] {
+            assert!(r["setup_ms"][key].is_number(), "{key}: {}", r["setup_ms"]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_callee_hangs_up() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let bob = spawn_headless(&[
+        "answer",
+        "--server",
+        &url,
+        "--id",
+        "bob",
+        "--auto-accept",
+        "--duration",
+        "2",
+        "--video",
+        "synthetic:320x240@15",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = spawn_headless(&[
+        "call",
+        "--server",
+        &url,
+        "--id",
+        "alice",
+        "--dial",
+        "bob",
+        "--video",
+        "synthetic:320x240@15",
+    ]);
+    let (alice, bob) = (report_of(alice).await, report_of(bob).await);
+    assert_eq!(bob["ended"]["by"], "local");
+    assert_eq!(alice["ended"]["by"], "remote");
+    assert_eq!(alice["ended"]["reason"], "hangup");
+    assert!(alice["video"]["frames_decoded"].as_u64().unwrap() > 10);
+}
+
+#[tokio::test]
+async fn a_declined_call_and_an_unknown_peer() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let bob = spawn_headless(&["answer", "--server", &url, "--id", "bob"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = spawn_headless(&["call", "--server", &url, "--id", "alice", "--dial", "bob"]);
+    let (alice, bob) = (report_of(alice).await, report_of(bob).await);
+    assert_eq!(alice["ended"]["by"], "remote");
+    assert_eq!(alice["ended"]["reason"], "declined");
+    assert_eq!(bob["ended"]["reason"], "declined");
+    assert_eq!(alice["video"]["frames_decoded"], 0);
+
+    let alice = spawn_headless(&[
+        "call", "--server", &url, "--id", "alice", "--dial", "nobody",
+    ]);
+    let alice = report_of(alice).await;
+    assert_eq!(alice["ended"]["reason"], "unknown_peer");
+}
+
+#[tokio::test]
+async fn a_peer_killed_mid_call_ends_the_call_for_the_survivor() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let mut bob = spawn_headless(&[
+        "answer",
+        "--server",
+        &url,
+        "--id",
+        "bob",
+        "--auto-accept",
+        "--video",
+        "synthetic:320x240@15",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = spawn_headless(&[
+        "call",
+        "--server",
+        &url,
+        "--id",
+        "alice",
+        "--dial",
+        "bob",
+        "--video",
+        "synthetic:320x240@15",
+    ]);
+    // Let media flow, then kill bob outright (no hang-up, no goodbye).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bob.kill().unwrap();
+    let killed = Instant::now();
+    let alice = report_of(alice).await;
+    let _ = bob.wait();
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(alice["ended"]["by"], "remote");
+    assert_eq!(alice["ended"]["reason"], "gone");
+    assert!(alice["video"]["frames_decoded"].as_u64().unwrap() > 10);
+}
+
+#[tokio::test]
+async fn a_callee_that_vanishes_while_ringing_ends_the_call() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let mut bob = spawn_headless(&[
+        "answer",
+        "--server",
+        &url,
+        "--id",
+        "bob",
+        "--auto-accept",
+        "--ring",
+        "30",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = spawn_headless(&["call", "--server", &url, "--id", "alice", "--dial", "bob"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    bob.kill().unwrap();
+    let alice = report_of(alice).await;
+    let _ = bob.wait();
+    assert_eq!(alice["ended"]["by"], "remote");
+    assert_eq!(alice["ended"]["reason"], "gone");
+    assert!(alice["setup_ms"]["accepted"].is_null());
+}
