@@ -6,7 +6,7 @@ packages=(
   # build
   pkg-config cmake libclang1-14 libclang-dev libasound2-dev libvpx-dev
   # run and test: audio through a PulseAudio null sink, the window under Xvfb, screenshots
-  pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth imagemagick vpx-tools
+  pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth xdotool imagemagick vpx-tools
 )
 missing=()
 for p in "${packages[@]}"; do

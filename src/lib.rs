@@ -7,6 +7,7 @@
 //! - [`headless`]: `peercall call` / `answer`: the engine without a window, writing a JSON report.
 //! - [`server`]: the signaling server (`peercall serve`, and embedded in the app): peers register,
 //!   see who is online, and relay call setup to each other over WebSocket.
+//! - [`ui`]: the desktop window (eframe): state, views, and a backend on its own runtime.
 //! - The `signaling-client` crate holds the wire protocol, its rules (the switchboard the server
 //!   runs) and the `Signaling` trait with its transports.
 //!
@@ -18,3 +19,4 @@ pub mod call;
 pub mod headless;
 pub mod media;
 pub mod server;
+pub mod ui;

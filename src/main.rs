@@ -10,12 +10,43 @@ use peercall::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
 use peercall::call::peer::NetworkSettings;
 use peercall::headless::{self, HeadlessOptions, Mode};
 use peercall::server::{Server, ServerConfig, DEFAULT_BIND};
+use peercall::ui::WindowOptions;
 
 #[derive(Parser)]
-#[command(name = "peercall", version, about = "Peer-to-peer video calls")]
+#[command(
+    name = "peercall",
+    version,
+    about = "Peer-to-peer video calls. With no command, opens the window.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+/// Overrides of the window's settings, for this run.
+#[derive(Args)]
+struct WindowArgs {
+    /// The signaling server (default: this computer's, started inside the app if none runs).
+    #[arg(long)]
+    server: Option<String>,
+    /// Our peer ID.
+    #[arg(long)]
+    id: Option<String>,
+    /// none | synthetic[:WxH@FPS] | camera[:N] | camera-hd[:N]
+    #[arg(long)]
+    video: Option<VideoChoice>,
+    /// none | synthetic[:HZ] | mic[:NAME]
+    #[arg(long)]
+    audio: Option<AudioChoice>,
+    /// none | speaker[:NAME]
+    #[arg(long)]
+    speaker: Option<SpeakerChoice>,
+    /// Dial this peer as soon as the window is connected.
+    #[arg(long)]
+    dial: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -69,7 +100,7 @@ struct HeadlessArgs {
     #[arg(long, default_value = "synthetic:440")]
     audio: AudioChoice,
     /// Where the other side's audio goes: analyzer | none | speaker[:NAME]
-    #[arg(long, default_value = "analyzer", value_parser = parse_speaker)]
+    #[arg(long, default_value = "analyzer")]
     speaker: SpeakerChoice,
     /// Seconds of connected media, then hang up (default: until the other side hangs up).
     #[arg(long)]
@@ -94,20 +125,6 @@ struct HeadlessArgs {
     loopback: bool,
 }
 
-fn parse_speaker(s: &str) -> Result<SpeakerChoice, String> {
-    match s.split_once(':') {
-        None if s == "analyzer" => Ok(SpeakerChoice::Analyzer),
-        None if s == "none" => Ok(SpeakerChoice::None),
-        None if s == "speaker" => Ok(SpeakerChoice::Device { name: None }),
-        Some(("speaker", name)) => Ok(SpeakerChoice::Device {
-            name: Some(name.to_string()),
-        }),
-        _ => Err(format!(
-            "unknown speaker {s:?}: use analyzer, none or speaker[:NAME]"
-        )),
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     // ring and aws-lc-rs both end up in the tree; rustls cannot pick one by itself.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -121,19 +138,29 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        let w = cli.window;
+        return peercall::ui::run(WindowOptions {
+            server: w.server,
+            id: w.id,
+            video: w.video,
+            audio: w.audio,
+            speaker: w.speaker,
+            dial: w.dial,
+        });
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    match cli.command {
-        Some(Command::Serve { bind, ice_servers }) => runtime.block_on(serve(bind, ice_servers)),
-        None => runtime.block_on(serve(DEFAULT_BIND.parse()?, Vec::new())),
-        Some(Command::Call { dial, common }) => {
+    match command {
+        Command::Serve { bind, ice_servers } => runtime.block_on(serve(bind, ice_servers)),
+        Command::Call { dial, common } => {
             runtime.block_on(headless_call(Mode::Call { dial }, common, Duration::ZERO))
         }
-        Some(Command::Answer {
+        Command::Answer {
             auto_accept,
             wait,
             ring,
             common,
-        }) => runtime.block_on(headless_call(
+        } => runtime.block_on(headless_call(
             Mode::Answer {
                 auto_accept,
                 ring: Duration::from_secs_f64(ring.max(0.0)),

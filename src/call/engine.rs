@@ -39,10 +39,18 @@ impl Default for EngineConfig {
     }
 }
 
+/// What the engine's task takes in.
+enum EngineCommand {
+    Call(CallCommand),
+    /// Other sources or sinks: used from the next call, and at once for the current call's
+    /// sources.
+    SetMedia(Box<MediaSetup>),
+}
+
 /// The handle the UI or CLI keeps: commands in, counters to read.
 #[derive(Clone)]
 pub struct CallEngine {
-    commands: mpsc::UnboundedSender<CallCommand>,
+    commands: mpsc::UnboundedSender<EngineCommand>,
     counters: Arc<Mutex<Arc<MediaCounters>>>,
 }
 
@@ -75,7 +83,12 @@ impl CallEngine {
     }
 
     pub fn send(&self, command: CallCommand) {
-        let _ = self.commands.send(command);
+        let _ = self.commands.send(EngineCommand::Call(command));
+    }
+
+    /// Switches camera, microphone or speaker; a call in progress switches its sources now.
+    pub fn set_media(&self, setup: MediaSetup) {
+        let _ = self.commands.send(EngineCommand::SetMedia(Box::new(setup)));
     }
 
     /// The counters of the current (or last) call's media.
@@ -113,7 +126,7 @@ struct EngineTask {
 impl EngineTask {
     async fn run(
         mut self,
-        mut commands: mpsc::UnboundedReceiver<CallCommand>,
+        mut commands: mpsc::UnboundedReceiver<EngineCommand>,
         mut signaling: SignalingEvents,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -126,10 +139,11 @@ impl EngineTask {
                 }
             };
             tokio::select! {
-                command = commands.recv() => {
-                    let Some(command) = command else { break };
-                    self.command(command).await;
-                }
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(EngineCommand::Call(command)) => self.command(command).await,
+                    Some(EngineCommand::SetMedia(setup)) => self.set_media(*setup).await,
+                },
                 event = signaling.recv() => {
                     let Some(event) = event else { break };
                     self.signaling_event(event).await;
@@ -161,6 +175,32 @@ impl EngineTask {
         }
         let actions = self.session.command(command, Instant::now());
         self.carry_out(actions).await;
+    }
+
+    async fn set_media(&mut self, setup: MediaSetup) {
+        self.setup = setup;
+        let (Some(peer), Some(sender)) = (self.peer.as_ref(), self.sender.take()) else {
+            return;
+        };
+        let peer: &Peer = peer;
+        let _ = tokio::task::spawn_blocking(move || sender.stop()).await;
+        // The same gate: connected and mute state carry over; the new source starts on a keyframe.
+        self.sender = Some(self.start_sending(peer, self.counters()));
+    }
+
+    fn start_sending(&self, peer: &Peer, counters: Arc<MediaCounters>) -> SendPipeline {
+        SendPipeline::start(
+            &self.setup,
+            SendTargets {
+                video: peer.video.clone(),
+                audio: peer.audio.clone(),
+                target_bps: peer.target_bps.clone(),
+                limits: self.config.bitrate,
+            },
+            counters,
+            self.gate.clone(),
+            self.events.clone(),
+        )
     }
 
     async fn signaling_event(&mut self, event: SignalingEvent) {
@@ -293,18 +333,7 @@ impl EngineTask {
         let (audio_muted, video_muted) = self.session.muted();
         self.gate.audio_muted.store(audio_muted, Ordering::Relaxed);
         self.gate.video_muted.store(video_muted, Ordering::Relaxed);
-        self.sender = Some(SendPipeline::start(
-            &self.setup,
-            SendTargets {
-                video: peer.video.clone(),
-                audio: peer.audio.clone(),
-                target_bps: peer.target_bps.clone(),
-                limits: self.config.bitrate,
-            },
-            counters,
-            self.gate.clone(),
-            self.events.clone(),
-        ));
+        self.sender = Some(self.start_sending(&peer, counters));
         self.peer = Some(peer);
         self.last_sample = None;
         Ok(())

@@ -118,6 +118,25 @@ impl FromStr for AudioChoice {
     }
 }
 
+impl FromStr for SpeakerChoice {
+    type Err = String;
+
+    /// `speaker[:NAME]`, `analyzer`, `none`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "analyzer" => Ok(SpeakerChoice::Analyzer),
+            None if s == "none" => Ok(SpeakerChoice::None),
+            None if s == "speaker" => Ok(SpeakerChoice::Device { name: None }),
+            Some(("speaker", name)) => Ok(SpeakerChoice::Device {
+                name: Some(name.to_string()),
+            }),
+            _ => Err(format!(
+                "unknown speaker {s:?}: use speaker[:NAME], analyzer or none"
+            )),
+        }
+    }
+}
+
 impl fmt::Display for VideoChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -131,6 +150,17 @@ impl fmt::Display for VideoChoice {
             VideoChoice::Camera { index: Some(n), hd } => {
                 write!(f, "{}:{n}", if *hd { "camera-hd" } else { "camera" })
             }
+        }
+    }
+}
+
+impl fmt::Display for SpeakerChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpeakerChoice::None => f.write_str("none"),
+            SpeakerChoice::Analyzer => f.write_str("analyzer"),
+            SpeakerChoice::Device { name: None } => f.write_str("speaker"),
+            SpeakerChoice::Device { name: Some(n) } => write!(f, "speaker:{n}"),
         }
     }
 }

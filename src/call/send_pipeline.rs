@@ -107,12 +107,13 @@ impl SendPipeline {
         SendPipeline { gate, threads }
     }
 
-    /// Stops the threads; each notices within one frame.
+    /// Stops the threads; each notices within one frame. The gate can serve a new pipeline.
     pub fn stop(self) {
         self.gate.stop.store(true, Ordering::SeqCst);
         for thread in self.threads {
             let _ = thread.join();
         }
+        self.gate.stop.store(false, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,335 @@
+//! The window's async side, on its own tokio runtime: finds or starts the signaling server,
+//! registers, runs the call engine, and hands every event to the UI thread (asking it to repaint).
+//! The UI never waits on any of it.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use signaling_client::{IceServer, Signaling, SignalingError, WsOptions, WsSignaling};
+use tokio::sync::mpsc;
+
+use super::settings::Settings;
+use super::state::{BackendEvent, UiEvent};
+use crate::call::media_setup::{MediaSetup, RgbaFrame};
+use crate::call::peer::NetworkSettings;
+use crate::call::{CallCommand, CallEngine, EngineConfig};
+use crate::media::frame_slot::FrameSlot;
+use crate::server::{RunningServer, Server, ServerConfig};
+
+/// Where peercall looks for a server when none is configured, and where it starts its own.
+pub const LOCAL_SERVER: &str = "ws://127.0.0.1:8480/ws";
+pub const EMBEDDED_PORT: u16 = 8480;
+
+pub enum BackendCommand {
+    Call(CallCommand),
+    /// Try the server again now.
+    Retry,
+    /// New settings: media switch at once; a new server or ID reconnects.
+    Apply(Box<Settings>),
+}
+
+/// The UI thread's handle.
+pub struct Backend {
+    commands: mpsc::UnboundedSender<BackendCommand>,
+    pub remote_frames: Arc<FrameSlot<RgbaFrame>>,
+    pub local_frames: Arc<FrameSlot<RgbaFrame>>,
+}
+
+impl Backend {
+    pub fn send(&self, command: BackendCommand) {
+        let _ = self.commands.send(command);
+    }
+}
+
+/// Tells the UI thread, and wakes it.
+#[derive(Clone)]
+pub struct UiLink {
+    events: std_mpsc::Sender<UiEvent>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl UiLink {
+    pub fn new(events: std_mpsc::Sender<UiEvent>, repaint: Arc<dyn Fn() + Send + Sync>) -> Self {
+        UiLink { events, repaint }
+    }
+
+    fn send(&self, event: UiEvent) {
+        let _ = self.events.send(event);
+        (self.repaint)();
+    }
+
+    fn backend(&self, event: BackendEvent) {
+        self.send(UiEvent::Backend(event));
+    }
+}
+
+pub fn start(
+    runtime: &tokio::runtime::Handle,
+    settings: Settings,
+    dial: Option<String>,
+    ui: UiLink,
+) -> Backend {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let remote_frames = Arc::new(FrameSlot::new());
+    let local_frames = Arc::new(FrameSlot::new());
+    let task = Task {
+        settings,
+        dial,
+        ui,
+        remote_frames: remote_frames.clone(),
+        local_frames: local_frames.clone(),
+        embedded: None,
+    };
+    runtime.spawn(task.run(command_rx));
+    Backend {
+        commands,
+        remote_frames,
+        local_frames,
+    }
+}
+
+struct Task {
+    settings: Settings,
+    dial: Option<String>,
+    ui: UiLink,
+    remote_frames: Arc<FrameSlot<RgbaFrame>>,
+    local_frames: Arc<FrameSlot<RgbaFrame>>,
+    /// The server we run ourselves, when nobody else did.
+    embedded: Option<RunningServer>,
+}
+
+/// Why a session with a server ended.
+enum Next {
+    Reconnect,
+    Quit,
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<BackendCommand>) {
+        loop {
+            let next = match self.connect().await {
+                Ok((signaling, server)) => self.session(signaling, server, &mut commands).await,
+                Err((server, reason)) => {
+                    self.ui
+                        .backend(BackendEvent::Unreachable { server, reason });
+                    self.wait_for_retry(&mut commands).await
+                }
+            };
+            if let Next::Quit = next {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the user to retry or change settings (retrying by itself every 10 s).
+    async fn wait_for_retry(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<BackendCommand>,
+    ) -> Next {
+        loop {
+            let command = tokio::select! {
+                c = commands.recv() => c,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => return Next::Reconnect,
+            };
+            match command {
+                None => return Next::Quit,
+                Some(BackendCommand::Retry) => return Next::Reconnect,
+                Some(BackendCommand::Apply(settings)) => {
+                    self.settings = *settings;
+                    return Next::Reconnect;
+                }
+                Some(BackendCommand::Call(_)) => self.ui.backend(BackendEvent::Notice(
+                    "not connected to a signaling server yet".into(),
+                )),
+            }
+        }
+    }
+
+    fn ws_options(&self) -> WsOptions {
+        WsOptions::default()
+    }
+
+    /// The configured server; or the local one; or, when nothing answers there, our own.
+    async fn connect(&mut self) -> Result<(WsSignaling, String), (String, String)> {
+        let configured = self.settings.server.trim().to_string();
+        let server = if configured.is_empty() {
+            LOCAL_SERVER.to_string()
+        } else {
+            configured.clone()
+        };
+        self.ui.backend(BackendEvent::Connecting {
+            server: server.clone(),
+        });
+        match WsSignaling::connect(&server, self.ws_options()).await {
+            Ok(signaling) => Ok((signaling, server)),
+            Err(SignalingError::Unreachable { .. })
+                if configured.is_empty() && self.embedded.is_none() =>
+            {
+                self.start_embedded()
+                    .await
+                    .map_err(|reason| (server.clone(), reason))?;
+                WsSignaling::connect(&server, self.ws_options())
+                    .await
+                    .map(|s| (s, server.clone()))
+                    .map_err(|e| (server, e.to_string()))
+            }
+            Err(e) => Err((server, e.to_string())),
+        }
+    }
+
+    async fn start_embedded(&mut self) -> Result<(), String> {
+        let config = ServerConfig {
+            bind: ([0, 0, 0, 0], EMBEDDED_PORT).into(),
+            ice_servers: self.ice_servers(),
+            ..ServerConfig::default()
+        };
+        let server = Server::bind(config)
+            .await
+            .map_err(|e| format!("cannot start a signaling server on port {EMBEDDED_PORT}: {e}"))?;
+        tracing::info!(addr = %server.local_addr(), "started the embedded signaling server");
+        self.embedded = Some(server.spawn());
+        Ok(())
+    }
+
+    fn ice_servers(&self) -> Vec<IceServer> {
+        self.settings
+            .ice_servers
+            .iter()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| IceServer::from_url(u.trim()))
+            .collect()
+    }
+
+    fn media_setup(&self) -> MediaSetup {
+        let s = &self.settings;
+        let mut setup = MediaSetup::new(
+            s.video()
+                .unwrap_or(crate::call::media_setup::VideoChoice::None),
+            s.audio()
+                .unwrap_or(crate::call::media_setup::AudioChoice::None),
+            s.speaker_choice()
+                .unwrap_or(crate::call::media_setup::SpeakerChoice::None),
+        );
+        setup.remote_frames = Some(self.remote_frames.clone());
+        setup.local_frames = Some(self.local_frames.clone());
+        setup
+    }
+
+    /// Registered on a server: run the engine until the settings call for another server.
+    async fn session(
+        &mut self,
+        signaling: WsSignaling,
+        server: String,
+        commands: &mut mpsc::UnboundedReceiver<BackendCommand>,
+    ) -> Next {
+        let Some(events) = signaling.take_events() else {
+            return Next::Quit;
+        };
+        let id = Some(self.settings.id.trim().to_string()).filter(|id| !id.is_empty());
+        let registration = match signaling.register(id).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.ui.backend(BackendEvent::Unreachable {
+                    server,
+                    reason: e.to_string(),
+                });
+                return self.wait_for_retry(commands).await;
+            }
+        };
+        // A server on this machine is what browsers on the LAN can reach too.
+        let lan_urls = match server_port(&server) {
+            Some(port) if self.embedded.is_some() || is_local(&server) => lan_urls(port),
+            _ => Vec::new(),
+        };
+        self.ui.backend(BackendEvent::Connected {
+            server: server.clone(),
+            embedded: self.embedded.is_some(),
+            lan_urls,
+        });
+        self.ui
+            .send(UiEvent::Call(crate::call::CallEvent::Registered {
+                id: registration.id.clone(),
+            }));
+        let mut network = NetworkSettings {
+            ice_servers: self.ice_servers(),
+            ..NetworkSettings::default()
+        };
+        if network.ice_servers.is_empty() {
+            network.ice_servers = registration.ice_servers.clone();
+        }
+        let config = EngineConfig {
+            network,
+            ..EngineConfig::default()
+        };
+        let signaling: Arc<dyn Signaling> = Arc::new(signaling);
+        let (engine, mut calls) = CallEngine::start(signaling, events, self.media_setup(), config);
+        if let Some(peer) = self.dial.take() {
+            engine.send(CallCommand::Dial(peer));
+        }
+        loop {
+            tokio::select! {
+                event = calls.recv() => match event {
+                    Some(event) => self.ui.send(UiEvent::Call(event)),
+                    None => return Next::Reconnect,
+                },
+                command = commands.recv() => match command {
+                    None => return Next::Quit,
+                    Some(BackendCommand::Call(command)) => engine.send(command),
+                    Some(BackendCommand::Retry) => {}
+                    Some(BackendCommand::Apply(settings)) => {
+                        let reconnect = settings.server != self.settings.server
+                            || settings.id != self.settings.id
+                            || settings.ice_servers != self.settings.ice_servers;
+                        self.settings = *settings;
+                        if reconnect {
+                            engine.send(CallCommand::HangUp);
+                            return Next::Reconnect;
+                        }
+                        engine.set_media(self.media_setup());
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn is_local(server: &str) -> bool {
+    server.contains("://127.") || server.contains("://localhost") || server.contains("://[::1]")
+}
+
+/// The port of `ws://host:port/…`.
+fn server_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
+}
+
+/// `http://ADDR:PORT/` for each of this machine's non-loopback IPv4 addresses.
+pub fn lan_urls(port: u16) -> Vec<String> {
+    let Ok(interfaces) = if_addrs::get_if_addrs() else {
+        return Vec::new();
+    };
+    interfaces
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(ip) => Some(format!("http://{ip}:{port}/")),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_of_a_server_url() {
+        assert_eq!(server_port("ws://127.0.0.1:8480/ws"), Some(8480));
+        assert_eq!(server_port("wss://[::1]:9000/ws"), Some(9000));
+        assert_eq!(server_port("wss://example.org/ws"), None);
+        assert!(is_local("ws://localhost:1/ws"));
+        assert!(!is_local("wss://example.org/ws"));
+    }
+}

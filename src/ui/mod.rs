@@ -1,0 +1,87 @@
+//! The desktop window (eframe / egui).
+//!
+//! - [`backend`]: the async side on its own runtime: server (found or embedded), registration,
+//!   the call engine; it sends [`state::UiEvent`]s to the UI thread and wakes it.
+//! - [`state`]: what the window shows, changed only by events (pure, unit-tested).
+//! - [`views`]: one file per view; each draws from the state and returns actions.
+//! - [`app`]: the eframe app tying them together; [`video`] uploads frames as textures;
+//!   [`ringer`] plays the ring tone; [`settings`] loads and saves the TOML settings.
+//!
+//! Frames flow decoder → `FrameSlot` → one texture update per new frame → painted; the UI never
+//! waits on the network, and an idle window does not repaint.
+
+pub mod app;
+pub mod backend;
+pub mod ringer;
+pub mod settings;
+pub mod state;
+pub mod video;
+pub mod views;
+
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
+use settings::Settings;
+
+/// Command-line overrides of the settings, for this run only.
+#[derive(Debug, Default, Clone)]
+pub struct WindowOptions {
+    pub server: Option<String>,
+    pub id: Option<String>,
+    pub video: Option<VideoChoice>,
+    pub audio: Option<AudioChoice>,
+    pub speaker: Option<SpeakerChoice>,
+    /// Dial this peer once connected.
+    pub dial: Option<String>,
+}
+
+pub fn run(options: WindowOptions) -> anyhow::Result<()> {
+    let launched = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut notices = Vec::new();
+    let mut settings = Settings::load().unwrap_or_else(|e| {
+        notices.push(format!("{e}; using default settings"));
+        Settings::default()
+    });
+    if let Some(server) = options.server {
+        settings.server = server;
+    }
+    if let Some(id) = options.id {
+        settings.id = id;
+    }
+    if let Some(video) = options.video {
+        settings.camera = video.to_string();
+    }
+    if let Some(audio) = options.audio {
+        settings.microphone = audio.to_string();
+    }
+    if let Some(speaker) = options.speaker {
+        settings.speaker = speaker.to_string();
+    }
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("peercall")
+            .with_inner_size([1100.0, 720.0])
+            .with_min_inner_size([640.0, 420.0]),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    let dial = options.dial;
+    eframe::run_native(
+        "peercall",
+        native,
+        Box::new(move |cc| {
+            let (tx, rx) = std_mpsc::channel();
+            let ctx = cc.egui_ctx.clone();
+            let link = backend::UiLink::new(tx, Arc::new(move || ctx.request_repaint()));
+            let backend = backend::start(runtime.handle(), settings.clone(), dial, link);
+            Ok(Box::new(app::PeercallApp::new(
+                settings, backend, rx, runtime, launched, notices,
+            )))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+}

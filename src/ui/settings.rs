@@ -1,0 +1,194 @@
+//! The user's settings, kept as TOML in the platform's config folder
+//! (`~/.config/peercall/settings.toml` on Linux). Command-line flags override them for one run.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Our peer ID; empty: the server picks one.
+    pub id: String,
+    /// The signaling server; empty: the local one, started inside the app if none runs.
+    pub server: String,
+    /// `none`, `synthetic[:WxH@FPS]`, `camera[:N]`.
+    pub camera: String,
+    /// `none`, `synthetic[:HZ]`, `mic[:NAME]`.
+    pub microphone: String,
+    /// `none`, `analyzer`, `speaker[:NAME]`.
+    pub speaker: String,
+    /// STUN / TURN servers: `stun:host:port`, `turn:user:password@host:port`.
+    pub ice_servers: Vec<String>,
+    /// Accept a server whose TLS certificate no authority signed (your own, on the LAN).
+    pub accept_self_signed: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            id: String::new(),
+            server: String::new(),
+            camera: "camera".into(),
+            microphone: "mic".into(),
+            speaker: "speaker".into(),
+            ice_servers: Vec::new(),
+            accept_self_signed: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid settings: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no config folder on this system")]
+    NoConfigDir,
+}
+
+impl Settings {
+    /// Where settings live: `$PEERCALL_CONFIG` if set (tests), else the platform's config folder.
+    pub fn path() -> Result<PathBuf, SettingsError> {
+        if let Some(p) = std::env::var_os("PEERCALL_CONFIG") {
+            return Ok(PathBuf::from(p));
+        }
+        directories::ProjectDirs::from("org", "peercall", "peercall")
+            .map(|d| d.config_dir().join("settings.toml"))
+            .ok_or(SettingsError::NoConfigDir)
+    }
+
+    /// The saved settings; defaults when there are none yet.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let path = Self::path()?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                Self::from_toml(&text).map_err(|source| SettingsError::Parse { path, source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(source) => Err(SettingsError::Read { path, source }),
+        }
+    }
+
+    pub fn save(&self) -> Result<(), SettingsError> {
+        let path = Self::path()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| SettingsError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        std::fs::write(&path, self.to_toml())
+            .map_err(|source| SettingsError::Write { path, source })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Settings, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings always serialize")
+    }
+
+    pub fn video(&self) -> Result<VideoChoice, String> {
+        self.camera.parse()
+    }
+
+    pub fn audio(&self) -> Result<AudioChoice, String> {
+        self.microphone.parse()
+    }
+
+    pub fn speaker_choice(&self) -> Result<SpeakerChoice, String> {
+        self.speaker.parse()
+    }
+
+    /// Every field that does not parse, in words.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = self.video() {
+            out.push(format!("camera: {e}"));
+        }
+        if let Err(e) = self.audio() {
+            out.push(format!("microphone: {e}"));
+        }
+        if let Err(e) = self.speaker_choice() {
+            out.push(format!("speaker: {e}"));
+        }
+        if !self.id.is_empty() {
+            if let Err(e) = signaling_client::ids::check_peer_id(&self.id) {
+                out.push(format!("ID: {e}"));
+            }
+        }
+        let server_ok = self.server.is_empty()
+            || self.server.starts_with("ws://")
+            || self.server.starts_with("wss://");
+        if !server_ok {
+            out.push("server: starts with ws:// or wss://".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_through_toml() {
+        let s = Settings {
+            id: "alice".into(),
+            server: "wss://example.org/ws".into(),
+            camera: "synthetic:1280x720@30".into(),
+            microphone: "mic:USB".into(),
+            speaker: "none".into(),
+            ice_servers: vec!["turn:u:p@turn.example.org:3478".into()],
+            accept_self_signed: true,
+        };
+        assert_eq!(Settings::from_toml(&s.to_toml()).unwrap(), s);
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn missing_fields_take_defaults_and_bad_ones_are_named() {
+        let s = Settings::from_toml("id = \"bob\"\n").unwrap();
+        assert_eq!(s.id, "bob");
+        assert_eq!(s.camera, "camera");
+        let bad = Settings {
+            camera: "webcam".into(),
+            id: "Bob!".into(),
+            server: "http://x".into(),
+            ..Settings::default()
+        };
+        assert_eq!(bad.problems().len(), 3, "{:?}", bad.problems());
+        assert!(Settings::from_toml("id = 5").is_err());
+    }
+
+    #[test]
+    fn saved_settings_load_back() {
+        let dir = std::env::temp_dir().join(format!("peercall-settings-{}", std::process::id()));
+        let path = dir.join("settings.toml");
+        std::env::set_var("PEERCALL_CONFIG", &path);
+        let s = Settings {
+            id: "carol".into(),
+            ..Settings::default()
+        };
+        s.save().unwrap();
+        assert_eq!(Settings::load().unwrap(), s);
+        std::env::remove_var("PEERCALL_CONFIG");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

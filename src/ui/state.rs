@@ -1,0 +1,426 @@
+//! What the window shows, as plain data. Events from the backend change it ([`AppState::apply`]);
+//! the views only read it and return actions. Pure: tested without a window.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::call::{CallEvent, CallStats, EndReason, EndedBy, MediaKind};
+
+/// Stats samples kept for the plots (one a second: two minutes).
+const STATS_HISTORY: usize = 120;
+/// Chat lines kept.
+const CHAT_HISTORY: usize = 200;
+
+/// What the backend reports besides call events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendEvent {
+    Connecting {
+        server: String,
+    },
+    /// Signaling is up; `embedded` when we run the server ourselves.
+    Connected {
+        server: String,
+        embedded: bool,
+        lan_urls: Vec<String>,
+    },
+    Unreachable {
+        server: String,
+        reason: String,
+    },
+    Notice(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiEvent {
+    Backend(BackendEvent),
+    Call(CallEvent),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    Connecting,
+    Online,
+    /// Lost or never reached; the backend retries by itself (lost) or on request (unreachable).
+    Offline {
+        reason: String,
+        retrying: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallView {
+    Idle,
+    Calling {
+        peer: String,
+        since: Instant,
+    },
+    Incoming {
+        peer: String,
+    },
+    InCall {
+        peer: String,
+        /// When media connected; `None` while connecting.
+        since: Option<Instant>,
+    },
+}
+
+/// How the connection looks, from its stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quality {
+    Good,
+    Fair,
+    Poor,
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatsPoint {
+    pub at: Instant,
+    pub stats: CallStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    pub mine: bool,
+    pub text: String,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub my_id: Option<String>,
+    pub server: String,
+    pub embedded_server: bool,
+    /// Addresses a browser on the LAN can open.
+    pub lan_urls: Vec<String>,
+    pub connection: Connection,
+    pub peers: BTreeSet<String>,
+    pub call: CallView,
+    /// How the last call attempt or call ended, in words.
+    pub outcome: Option<String>,
+    pub mic_muted: bool,
+    pub camera_off: bool,
+    pub remote_mic_muted: bool,
+    pub remote_camera_off: bool,
+    pub stats: VecDeque<StatsPoint>,
+    pub chat: VecDeque<ChatLine>,
+    /// Problems that do not end a call (no camera, …), newest last.
+    pub notices: VecDeque<String>,
+    /// The remote video's size, once frames arrive.
+    pub remote_size: Option<(u32, u32)>,
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState {
+            my_id: None,
+            server: String::new(),
+            embedded_server: false,
+            lan_urls: Vec::new(),
+            connection: Connection::Connecting,
+            peers: BTreeSet::new(),
+            call: CallView::Idle,
+            outcome: None,
+            mic_muted: false,
+            camera_off: false,
+            remote_mic_muted: false,
+            remote_camera_off: false,
+            stats: VecDeque::new(),
+            chat: VecDeque::new(),
+            notices: VecDeque::new(),
+            remote_size: None,
+        }
+    }
+}
+
+impl AppState {
+    pub fn apply(&mut self, event: UiEvent, now: Instant) {
+        match event {
+            UiEvent::Backend(event) => self.apply_backend(event),
+            UiEvent::Call(event) => self.apply_call(event, now),
+        }
+    }
+
+    fn apply_backend(&mut self, event: BackendEvent) {
+        match event {
+            BackendEvent::Connecting { server } => {
+                self.server = server;
+                self.connection = Connection::Connecting;
+            }
+            BackendEvent::Connected {
+                server,
+                embedded,
+                lan_urls,
+            } => {
+                self.server = server;
+                self.embedded_server = embedded;
+                self.lan_urls = lan_urls;
+                self.connection = Connection::Online;
+            }
+            BackendEvent::Unreachable { server, reason } => {
+                self.server = server;
+                self.connection = Connection::Offline {
+                    reason,
+                    retrying: false,
+                };
+            }
+            BackendEvent::Notice(text) => self.notice(text),
+        }
+    }
+
+    fn apply_call(&mut self, event: CallEvent, now: Instant) {
+        match event {
+            CallEvent::Registered { id } => {
+                self.my_id = Some(id);
+                self.connection = Connection::Online;
+            }
+            CallEvent::Peers(peers) => self.peers = peers.into_iter().collect(),
+            CallEvent::PeerJoined(id) => {
+                self.peers.insert(id);
+            }
+            CallEvent::PeerLeft(id) => {
+                self.peers.remove(&id);
+            }
+            CallEvent::SignalingLost { reason } => {
+                self.peers.clear();
+                self.connection = Connection::Offline {
+                    reason,
+                    retrying: true,
+                };
+            }
+            CallEvent::Calling { peer, .. } => {
+                self.start_call();
+                self.call = CallView::Calling { peer, since: now };
+            }
+            CallEvent::Incoming { peer, .. } => {
+                self.start_call();
+                self.call = CallView::Incoming { peer };
+            }
+            CallEvent::MissedWhileBusy { peer } => {
+                self.notice(format!("{peer} called while you were busy"))
+            }
+            CallEvent::Accepted { peer } => {
+                self.call = CallView::InCall { peer, since: None };
+            }
+            CallEvent::IceConnected => {}
+            CallEvent::Connected { peer } => {
+                self.call = CallView::InCall {
+                    peer,
+                    since: Some(now),
+                };
+            }
+            CallEvent::RemoteMuted { kind, muted } => match kind {
+                MediaKind::Audio => self.remote_mic_muted = muted,
+                MediaKind::Video => self.remote_camera_off = muted,
+            },
+            CallEvent::Chat { text } => self.push_chat(false, text),
+            CallEvent::RemoteFrame { width, height } => self.remote_size = Some((width, height)),
+            CallEvent::Stats(stats) => {
+                if self.stats.len() == STATS_HISTORY {
+                    self.stats.pop_front();
+                }
+                self.stats.push_back(StatsPoint { at: now, stats });
+            }
+            CallEvent::Ended { peer, by, reason } => {
+                self.outcome = Some(describe_end(&peer, by, &reason));
+                self.call = CallView::Idle;
+                self.remote_size = None;
+            }
+            CallEvent::Error(text) => self.notice(text),
+        }
+    }
+
+    fn start_call(&mut self) {
+        self.outcome = None;
+        self.remote_mic_muted = false;
+        self.remote_camera_off = false;
+        self.remote_size = None;
+        self.stats.clear();
+        self.chat.clear();
+    }
+
+    pub fn push_chat(&mut self, mine: bool, text: String) {
+        if self.chat.len() == CHAT_HISTORY {
+            self.chat.pop_front();
+        }
+        self.chat.push_back(ChatLine { mine, text });
+    }
+
+    fn notice(&mut self, text: String) {
+        if self.notices.len() == 5 {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(text);
+    }
+
+    /// How long media has been connected.
+    pub fn call_duration(&self, now: Instant) -> Option<Duration> {
+        match &self.call {
+            CallView::InCall {
+                since: Some(since), ..
+            } => Some(now.saturating_duration_since(*since)),
+            _ => None,
+        }
+    }
+
+    pub fn quality(&self) -> Quality {
+        let Some(last) = self.stats.back() else {
+            return Quality::Unknown;
+        };
+        let s = &last.stats;
+        let rtt = s.rtt_ms.unwrap_or(0.0);
+        let loss_rate = match self.stats.iter().rev().nth(5) {
+            Some(earlier) => (s.packets_lost - earlier.stats.packets_lost).max(0) as f64 / 5.0,
+            None => 0.0,
+        };
+        if rtt > 400.0 || loss_rate > 20.0 || (s.fps_in > 0.0 && s.fps_in < 8.0) {
+            Quality::Poor
+        } else if rtt > 150.0 || loss_rate > 3.0 || (s.fps_in > 0.0 && s.fps_in < 20.0) {
+            Quality::Fair
+        } else {
+            Quality::Good
+        }
+    }
+}
+
+/// The end of a call in words, from this side's point of view.
+pub fn describe_end(peer: &str, by: EndedBy, reason: &EndReason) -> String {
+    match (by, reason) {
+        (_, EndReason::Declined) if by == EndedBy::Remote => format!("{peer} declined the call"),
+        (_, EndReason::Declined) => format!("You declined {peer}'s call"),
+        (_, EndReason::Busy) => format!("{peer} is busy in another call"),
+        (_, EndReason::UnknownPeer) => format!("{peer} is not online"),
+        (_, EndReason::NoAnswer) => format!("{peer} did not answer"),
+        (EndedBy::Remote, EndReason::Cancelled) => format!("Missed call from {peer}"),
+        (EndedBy::Local, EndReason::Cancelled) => "Call cancelled".to_string(),
+        (EndedBy::Remote, EndReason::HungUp) => format!("{peer} hung up"),
+        (EndedBy::Local, EndReason::HungUp) => format!("Call with {peer} ended"),
+        (_, EndReason::PeerGone) => format!("{peer} went away"),
+        (_, other) => format!("Call ended: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(e: CallEvent) -> UiEvent {
+        UiEvent::Call(e)
+    }
+
+    #[test]
+    fn presence_follows_the_server() {
+        let mut s = AppState::default();
+        let now = Instant::now();
+        s.apply(call(CallEvent::Registered { id: "alice".into() }), now);
+        s.apply(
+            call(CallEvent::Peers(vec!["bob".into(), "carol".into()])),
+            now,
+        );
+        s.apply(call(CallEvent::PeerLeft("bob".into())), now);
+        s.apply(call(CallEvent::PeerJoined("dave".into())), now);
+        assert_eq!(s.my_id.as_deref(), Some("alice"));
+        assert_eq!(
+            s.peers.iter().cloned().collect::<Vec<_>>(),
+            vec!["carol".to_string(), "dave".to_string()]
+        );
+        s.apply(
+            call(CallEvent::SignalingLost {
+                reason: "closed".into(),
+            }),
+            now,
+        );
+        assert!(s.peers.is_empty());
+        assert!(matches!(
+            s.connection,
+            Connection::Offline { retrying: true, .. }
+        ));
+    }
+
+    #[test]
+    fn a_call_goes_through_its_views() {
+        let mut s = AppState::default();
+        let t0 = Instant::now();
+        s.apply(
+            call(CallEvent::Calling {
+                peer: "bob".into(),
+                call_id: "c".into(),
+            }),
+            t0,
+        );
+        assert!(matches!(s.call, CallView::Calling { .. }));
+        s.apply(call(CallEvent::Accepted { peer: "bob".into() }), t0);
+        s.apply(call(CallEvent::Connected { peer: "bob".into() }), t0);
+        assert_eq!(
+            s.call_duration(t0 + Duration::from_secs(3)),
+            Some(Duration::from_secs(3))
+        );
+        s.apply(
+            call(CallEvent::RemoteMuted {
+                kind: MediaKind::Video,
+                muted: true,
+            }),
+            t0,
+        );
+        assert!(s.remote_camera_off);
+        s.apply(
+            call(CallEvent::Ended {
+                peer: "bob".into(),
+                by: EndedBy::Remote,
+                reason: EndReason::HungUp,
+            }),
+            t0,
+        );
+        assert_eq!(s.call, CallView::Idle);
+        assert_eq!(s.outcome.as_deref(), Some("bob hung up"));
+        // The next call starts clean.
+        s.apply(
+            call(CallEvent::Incoming {
+                peer: "carol".into(),
+                call_id: "d".into(),
+            }),
+            t0,
+        );
+        assert!(!s.remote_camera_off);
+        assert_eq!(s.outcome, None);
+    }
+
+    #[test]
+    fn outcomes_in_words() {
+        assert_eq!(
+            describe_end("bob", EndedBy::Remote, &EndReason::Declined),
+            "bob declined the call"
+        );
+        assert_eq!(
+            describe_end("bob", EndedBy::Remote, &EndReason::Busy),
+            "bob is busy in another call"
+        );
+        assert_eq!(
+            describe_end("bob", EndedBy::Local, &EndReason::UnknownPeer),
+            "bob is not online"
+        );
+        assert_eq!(
+            describe_end("bob", EndedBy::Local, &EndReason::NoAnswer),
+            "bob did not answer"
+        );
+    }
+
+    #[test]
+    fn quality_from_stats() {
+        let mut s = AppState::default();
+        assert_eq!(s.quality(), Quality::Unknown);
+        let now = Instant::now();
+        let stats = |rtt: f64, fps: f64| {
+            call(CallEvent::Stats(CallStats {
+                rtt_ms: Some(rtt),
+                fps_in: fps,
+                ..CallStats::default()
+            }))
+        };
+        s.apply(stats(20.0, 30.0), now);
+        assert_eq!(s.quality(), Quality::Good);
+        s.apply(stats(250.0, 30.0), now);
+        assert_eq!(s.quality(), Quality::Fair);
+        s.apply(stats(20.0, 5.0), now);
+        assert_eq!(s.quality(), Quality::Poor);
+    }
+}

@@ -1,0 +1,47 @@
+//! A video as an egui texture: one texture update per new frame from a [`FrameSlot`].
+
+use egui::{ColorImage, TextureHandle, TextureOptions};
+
+use crate::call::media_setup::RgbaFrame;
+use crate::media::frame_slot::FrameSlot;
+
+pub struct VideoTexture {
+    name: &'static str,
+    handle: Option<TextureHandle>,
+    seen: u64,
+}
+
+impl VideoTexture {
+    pub fn new(name: &'static str) -> Self {
+        VideoTexture {
+            name,
+            handle: None,
+            seen: 0,
+        }
+    }
+
+    /// Uploads the slot's newest frame if there is one we have not shown.
+    pub fn update(&mut self, ctx: &egui::Context, slot: &FrameSlot<RgbaFrame>) {
+        let Some((generation, frame)) = slot.take_newer(self.seen) else {
+            return;
+        };
+        self.seen = generation;
+        let size = [frame.width as usize, frame.height as usize];
+        if frame.pixels.len() != size[0] * size[1] * 4 {
+            return;
+        }
+        let image = ColorImage::from_rgba_unmultiplied(size, &frame.pixels);
+        match &mut self.handle {
+            Some(handle) if handle.size() == size => handle.set(image, TextureOptions::LINEAR),
+            _ => self.handle = Some(ctx.load_texture(self.name, image, TextureOptions::LINEAR)),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.handle = None;
+    }
+
+    pub fn texture(&self) -> Option<&TextureHandle> {
+        self.handle.as_ref()
+    }
+}

@@ -1,0 +1,139 @@
+//! The settings window: ID, server, devices (each with "none" and a synthetic test source), ICE
+//! servers. Edits a copy; Save hands it back.
+
+use egui::RichText;
+
+use super::{Action, Devices, Fields};
+use crate::ui::settings::Settings;
+
+pub fn show(ctx: &egui::Context, fields: &mut Fields, actions: &mut Vec<Action>) {
+    let Some(draft) = fields.settings.as_mut() else {
+        return;
+    };
+    let mut open = true;
+    egui::Window::new("Settings")
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(true)
+        .default_width(460.0)
+        .show(ctx, |ui| form(ui, draft, &fields.devices, actions));
+    if !open {
+        actions.push(Action::CloseSettings);
+    }
+}
+
+fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mut Vec<Action>) {
+    egui::Grid::new("settings-grid")
+        .num_columns(2)
+        .spacing([12.0, 8.0])
+        .show(ui, |ui| {
+            ui.label("Your ID");
+            ui.add(egui::TextEdit::singleline(&mut draft.id).hint_text("chosen by the server"));
+            ui.end_row();
+            ui.label("Server");
+            ui.add(
+                egui::TextEdit::singleline(&mut draft.server)
+                    .hint_text("this computer (ws://127.0.0.1:8480/ws)"),
+            );
+            ui.end_row();
+            ui.label("");
+            ui.checkbox(
+                &mut draft.accept_self_signed,
+                "Trust the server's self-signed certificate",
+            );
+            ui.end_row();
+            ui.label("Camera");
+            let mut cameras = vec![
+                ("none".to_string(), "None".to_string()),
+                (
+                    "synthetic:640x480@30".to_string(),
+                    "Test pattern".to_string(),
+                ),
+                ("camera".to_string(), "Default camera".to_string()),
+            ];
+            cameras.extend(
+                devices
+                    .cameras
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| (format!("camera:{i}"), name.clone())),
+            );
+            choice(ui, "camera", &mut draft.camera, &cameras);
+            ui.end_row();
+            ui.label("Microphone");
+            let mut mics = vec![
+                ("none".to_string(), "None".to_string()),
+                (
+                    "synthetic:440".to_string(),
+                    "Test tone (440 Hz)".to_string(),
+                ),
+                ("mic".to_string(), "Default microphone".to_string()),
+            ];
+            mics.extend(
+                devices
+                    .microphones
+                    .iter()
+                    .map(|n| (format!("mic:{n}"), n.clone())),
+            );
+            choice(ui, "microphone", &mut draft.microphone, &mics);
+            ui.end_row();
+            ui.label("Speaker");
+            let mut speakers = vec![
+                ("none".to_string(), "None".to_string()),
+                ("speaker".to_string(), "Default speaker".to_string()),
+            ];
+            speakers.extend(
+                devices
+                    .speakers
+                    .iter()
+                    .map(|n| (format!("speaker:{n}"), n.clone())),
+            );
+            choice(ui, "speaker", &mut draft.speaker, &speakers);
+            ui.end_row();
+        });
+    ui.add_space(8.0);
+    ui.label("STUN / TURN servers, one a line (turn:user:password@host:port)");
+    let mut text = draft.ice_servers.join("\n");
+    if ui
+        .add(
+            egui::TextEdit::multiline(&mut text)
+                .desired_rows(3)
+                .desired_width(f32::INFINITY),
+        )
+        .changed()
+    {
+        draft.ice_servers = text.lines().map(str::to_string).collect();
+    }
+    let problems = draft.problems();
+    for p in &problems {
+        ui.label(RichText::new(p).color(egui::Color32::from_rgb(230, 90, 80)));
+    }
+    ui.add_space(8.0);
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(problems.is_empty(), egui::Button::new("Save"))
+            .clicked()
+        {
+            actions.push(Action::SaveSettings(Box::new(draft.clone())));
+        }
+        if ui.button("Cancel").clicked() {
+            actions.push(Action::CloseSettings);
+        }
+    });
+}
+
+/// A drop-down over (value, label) pairs; a value not listed is shown as it is.
+fn choice(ui: &mut egui::Ui, id: &str, value: &mut String, options: &[(String, String)]) {
+    let label = options
+        .iter()
+        .find(|(v, _)| v == value)
+        .map_or(value.clone(), |(_, l)| l.clone());
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(label)
+        .width(280.0)
+        .show_ui(ui, |ui| {
+            for (v, l) in options {
+                ui.selectable_value(value, v.clone(), l);
+            }
+        });
+}

@@ -1,0 +1,160 @@
+//! The window's views, driven like a user would (egui_kittest: typing, clicking, keys), on the
+//! real view code and state.
+
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use peercall::call::{CallEvent, EndReason, EndedBy};
+use peercall::ui::state::{AppState, Connection, UiEvent};
+use peercall::ui::views::{self, Action, Fields};
+use std::time::Instant;
+
+struct Screen {
+    state: AppState,
+    fields: Fields,
+    actions: Vec<Action>,
+}
+
+fn online(peers: &[&str]) -> Screen {
+    let mut state = AppState::default();
+    let now = Instant::now();
+    state.apply(
+        UiEvent::Call(CallEvent::Registered { id: "alice".into() }),
+        now,
+    );
+    state.apply(
+        UiEvent::Call(CallEvent::Peers(
+            peers.iter().map(|p| p.to_string()).collect(),
+        )),
+        now,
+    );
+    assert_eq!(state.connection, Connection::Online);
+    Screen {
+        state,
+        fields: Fields::default(),
+        actions: Vec::new(),
+    }
+}
+
+fn idle_harness(screen: Screen) -> Harness<'static, Screen> {
+    Harness::new_ui_state(
+        |ui, s: &mut Screen| views::idle::show(ui, &s.state, &mut s.fields, &mut s.actions),
+        screen,
+    )
+}
+
+#[test]
+fn typing_an_id_and_pressing_enter_dials_it() {
+    let mut harness = idle_harness(online(&[]));
+    harness.run();
+    harness.get_by_role(Role::TextInput).type_text("bob");
+    harness.run();
+    harness.key_press(egui::Key::Enter);
+    harness.run();
+    assert_eq!(harness.state().actions, vec![Action::Dial("bob".into())]);
+}
+
+#[test]
+fn each_online_peer_has_a_call_button() {
+    let mut harness = idle_harness(online(&["bob", "carol"]));
+    harness.run();
+    assert!(harness.query_by_label("bob").is_some());
+    assert!(harness.query_by_label("carol").is_some());
+    let buttons: Vec<_> = harness.get_all_by_label("Call").collect();
+    // One beside the field (disabled while it is empty) and one per peer.
+    assert_eq!(buttons.len(), 3);
+    buttons[2].click();
+    harness.run();
+    assert_eq!(harness.state().actions, vec![Action::Dial("carol".into())]);
+}
+
+#[test]
+fn the_last_outcome_is_shown_in_words() {
+    let mut screen = online(&["bob"]);
+    screen.state.apply(
+        UiEvent::Call(CallEvent::Ended {
+            peer: "bob".into(),
+            by: EndedBy::Remote,
+            reason: EndReason::Busy,
+        }),
+        Instant::now(),
+    );
+    let mut harness = idle_harness(screen);
+    harness.run();
+    assert!(harness
+        .query_by_label("bob is busy in another call")
+        .is_some());
+}
+
+#[test]
+fn an_incoming_call_can_be_accepted_or_declined() {
+    let mut harness = Harness::new_ui_state(
+        |ui, actions: &mut Vec<Action>| views::incoming::show(ui, "carol", actions),
+        Vec::new(),
+    );
+    harness.run();
+    assert!(harness.query_by_label("carol is calling").is_some());
+    harness.get_by_label("Decline").click();
+    harness.run();
+    harness.get_by_label("Accept").click();
+    harness.run();
+    assert_eq!(harness.state(), &vec![Action::Decline, Action::Accept]);
+}
+
+#[test]
+fn calling_can_be_cancelled() {
+    let mut harness = Harness::new_ui_state(
+        |ui, actions: &mut Vec<Action>| views::calling::show(ui, "bob", 3, actions),
+        Vec::new(),
+    );
+    // The spinner keeps repainting: step rather than wait for the UI to settle.
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Calling bob…").is_some());
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state(), &vec![Action::HangUp]);
+}
+
+#[test]
+fn in_a_call_the_shortcuts_mute_turn_the_camera_off_and_hang_up() {
+    let mut screen = online(&["bob"]);
+    let now = Instant::now();
+    screen.state.apply(
+        UiEvent::Call(CallEvent::Connected { peer: "bob".into() }),
+        now,
+    );
+    let mut harness = Harness::new_ui_state(
+        |ui, s: &mut Screen| {
+            let videos = views::in_call::Videos {
+                remote: None,
+                local: None,
+            };
+            views::in_call::show(
+                ui,
+                &s.state,
+                "bob",
+                None,
+                videos,
+                &mut s.fields,
+                &mut s.actions,
+            )
+        },
+        screen,
+    );
+    harness.run();
+    harness.key_press(egui::Key::M);
+    harness.run();
+    harness.key_press(egui::Key::V);
+    harness.run();
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    assert_eq!(
+        harness.state().actions,
+        vec![
+            Action::SetMicMuted(true),
+            Action::SetCameraOff(true),
+            Action::HangUp
+        ]
+    );
+    assert!(harness.query_by_label("Hang up (Esc)").is_some());
+}
