@@ -26,6 +26,7 @@ fn ended(e: CallEvent) -> (EndedBy, EndReason) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_in_a_call_answers_busy_and_keeps_its_call() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
@@ -68,6 +69,7 @@ async fn a_callee_in_a_call_answers_busy_and_keeps_its_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_control_messages_do_not_end_the_call() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
@@ -144,6 +146,7 @@ fn rss_mib() -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_calls_in_a_row_keep_memory_bounded() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
@@ -197,4 +200,44 @@ async fn twenty_calls_in_a_row_keep_memory_bounded() {
         growth < 60.0,
         "RSS grew {growth:.1} MiB over 15 calls: {rss:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_can_change_during_a_call() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
+    let (bob, mut bob_events) = engine(&url, "bob", "none").await;
+    alice.send(CallCommand::Dial("bob".into()));
+    next_event(&mut bob_events, T, |e| {
+        matches!(e, CallEvent::Incoming { .. })
+    })
+    .await;
+    bob.send(CallCommand::Accept);
+    next_event(&mut alice_events, T, |e| {
+        matches!(e, CallEvent::Connected { .. })
+    })
+    .await;
+    let size = |engine: &peercall::call::CallEngine| engine.counters().received_video().size;
+    let deadline = tokio::time::Instant::now() + T;
+    while size(&bob) != Some((320, 240)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no video from alice"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // alice picks another camera in the settings, mid-call.
+    alice.set_media(common::media_setup("synthetic:480x360@15"));
+    let deadline = tokio::time::Instant::now() + T;
+    while size(&bob) != Some((480, 360)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new camera's frames never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    alice.send(CallCommand::HangUp);
+    next_event(&mut bob_events, T, is_ended).await;
 }

@@ -35,6 +35,7 @@ fn events(report: &Value) -> Vec<(String, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_peers_see_and_hear_each_other_and_mute_travels() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     // bob turns his camera off from 2 s to 4 s; alice mutes her microphone from 2 s to 4 s.
@@ -142,6 +143,7 @@ async fn two_peers_see_and_hear_each_other_and_mute_travels() {
 
 #[tokio::test]
 async fn the_callee_hangs_up() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let bob = spawn_headless(&[
@@ -177,6 +179,7 @@ async fn the_callee_hangs_up() {
 
 #[tokio::test]
 async fn a_declined_call_and_an_unknown_peer() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let bob = spawn_headless(&["answer", "--server", &url, "--id", "bob"]);
@@ -197,6 +200,7 @@ async fn a_declined_call_and_an_unknown_peer() {
 
 #[tokio::test]
 async fn a_peer_killed_mid_call_ends_the_call_for_the_survivor() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let mut bob = spawn_headless(&[
@@ -239,6 +243,7 @@ async fn a_peer_killed_mid_call_ends_the_call_for_the_survivor() {
 
 #[tokio::test]
 async fn a_callee_that_vanishes_while_ringing_ends_the_call() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
     let mut bob = spawn_headless(&[

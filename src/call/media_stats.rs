@@ -26,6 +26,7 @@ pub struct MediaCounters {
 #[derive(Debug, Default)]
 struct Received {
     first_frame: Option<Instant>,
+    size: Option<(u32, u32)>,
     last_counter: Option<u32>,
     counters_read: u64,
     counter_gaps: u64,
@@ -36,6 +37,8 @@ struct Received {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReceivedVideo {
     pub first_frame: Option<Instant>,
+    /// The size of the last decoded frame.
+    pub size: Option<(u32, u32)>,
     pub counters_read: u64,
     /// Frames missing between consecutive decoded counters.
     pub counter_gaps: u64,
@@ -53,11 +56,12 @@ impl MediaCounters {
         counter.load(Ordering::Relaxed)
     }
 
-    /// One decoded frame, with its marker when it carries one.
-    pub fn frame_decoded(&self, marker: Option<Marker>, now_us: u64) {
+    /// One decoded frame of `size`, with its marker when it carries one.
+    pub fn frame_decoded(&self, size: (u32, u32), marker: Option<Marker>, now_us: u64) {
         Self::add(&self.frames_decoded, 1);
         let mut r = self.received.lock().unwrap_or_else(|p| p.into_inner());
         r.first_frame.get_or_insert_with(Instant::now);
+        r.size = Some(size);
         let Some(marker) = marker else { return };
         r.counters_read += 1;
         if let Some(last) = r.last_counter {
@@ -83,6 +87,7 @@ impl MediaCounters {
         };
         ReceivedVideo {
             first_frame: r.first_frame,
+            size: r.size,
             counters_read: r.counters_read,
             counter_gaps: r.counter_gaps,
             last_counter: r.last_counter,
@@ -105,6 +110,7 @@ mod tests {
             (4, 3_000, 33_000),
         ] {
             c.frame_decoded(
+                (640, 480),
                 Some(Marker {
                     counter,
                     capture_us: capture,
@@ -112,10 +118,11 @@ mod tests {
                 now,
             );
         }
-        c.frame_decoded(None, 0);
+        c.frame_decoded((320, 240), None, 0);
         let r = c.received_video();
         assert_eq!(MediaCounters::get(&c.frames_decoded), 4);
         assert_eq!(r.counters_read, 3);
+        assert_eq!(r.size, Some((320, 240)));
         assert_eq!(r.counter_gaps, 2);
         assert_eq!(r.latency_p50_ms, Some(40.0));
         assert_eq!(r.latency_p95_ms, Some(50.0));

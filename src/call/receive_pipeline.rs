@@ -130,7 +130,11 @@ fn decode_video(
                 continue;
             }
         };
-        counters.frame_decoded(read_marker_frame(&decoded), now_us());
+        counters.frame_decoded(
+            (decoded.width, decoded.height),
+            read_marker_frame(&decoded),
+            now_us(),
+        );
         if let Some(slot) = &slot {
             if let Ok(pixels) = i420_to_rgba_vec(&decoded) {
                 let (width, height) = (decoded.width, decoded.height);

@@ -286,6 +286,7 @@ impl Run {
 fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Instant>) {
     let received = counters.received_video();
     let v = &mut report.video;
+    v.size = received.size.map(|(w, h)| [w, h]);
     v.frames_sent = MediaCounters::get(&counters.frames_sent);
     v.frames_decoded = MediaCounters::get(&counters.frames_decoded);
     v.counters_read = received.counters_read;

@@ -33,6 +33,8 @@ pub struct SetupTimes {
 
 #[derive(Debug, Default, Serialize)]
 pub struct VideoReport {
+    /// The size of the last frame decoded, `[width, height]`.
+    pub size: Option<[u32; 2]>,
     pub frames_sent: u64,
     pub frames_decoded: u64,
     /// Test-pattern counters read back from decoded frames.

@@ -140,6 +140,10 @@ use peercall::call::{CallEngine, CallEvent, EngineConfig};
 use signaling_client::{Signaling, WsOptions, WsSignaling};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// Tests in one file that run real calls take turns: on two cores, calls in parallel would
+/// measure the machine's overload rather than peercall.
+pub static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A headless `peercall` process (`call` or `answer`) on loopback.
 pub fn spawn_headless(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_peercall"))
@@ -179,17 +183,22 @@ pub async fn engine(
         .expect("connect");
     let events = signaling.take_events().unwrap();
     signaling.register(Some(id.into())).await.expect("register");
-    let setup = MediaSetup::new(
-        video.parse::<VideoChoice>().unwrap(),
-        "synthetic:440".parse::<AudioChoice>().unwrap(),
-        SpeakerChoice::Analyzer,
-    );
+    let setup = media_setup(video);
     let config = EngineConfig {
         network: NetworkSettings::loopback(),
         ..EngineConfig::default()
     };
     let signaling: Arc<dyn Signaling> = Arc::new(signaling);
     CallEngine::start(signaling, events, setup, config)
+}
+
+/// Synthetic media: `video` as given, a 440 Hz tone, received audio analysed.
+pub fn media_setup(video: &str) -> MediaSetup {
+    MediaSetup::new(
+        video.parse::<VideoChoice>().unwrap(),
+        "synthetic:440".parse::<AudioChoice>().unwrap(),
+        SpeakerChoice::Analyzer,
+    )
 }
 
 /// The next event that `pick` accepts, skipping others; panics after `within`.
