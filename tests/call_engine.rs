@@ -241,3 +241,94 @@ async fn the_camera_can_change_during_a_call() {
     alice.send(CallCommand::HangUp);
     next_event(&mut bob_events, T, is_ended).await;
 }
+
+/// Signaling that loses every ICE candidate: the two sides can never find a path.
+struct CandidateBlackHole(signaling_client::WsSignaling);
+
+#[async_trait::async_trait]
+impl signaling_client::Signaling for CandidateBlackHole {
+    async fn register(
+        &self,
+        id: Option<String>,
+    ) -> Result<signaling_client::Registration, signaling_client::SignalingError> {
+        self.0.register(id).await
+    }
+
+    async fn send(
+        &self,
+        message: signaling_client::ClientMessage,
+    ) -> Result<(), signaling_client::SignalingError> {
+        if let signaling_client::ClientMessage::Signal {
+            data: signaling_client::SignalData::Candidate { .. },
+            ..
+        } = message
+        {
+            return Ok(());
+        }
+        self.0.send(message).await
+    }
+
+    fn take_events(&self) -> Option<signaling_client::SignalingEvents> {
+        self.0.take_events()
+    }
+}
+
+async fn engine_without_candidates(
+    url: &str,
+    id: &str,
+) -> (
+    peercall::call::CallEngine,
+    tokio::sync::mpsc::UnboundedReceiver<CallEvent>,
+) {
+    let ws = signaling_client::WsSignaling::connect(url, Default::default())
+        .await
+        .unwrap();
+    let events = signaling_client::Signaling::take_events(&ws).unwrap();
+    let signaling = CandidateBlackHole(ws);
+    signaling_client::Signaling::register(&signaling, Some(id.into()))
+        .await
+        .unwrap();
+    let mut network = peercall::call::peer::NetworkSettings::loopback();
+    network.failed_timeout = Duration::from_secs(3);
+    let config = peercall::call::EngineConfig {
+        network,
+        ..Default::default()
+    };
+    peercall::call::CallEngine::start(
+        std::sync::Arc::new(signaling),
+        events,
+        common::media_setup(SMALL),
+        config,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_ice_finds_no_path_both_sides_end_the_call_saying_so() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine_without_candidates(&url, "alice").await;
+    let (bob, mut bob_events) = engine_without_candidates(&url, "bob").await;
+    alice.send(CallCommand::Dial("bob".into()));
+    next_event(&mut bob_events, T, |e| {
+        matches!(e, CallEvent::Incoming { .. })
+    })
+    .await;
+    bob.send(CallCommand::Accept);
+    let wait = Duration::from_secs(30);
+    let (a, b) = tokio::join!(
+        next_event(&mut alice_events, wait, is_ended),
+        next_event(&mut bob_events, wait, is_ended)
+    );
+    let (a, b) = (ended(a), ended(b));
+    // Whoever notices first says why; the other hears it hang up.
+    let failed = |(_, r): &(EndedBy, EndReason)| matches!(r, EndReason::ConnectionFailed(_));
+    assert!(failed(&a) || failed(&b), "{a:?} / {b:?}");
+    for (by, reason) in [a, b] {
+        assert!(
+            matches!(reason, EndReason::ConnectionFailed(_))
+                || (by == EndedBy::Remote && reason == EndReason::HungUp),
+            "{by:?} {reason:?}"
+        );
+    }
+}

@@ -52,6 +52,8 @@ pub struct NetworkSettings {
     pub ice_check_interval: Duration,
     /// Accept a peer-reflexive pair at once (LAN, loopback) instead of waiting 1 s.
     pub prflx_wait: Duration,
+    /// How long ICE may go without a working path before the call fails.
+    pub failed_timeout: Duration,
 }
 
 impl Default for NetworkSettings {
@@ -62,6 +64,7 @@ impl Default for NetworkSettings {
             mdns: true,
             ice_check_interval: Duration::from_millis(50),
             prflx_wait: Duration::from_millis(200),
+            failed_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -75,6 +78,7 @@ impl NetworkSettings {
             mdns: false,
             ice_check_interval: Duration::from_millis(10),
             prflx_wait: Duration::ZERO,
+            failed_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -374,6 +378,11 @@ impl Peer {
             .with_multicast_dns_mode(mdns)
             .with_prflx_acceptance_min_wait(Some(network.prflx_wait))
             .with_ice_connection_attempts(Some(interval), Some(attempts))
+            .with_ice_timeouts(
+                None,
+                Some(network.failed_timeout),
+                Some(Duration::from_secs(1)),
+            )
             .build();
         let ice_servers = network
             .ice_servers
