@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{report_of, spawn_headless, start_server};
+use common::{report_of, spawn_headless, start_server, Proc};
 use peercall::media::test_pattern::read_marker_rgba;
 use peercall::server::ServerConfig;
 
@@ -299,8 +299,7 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
         bob["video"]["frames_decoded"].as_u64().unwrap() > 10,
         "bob saw alice's video"
     );
-    let _ = window.kill();
-    let _ = window.wait();
+    window.kill();
 
     println!(
         "window: first frame {launch_ms:.0} ms after launch; idle {idle_cpu:.1} % CPU, {idle_rss:.0} MiB; \

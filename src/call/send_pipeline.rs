@@ -139,8 +139,14 @@ impl VideoSender {
         let fps = self.choice.fps().max(1);
         let frame_time = Duration::from_secs_f64(1.0 / fps as f64);
         let start_kbps = self.limits.start_bps / 1000;
-        let mut encoder = Vp8Encoder::new(&Vp8Config::new(width, height, fps, start_kbps))
-            .map_err(|e| format!("the video encoder: {e}"))?;
+        // As libwebrtc: the encoder may skip a frame rather than overshoot the budget; a frame
+        // over budget would wait in the pacer, and every frame after it with it.
+        let config = Vp8Config {
+            frame_dropping: true,
+            ..Vp8Config::new(width, height, fps, start_kbps)
+        };
+        let mut encoder =
+            Vp8Encoder::new(&config).map_err(|e| format!("the video encoder: {e}"))?;
         let mut was_sending = false;
         let mut last_forced: Option<Instant> = None;
         while !self.gate.stop.load(Ordering::Relaxed) {

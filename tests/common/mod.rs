@@ -144,20 +144,57 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// measure the machine's overload rather than peercall.
 pub static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A child process that is killed if the test ends before it does (a failed assertion must not
+/// leave calls running that slow every later test down).
+pub struct Proc(Option<Child>);
+
+impl Proc {
+    pub fn spawn(command: &mut Command) -> Proc {
+        Proc(Some(command.spawn().expect("start a process")))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Hands the process over; it is no longer killed on drop.
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("a process")
+    }
+
+    pub fn stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.0.as_mut()?.stderr.take()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A headless `peercall` process (`call` or `answer`) on loopback.
-pub fn spawn_headless(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_peercall"))
-        .args(args)
-        .arg("--loopback")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start peercall")
+pub fn spawn_headless(args: &[&str]) -> Proc {
+    Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_peercall"))
+            .args(args)
+            .arg("--loopback")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
 }
 
 /// Waits for a headless process (off the runtime, which serves the test's server meanwhile) and
 /// parses the report it printed.
-pub async fn report_of(child: Child) -> Value {
+pub async fn report_of(process: Proc) -> Value {
+    let child = process.take();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
