@@ -45,6 +45,8 @@ impl Chromium {
             .new_headless_mode()
             .user_data_dir(&profile)
             .window_size(1100, 760)
+            // The page fills the window (the default is an 800×600 emulated viewport).
+            .viewport(None)
             .launch_timeout(BROWSER_WAIT)
             .request_timeout(BROWSER_WAIT)
             .args([
