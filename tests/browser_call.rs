@@ -212,3 +212,55 @@ async fn a_ringing_browser_answers_busy_and_can_decline() {
     assert_eq!(tab.eval::<String>("peercall.state").await, "idle");
     chromium.close().await;
 }
+
+/// Run before the page: getUserMedia finds no camera, as on a machine without one.
+const NO_CAMERA: &str = r#"
+const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (c) => c && c.video
+  ? Promise.reject(new DOMException('Requested device not found', 'NotFoundError'))
+  : real(c);
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_a_camera_calls_audio_only_and_says_so() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open_with(&format!("{}?id=web", server.page_url()), NO_CAMERA)
+        .await;
+    tab.wait_for("peercall.problems.length > 0").await;
+    let problems: String = tab.eval("peercall.problems.join(' ')").await;
+    assert!(problems.contains("No camera found"), "{problems}");
+    let warning: String = tab
+        .eval("document.getElementById('media-warning').textContent")
+        .await;
+    assert_eq!(warning, problems);
+    assert!(
+        tab.eval::<bool>("document.getElementById('mute-video').disabled")
+            .await
+    );
+
+    let pc = spawn_headless(&[
+        "answer",
+        "--server",
+        &server.ws_url(),
+        "--id",
+        "native",
+        "--auto-accept",
+        "--duration",
+        "4",
+        "--wait",
+        "120",
+    ]);
+    tab.wait_for("peercall.peers.includes('native')").await;
+    assert!(tab.eval::<bool>("peercall.dial('native')").await);
+    // The page still sees and hears peercall; peercall hears the page and gets no video.
+    assert_page_receives_media(&tab).await;
+    tab.wait_for("peercall.state === 'idle' && peercall.lastEnd")
+        .await;
+    let report = report_of(pc).await;
+    assert!(report["audio"]["blocks_decoded"].as_u64().unwrap() > 0);
+    assert_eq!(report["video"]["frames_decoded"], 0);
+    chromium.close().await;
+}

@@ -101,6 +101,20 @@ impl Chromium {
         tab
     }
 
+    /// Like [`Chromium::open`], running `script` before the page's own (e.g. to take a device
+    /// away).
+    pub async fn open_with(&self, url: &str, script: &str) -> Tab {
+        let page = self.browser.new_page("about:blank").await.expect("new tab");
+        page.evaluate_on_new_document(script)
+            .await
+            .expect("install script");
+        page.goto(url).await.expect("open page");
+        let tab = Tab { page };
+        tab.wait_for("window.peercall && window.peercall.state === 'idle'")
+            .await;
+        tab
+    }
+
     pub async fn close(mut self) {
         let _ = self.browser.close().await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
