@@ -18,7 +18,8 @@ use serde_json::Value;
 const RUNS: usize = 5;
 
 async fn page_first_frame(tab: &Tab) -> f64 {
-    tab.wait_for("peercall.timing.firstFrameMs !== null && peercall.timing.firstFrameMs")
+    // In the call first: the tab still holds the previous call's figure until it accepts.
+    tab.wait_for("peercall.state === 'in_call' && peercall.timing.firstFrameMs")
         .await
         .as_f64()
         .unwrap()
@@ -56,7 +57,7 @@ async fn dial_to_first_frame() {
     // peercall dials the browser.
     let (mut pc_caller, mut page_callee) = (Vec::new(), Vec::new());
     // Where peercall's time goes: ICE connected, then DTLS done (connected), then the frame.
-    let (mut ice, mut dtls) = (Vec::new(), Vec::new());
+    let (mut ice, mut dtls, mut pli) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..RUNS {
         let id = format!("native{i}");
         let pc = spawn_headless(&[
@@ -76,6 +77,12 @@ async fn dial_to_first_frame() {
         pc_caller.push(setup["first_frame"].as_f64().unwrap_or(f64::NAN));
         ice.push(setup["ice_connected"].as_f64().unwrap_or(f64::NAN));
         dtls.push(setup["connected"].as_f64().unwrap_or(f64::NAN));
+        // A keyframe the browser had to ask for (PLI) costs a round trip and an encode.
+        pli.push(
+            report["video"]["keyframes_sent_on_request"]
+                .as_f64()
+                .unwrap_or(0.0),
+        );
         web.wait_for("peercall.state === 'idle'").await;
     }
 
@@ -121,6 +128,12 @@ async fn dial_to_first_frame() {
     line("peercall -> browser: peercall ICE connected", &ice);
     line("peercall -> browser: peercall DTLS connected", &dtls);
     line("peercall -> browser: peercall (from dial)", &pc_caller);
+    let plis: Vec<String> = pli.iter().map(|x| format!("{x:.0}")).collect();
+    println!(
+        "{:<46} {}",
+        "peercall -> browser: keyframes sent on request",
+        plis.join(", ")
+    );
     line("peercall -> browser: browser (from accept)", &page_callee);
     line("browser -> peercall: browser (from dial)", &page_caller);
     line("browser -> peercall: peercall (from incoming)", &pc_callee);
