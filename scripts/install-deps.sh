@@ -7,6 +7,8 @@ packages=(
   pkg-config cmake libclang1-14 libclang-dev libasound2-dev libvpx-dev
   # run and test: audio through a PulseAudio null sink, the window under Xvfb, screenshots
   pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth xdotool imagemagick vpx-tools
+  # the browser tests (headless Chromium with a fake camera and microphone) and their screenshots
+  chromium fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

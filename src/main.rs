@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use peercall::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
 use peercall::call::peer::NetworkSettings;
 use peercall::headless::{self, HeadlessOptions, Mode};
+use peercall::server::tls::{TlsIdentity, TlsSource};
 use peercall::server::{Server, ServerConfig, DEFAULT_BIND};
 use peercall::ui::WindowOptions;
+use signaling_client::TlsTrust;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +62,8 @@ enum Command {
         /// `turn:user:password@host:port`); repeat for more.
         #[arg(long = "ice-server", value_name = "URL")]
         ice_servers: Vec<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Dial a peer without a window and print a JSON report of the call.
     Call {
@@ -83,6 +87,36 @@ enum Command {
         #[command(flatten)]
         common: HeadlessArgs,
     },
+}
+
+/// HTTPS + WSS on the same port: browsers allow camera and microphone only on a secure page.
+#[derive(Args)]
+struct TlsArgs {
+    /// Serve https with a certificate made at start-up for localhost and this machine's
+    /// addresses (browsers warn once; its SHA-256 fingerprint is printed to compare).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// Serve https with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn source(&self) -> Option<TlsSource> {
+        if self.tls_self_signed {
+            return Some(TlsSource::SelfSigned);
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -123,6 +157,16 @@ struct HeadlessArgs {
     /// Keep media on 127.0.0.1 with no mDNS: for tests on one machine.
     #[arg(long)]
     loopback: bool,
+    /// Accept any certificate from a wss:// server (encrypted, not authenticated).
+    #[arg(long, conflicts_with = "pin_cert")]
+    insecure_tls: bool,
+    /// Accept only the wss:// server certificate with this SHA-256 (as `peercall serve` prints).
+    #[arg(long, value_name = "SHA256HEX", value_parser = parse_pin)]
+    pin_cert: Option<TlsTrust>,
+}
+
+fn parse_pin(s: &str) -> Result<TlsTrust, String> {
+    TlsTrust::pinned_from_hex(s).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -151,7 +195,11 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match command {
-        Command::Serve { bind, ice_servers } => runtime.block_on(serve(bind, ice_servers)),
+        Command::Serve {
+            bind,
+            ice_servers,
+            tls,
+        } => runtime.block_on(serve(bind, ice_servers, tls.source())),
         Command::Call { dial, common } => {
             runtime.block_on(headless_call(Mode::Call { dial }, common, Duration::ZERO))
         }
@@ -171,17 +219,32 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(bind: SocketAddr, ice_servers: Vec<String>) -> anyhow::Result<()> {
+async fn serve(
+    bind: SocketAddr,
+    ice_servers: Vec<String>,
+    tls: Option<TlsSource>,
+) -> anyhow::Result<()> {
+    let tls = tls
+        .map(|source| TlsIdentity::load(&source, bind))
+        .transpose()
+        .context("setting up TLS")?;
     let config = ServerConfig {
         bind,
         ice_servers: headless::ice_servers(&ice_servers),
+        tls: tls.clone(),
         ..ServerConfig::default()
     };
     let server = Server::bind(config)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
-    // Scripts read this line to learn the real port.
-    println!("listening on http://{}", server.local_addr());
+    if let Some(tls) = &tls {
+        if !tls.names.is_empty() {
+            println!("self-signed certificate for {}", tls.names.join(", "));
+        }
+        println!("certificate SHA-256 {}", tls.fingerprint_hex());
+    }
+    // Scripts read this line to learn the real port (and the scheme).
+    println!("listening on {}", server.url());
     server
         .serve(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -211,6 +274,11 @@ async fn headless_call(mode: Mode, args: HeadlessArgs, wait: Duration) -> anyhow
         unmute_after: args.unmute_after,
         network,
         wait,
+        tls: match (args.insecure_tls, args.pin_cert) {
+            (_, Some(pin)) => pin,
+            (true, None) => TlsTrust::AcceptInvalid,
+            (false, None) => TlsTrust::WebPki,
+        },
     };
     let report = headless::run(options).await?;
     let json = serde_json::to_string_pretty(&report)?;

@@ -224,24 +224,19 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
         "synthetic:640x480@30",
     ]);
     let config = shots.join("settings.toml");
-    let mut window = x
-        .command(env!("CARGO_BIN_EXE_peercall"))
-        .args(["--server", &url, "--id", "alice", "--speaker", "none"])
-        .args([
-            "--video",
-            "synthetic:640x480@30",
-            "--audio",
-            "synthetic:440",
-        ])
-        .env("PEERCALL_CONFIG", &config)
-        .env("RUST_LOG", "info,peercall::ui=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the window");
+    let mut window = Proc::spawn(
+        x.command(env!("CARGO_BIN_EXE_peercall"))
+            .args(["--server", &url, "--id", "alice", "--speaker", "none"])
+            .args(["--video", "synthetic:640x480@30"])
+            .args(["--audio", "synthetic:440"])
+            .env("PEERCALL_CONFIG", &config)
+            .env("RUST_LOG", "info,peercall::ui=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let log = Log::default();
-    log.follow(window.stderr.take().unwrap());
+    log.follow(window.stderr().unwrap());
     let first = log.wait_for("first frame drawn", Duration::from_secs(60));
     let launch_ms = field(&first, "ms");
 

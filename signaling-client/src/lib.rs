@@ -5,7 +5,8 @@
 //! - [`switchboard`]: the protocol's rules as a pure state machine (registrations, calls, relay,
 //!   timeouts): messages and the time in, deliveries out. The server and `MemorySignaling` run it.
 //! - [`signaling`]: the [`Signaling`] trait the call engine talks to, and its events.
-//! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting) and
+//! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting; [`tls`] says
+//!   which `wss://` certificates it trusts) and
 //!   [`MemorySignaling`] (in-process, for tests).
 //!
 //! Data flows one way: commands go in as trait calls, everything the other side says comes out as
@@ -16,6 +17,7 @@ pub mod memory;
 pub mod protocol;
 pub mod signaling;
 pub mod switchboard;
+pub mod tls;
 pub mod ws;
 
 pub use memory::{MemoryNetwork, MemorySignaling};
@@ -25,4 +27,5 @@ pub use protocol::{
 };
 pub use signaling::{Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents};
 pub use switchboard::{Switchboard, SwitchboardConfig};
+pub use tls::TlsTrust;
 pub use ws::{WsOptions, WsSignaling};

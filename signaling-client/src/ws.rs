@@ -14,12 +14,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_FRAME_BYTES};
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
 };
+use crate::tls::TlsTrust;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -31,6 +32,8 @@ pub struct WsOptions {
     pub backoff_max: Duration,
     /// A ping this often keeps NAT bindings open and finds a dead server.
     pub ping_interval: Duration,
+    /// Which `wss://` certificates to accept (a LAN server's is often self-signed).
+    pub tls: TlsTrust,
 }
 
 impl Default for WsOptions {
@@ -40,6 +43,7 @@ impl Default for WsOptions {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             ping_interval: Duration::from_secs(15),
+            tls: TlsTrust::WebPki,
         }
     }
 }
@@ -75,7 +79,7 @@ impl WsSignaling {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(SignalingError::BadUrl(url.to_string()));
         }
-        let socket = open(url).await?;
+        let socket = open(url, options.tls).await?;
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
         let shared = Arc::new(Shared::default());
@@ -130,16 +134,19 @@ impl Signaling for WsSignaling {
     }
 }
 
-async fn open(url: &str) -> Result<Socket, SignalingError> {
+async fn open(url: &str, trust: TlsTrust) -> Result<Socket, SignalingError> {
     let mut config = WebSocketConfig::default();
     config.max_frame_size = Some(MAX_FRAME_BYTES);
     config.max_message_size = Some(MAX_FRAME_BYTES);
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
-        .map_err(|e| SignalingError::Unreachable {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
+    // `None` keeps tokio-tungstenite's own choice (WebPKI roots for wss://).
+    let connector = trust.client_config().map(Connector::Rustls);
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
+            .await
+            .map_err(|e| SignalingError::Unreachable {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
     Ok(socket)
 }
 
@@ -217,7 +224,7 @@ async fn reconnect(
             }
             _ = tokio::time::sleep(backoff) => {}
         }
-        match open(url).await {
+        match open(url, options.tls).await {
             Ok(ws) => return Some(ws),
             Err(e) => {
                 tracing::debug!(error = %e, ?backoff, "reconnect failed");

@@ -6,7 +6,7 @@ pub mod report;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signaling_client::{IceServer, Signaling, WsOptions, WsSignaling};
+use signaling_client::{IceServer, Signaling, TlsTrust, WsOptions, WsSignaling};
 
 use crate::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoice};
 use crate::call::media_stats::MediaCounters;
@@ -41,11 +41,17 @@ pub struct HeadlessOptions {
     pub network: NetworkSettings,
     /// How long a callee waits for a call before giving up.
     pub wait: Duration,
+    /// Which `wss://` server certificates to accept.
+    pub tls: TlsTrust,
 }
 
 /// Connects, registers, runs one call, and returns its report.
 pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
-    let signaling = WsSignaling::connect(&options.server, WsOptions::default()).await?;
+    let ws_options = WsOptions {
+        tls: options.tls,
+        ..WsOptions::default()
+    };
+    let signaling = WsSignaling::connect(&options.server, ws_options).await?;
     let events = signaling
         .take_events()
         .ok_or_else(|| anyhow::anyhow!("signaling events already taken"))?;

@@ -3,7 +3,8 @@
 //! - [`web`]: HTTP routes (`/ws`, `/health`, `/` the browser client);
 //! - [`connection`]: one WebSocket: size and rate limits, parsing, writing;
 //! - [`hub`]: shared state: the protocol's `Switchboard` plus an outbox per connection;
-//! - [`rate_limit`]: the per-connection token bucket.
+//! - [`rate_limit`]: the per-connection token bucket;
+//! - [`tls`]: optional HTTPS/WSS on the same port (self-signed or PEM files).
 //!
 //! A frame flows connection → hub (switchboard decides) → the outboxes of the recipients →
 //! their connections.
@@ -11,6 +12,7 @@
 pub mod connection;
 pub mod hub;
 pub mod rate_limit;
+pub mod tls;
 pub mod web;
 
 use std::future::Future;
@@ -25,6 +27,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use hub::Hub;
+use tls::{TlsIdentity, TlsListener};
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8480";
 
@@ -33,6 +36,8 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     pub ice_servers: Vec<IceServer>,
     pub ring_timeout: Duration,
+    /// Serve https:// and wss:// with this certificate instead of plain HTTP.
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +46,7 @@ impl Default for ServerConfig {
             bind: DEFAULT_BIND.parse().expect("valid default address"),
             ice_servers: Vec::new(),
             ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
+            tls: None,
         }
     }
 }
@@ -49,6 +55,7 @@ impl Default for ServerConfig {
 pub struct Server {
     listener: TcpListener,
     hub: Arc<Hub>,
+    tls: Option<TlsIdentity>,
 }
 
 impl Server {
@@ -58,13 +65,31 @@ impl Server {
             ice_servers: config.ice_servers,
             ring_timeout: config.ring_timeout,
         });
-        Ok(Server { listener, hub })
+        Ok(Server {
+            listener,
+            hub,
+            tls: config.tls,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The page's address, e.g. `https://127.0.0.1:8480`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme(), self.local_addr())
     }
 
     /// Serves until `shutdown` completes, then closes every WebSocket (1001) and returns.
@@ -75,24 +100,36 @@ impl Server {
         let hub = self.hub.clone();
         tokio::spawn(hub.clone().run_ring_timeouts());
         let app = web::router(hub.clone());
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                hub.shut_down();
-            })
-            .await;
-        result
+        let shutdown = async move {
+            shutdown.await;
+            hub.shut_down();
+        };
+        match self.tls {
+            Some(identity) => {
+                let listener = TlsListener::new(self.listener, &identity)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
     }
 
     /// Serves in the background (tests, the app's embedded server); stops when the handle drops.
     pub fn spawn(self) -> RunningServer {
         let addr = self.local_addr();
+        let tls = self.tls.is_some();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(self.serve(async move {
             let _ = stopped.await;
         }));
         RunningServer {
             addr,
+            tls,
             stop: Some(stop),
             task,
         }
@@ -101,13 +138,21 @@ impl Server {
 
 pub struct RunningServer {
     pub addr: SocketAddr,
+    pub tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningServer {
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
+    }
+
+    /// The browser client's address.
+    pub fn page_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Stops accepting, closes every connection, and waits until done.

@@ -1,10 +1,12 @@
-//! HTTP routes: the WebSocket endpoint, a health check, and the browser client page.
+//! HTTP routes: the WebSocket endpoint, a health check, and the browser client (`assets/web/`,
+//! embedded in the binary so `peercall serve` and the app's embedded server need no files).
 
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::response::{Html, IntoResponse};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use signaling_client::protocol::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
@@ -12,18 +14,66 @@ use signaling_client::protocol::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use super::connection;
 use super::hub::Hub;
 
-const INDEX_HTML: &str = include_str!("../../assets/web/index.html");
+/// The browser client's files: (URL path, content type, body).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../../assets/web/index.html"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/web/style.css"),
+    ),
+    (
+        "/signaling.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/signaling.js"),
+    ),
+    (
+        "/media.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/media.js"),
+    ),
+    (
+        "/call.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/call.js"),
+    ),
+    (
+        "/ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/ui.js"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/app.js"),
+    ),
+];
 
 pub fn router(hub: Arc<Hub>) -> Router {
-    Router::new()
-        .route("/", get(index))
+    let mut router = Router::new();
+    for &(path, content_type, body) in ASSETS {
+        router = router.route(
+            path,
+            get(move || async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, content_type),
+                        // Small files, rebuilt with the binary: always fetch the current ones.
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ],
+                    body,
+                )
+            }),
+        );
+    }
+    router
         .route("/health", get(health))
         .route("/ws", get(upgrade))
         .with_state(hub)
-}
-
-async fn index() -> Html<&'static str> {
-    Html(INDEX_HTML)
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {

@@ -147,7 +147,10 @@ impl Task {
     }
 
     fn ws_options(&self) -> WsOptions {
-        WsOptions::default()
+        WsOptions {
+            tls: self.settings.tls_trust().unwrap_or_default(),
+            ..WsOptions::default()
+        }
     }
 
     /// The configured server; or the local one; or, when nothing answers there, our own.
@@ -280,6 +283,7 @@ impl Task {
                     Some(BackendCommand::Apply(settings)) => {
                         let reconnect = settings.server != self.settings.server
                             || settings.id != self.settings.id
+                            || settings.tls_trust() != self.settings.tls_trust()
                             || settings.ice_servers != self.settings.ice_servers;
                         self.settings = *settings;
                         if reconnect {

@@ -24,6 +24,8 @@ pub struct Settings {
     pub ice_servers: Vec<String>,
     /// Accept a server whose TLS certificate no authority signed (your own, on the LAN).
     pub accept_self_signed: bool,
+    /// Or accept only the certificate with this SHA-256 fingerprint (as `peercall serve` prints).
+    pub pinned_certificate: String,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             speaker: "speaker".into(),
             ice_servers: Vec::new(),
             accept_self_signed: false,
+            pinned_certificate: String::new(),
         }
     }
 }
@@ -116,6 +119,19 @@ impl Settings {
         self.speaker.parse()
     }
 
+    /// How far to trust the server's TLS certificate.
+    pub fn tls_trust(&self) -> Result<signaling_client::TlsTrust, String> {
+        let pin = self.pinned_certificate.trim();
+        if !pin.is_empty() {
+            return signaling_client::TlsTrust::pinned_from_hex(pin).map_err(|e| e.to_string());
+        }
+        Ok(if self.accept_self_signed {
+            signaling_client::TlsTrust::AcceptInvalid
+        } else {
+            signaling_client::TlsTrust::WebPki
+        })
+    }
+
     /// Every field that does not parse, in words.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -132,6 +148,9 @@ impl Settings {
             if let Err(e) = signaling_client::ids::check_peer_id(&self.id) {
                 out.push(format!("ID: {e}"));
             }
+        }
+        if let Err(e) = self.tls_trust() {
+            out.push(format!("certificate: {e}"));
         }
         let server_ok = self.server.is_empty()
             || self.server.starts_with("ws://")
@@ -157,6 +176,7 @@ mod tests {
             speaker: "none".into(),
             ice_servers: vec!["turn:u:p@turn.example.org:3478".into()],
             accept_self_signed: true,
+            pinned_certificate: String::new(),
         };
         assert_eq!(Settings::from_toml(&s.to_toml()).unwrap(), s);
         assert!(s.problems().is_empty());
@@ -171,9 +191,10 @@ mod tests {
             camera: "webcam".into(),
             id: "Bob!".into(),
             server: "http://x".into(),
+            pinned_certificate: "abc".into(),
             ..Settings::default()
         };
-        assert_eq!(bad.problems().len(), 3, "{:?}", bad.problems());
+        assert_eq!(bad.problems().len(), 4, "{:?}", bad.problems());
         assert!(Settings::from_toml("id = 5").is_err());
     }
 

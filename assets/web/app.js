@@ -1,0 +1,311 @@
+// The page's call state machine: idle → outgoing | ringing → in_call → idle, driven by the user,
+// the signaling server and the Call. Its state is `window.peercall` (plain data, so tests can read
+// it), and the same object carries the actions (dial, accept, …) the buttons and tests call.
+//
+// URL parameters: ?id=NAME registers as NAME; ?autoaccept=1 takes every call at once.
+'use strict';
+
+const params = new URLSearchParams(location.search);
+
+const peercall = {
+  state: 'offline', // offline | idle | outgoing | ringing | in_call
+  id: null,
+  peers: [],
+  peer: null,
+  callId: null,
+  accepted: false,
+  connected: false,
+  controlOpen: false, // the system_channel is open: mutes and chat reach the other side
+  local: { audioMuted: false, videoMuted: false },
+  remote: { audioMuted: false, videoMuted: false },
+  chat: [], // { from: 'me' | 'them', text }
+  lastEnd: null, // { by: 'local' | 'remote', reason }
+  problems: [], // what is missing, in words (no camera, …)
+  error: null,
+  media: { audio: false, video: false },
+  timing: { callStartedAt: null, firstFrameMs: null },
+  autoaccept: params.get('autoaccept') === '1',
+};
+window.peercall = peercall;
+
+const signaling = new Signaling();
+let iceServers = [];
+let call = null; // the Call while outgoing or in_call
+let early = []; // signals that arrive while ringing, applied on accept
+const mediaReady = Media.open().then(({ stream, problems }) => {
+  peercall.problems = problems;
+  peercall.media = {
+    audio: stream.getAudioTracks().length > 0,
+    video: stream.getVideoTracks().length > 0,
+  };
+  UI.showLocal(stream);
+  UI.render(peercall);
+  return stream;
+});
+
+function randomCallId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function setError(text) {
+  peercall.error = text;
+  UI.render(peercall);
+}
+
+async function goOnline(id) {
+  peercall.error = null;
+  if (signaling.ws) signaling.ws.onclose = null;
+  if (signaling.ws) signaling.ws.close();
+  try {
+    const registered = await signaling.register(id || undefined);
+    peercall.id = registered.id;
+    iceServers = registered.ice_servers || [];
+    peercall.state = 'idle';
+  } catch (e) {
+    peercall.state = 'offline';
+    peercall.error = e.message;
+  }
+  UI.render(peercall);
+}
+
+signaling.onclose = () => {
+  if (call) endCall('local', 'the signaling server went away');
+  peercall.state = 'offline';
+  peercall.peers = [];
+  setError('Lost the signaling server. Reload the page to go online again.');
+};
+
+signaling.onmessage = (m) => {
+  switch (m.type) {
+    case 'peers':
+      peercall.peers = m.peers.slice().sort();
+      break;
+    case 'peer_joined':
+      if (!peercall.peers.includes(m.id)) peercall.peers = [...peercall.peers, m.id].sort();
+      break;
+    case 'peer_left':
+      peercall.peers = peercall.peers.filter((p) => p !== m.id);
+      break;
+    case 'incoming':
+      onIncoming(m);
+      break;
+    case 'accepted':
+      if (m.call_id === peercall.callId && peercall.state === 'outgoing') {
+        peercall.accepted = true;
+        peercall.state = 'in_call';
+      }
+      break;
+    case 'rejected':
+      if (m.call_id === peercall.callId) endCall('remote', m.reason === 'busy' ? 'busy' : 'declined');
+      break;
+    case 'signal':
+      if (m.call_id !== peercall.callId) break;
+      // Held until the user accepts, and while our Call is still being made (media opening).
+      if (peercall.state === 'ringing' || !call) early.push(m.data);
+      else call.applySignal(m.data);
+      break;
+    case 'hangup':
+      if (m.call_id === peercall.callId) endCall('remote', m.reason || 'hung up');
+      break;
+    case 'error':
+      if (m.call_id && m.call_id === peercall.callId) {
+        endCall('local', Signaling.describeError(m));
+        setError(Signaling.describeError(m));
+      } else if (!m.call_id) {
+        setError(Signaling.describeError(m));
+      }
+      break;
+    default:
+      break; // newer servers may say more
+  }
+  UI.render(peercall);
+};
+
+function onIncoming(m) {
+  if (peercall.state !== 'idle') {
+    // Already busy: the protocol's automatic answer.
+    signaling.send({ type: 'reject', call_id: m.call_id, reason: 'busy' });
+    return;
+  }
+  peercall.state = 'ringing';
+  peercall.peer = m.from;
+  peercall.callId = m.call_id;
+  peercall.lastEnd = null;
+  early = [];
+  UI.ring();
+  if (peercall.autoaccept) peercall.accept();
+}
+
+function newCall(role) {
+  const callId = peercall.callId;
+  return mediaReady.then((stream) => {
+    const c = new Call({
+      role,
+      iceServers,
+      stream,
+      sendSignal: (data) => signaling.send({ type: 'signal', call_id: callId, data }),
+      onevent: (name, detail) => {
+        if (call === c) onCallEvent(name, detail);
+      },
+    });
+    c.muted = { audio: peercall.local.audioMuted, video: peercall.local.videoMuted };
+    return c;
+  });
+}
+
+function onCallEvent(name, detail) {
+  switch (name) {
+    case 'track':
+      UI.showRemote(detail);
+      break;
+    case 'connected':
+      peercall.connected = true;
+      break;
+    case 'control-open':
+      peercall.controlOpen = true;
+      break;
+    case 'failed':
+      peercall.hangup();
+      setError(detail);
+      break;
+    case 'first-frame':
+      // From the dial (caller) or the accept (callee), not from when the Call object was made.
+      peercall.timing.firstFrameMs = performance.now() - peercall.timing.callStartedAt;
+      break;
+    case 'control':
+      onControl(detail);
+      break;
+    default:
+      break;
+  }
+  UI.render(peercall);
+}
+
+function onControl(message) {
+  switch (message.code) {
+    case 'mute_audio':
+      if (typeof message.value === 'boolean') peercall.remote.audioMuted = message.value;
+      break;
+    case 'mute_video':
+      if (typeof message.value === 'boolean') peercall.remote.videoMuted = message.value;
+      break;
+    case 'chat':
+      if (typeof message.text === 'string') {
+        peercall.chat.push({ from: 'them', text: message.text });
+        UI.chatLine('them', message.text);
+      }
+      break;
+    case 'reject':
+      endCall('remote', 'hung up');
+      break;
+    default:
+      break; // unknown codes are ignored (§2)
+  }
+}
+
+// Back to idle, closing the connection; sends nothing (the callers send what they must first).
+function endCall(by, reason) {
+  if (call) call.close();
+  call = null;
+  early = [];
+  peercall.state = peercall.state === 'offline' ? 'offline' : 'idle';
+  peercall.peer = null;
+  peercall.callId = null;
+  peercall.accepted = false;
+  peercall.connected = false;
+  peercall.controlOpen = false;
+  peercall.remote = { audioMuted: false, videoMuted: false };
+  peercall.lastEnd = { by, reason };
+  UI.showRemote(null);
+  UI.render(peercall);
+}
+
+peercall.goOnline = goOnline;
+
+peercall.dial = async (peer) => {
+  if (peercall.state !== 'idle' || !peer) return false;
+  peercall.state = 'outgoing';
+  peercall.peer = peer;
+  peercall.callId = randomCallId();
+  peercall.lastEnd = null;
+  peercall.error = null;
+  peercall.timing = { callStartedAt: performance.now(), firstFrameMs: null };
+  signaling.send({ type: 'call', to: peer, call_id: peercall.callId });
+  UI.render(peercall);
+  const callId = peercall.callId;
+  const c = await newCall('caller');
+  if (peercall.callId !== callId) {
+    c.close(); // cancelled meanwhile
+    return false;
+  }
+  call = c;
+  try {
+    await c.start(); // the early offer, right after `call`
+  } catch (e) {
+    peercall.hangup();
+    setError(`Could not start the call: ${e.message}`);
+    return false;
+  }
+  return true;
+};
+
+peercall.accept = async () => {
+  if (peercall.state !== 'ringing') return false;
+  peercall.state = 'in_call';
+  peercall.accepted = true;
+  peercall.timing = { callStartedAt: performance.now(), firstFrameMs: null };
+  signaling.send({ type: 'accept', call_id: peercall.callId });
+  UI.render(peercall);
+  const callId = peercall.callId;
+  const c = await newCall('callee');
+  if (peercall.callId !== callId) {
+    c.close(); // hung up meanwhile
+    return false;
+  }
+  call = c;
+  for (const data of early.splice(0)) c.applySignal(data);
+  return true;
+};
+
+peercall.decline = () => {
+  if (peercall.state !== 'ringing') return;
+  signaling.send({ type: 'reject', call_id: peercall.callId, reason: 'declined' });
+  endCall('local', 'declined');
+};
+
+peercall.hangup = () => {
+  if (peercall.state === 'ringing') return peercall.decline();
+  if (peercall.state !== 'outgoing' && peercall.state !== 'in_call') return undefined;
+  // Both ways, as peercall does: the data channel is quickest, signaling is sure.
+  if (call && peercall.accepted) call.sendControl({ code: 'reject' });
+  signaling.send({ type: 'hangup', call_id: peercall.callId });
+  endCall('local', peercall.accepted ? 'hung up' : 'cancelled');
+  return undefined;
+};
+
+peercall.muteAudio = (muted) => {
+  peercall.local.audioMuted = muted;
+  if (call) call.setMuted('audio', muted);
+  UI.render(peercall);
+};
+
+peercall.muteVideo = (muted) => {
+  peercall.local.videoMuted = muted;
+  if (call) call.setMuted('video', muted);
+  UI.render(peercall);
+};
+
+peercall.sendChat = (text) => {
+  if (!call || !text || !call.sendControl({ code: 'chat', text })) return false;
+  peercall.chat.push({ from: 'me', text });
+  UI.chatLine('me', text);
+  return true;
+};
+
+// Inbound media as getStats reports it (tests and the measure script read this).
+peercall.stats = async () => (call ? call.mediaStats() : { video: null, audio: null });
+
+UI.bind(peercall);
+UI.render(peercall);
+goOnline(params.get('id'));

@@ -1,0 +1,69 @@
+// Signaling: protocol v1 (docs/protocol.md §1) over a WebSocket to the server that served this page.
+// Knows the wire format and nothing about calls: it hands every server message to `onmessage`.
+'use strict';
+
+class Signaling {
+  constructor() {
+    this.ws = null;
+    this.onmessage = () => {};
+    this.onclose = () => {};
+  }
+
+  // Same host and port as the page; wss:// when the page came over https.
+  static url() {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${scheme}//${location.host}/ws`;
+  }
+
+  // Opens the socket and registers; resolves with the `registered` message.
+  register(id) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(Signaling.url());
+      this.ws = ws;
+      let registered = false;
+      ws.onopen = () => this.send(id ? { type: 'register', id } : { type: 'register' });
+      ws.onmessage = (event) => {
+        let message;
+        try {
+          message = JSON.parse(event.data);
+        } catch (e) {
+          console.warn('ignoring a server frame that is not JSON', e);
+          return;
+        }
+        if (!registered) {
+          if (message.type === 'registered') {
+            registered = true;
+            resolve(message);
+          } else if (message.type === 'error') {
+            reject(new Error(Signaling.describeError(message)));
+            ws.close();
+          }
+          return;
+        }
+        this.onmessage(message);
+      };
+      ws.onclose = (event) => {
+        if (!registered) {
+          reject(new Error(`cannot reach the signaling server at ${Signaling.url()}`));
+        } else {
+          this.onclose(event);
+        }
+      };
+    });
+  }
+
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(message));
+    }
+  }
+
+  static describeError(message) {
+    switch (message.code) {
+      case 'id_taken': return 'That ID is taken: pick another.';
+      case 'invalid_id': return 'An ID is 3 to 32 characters: a-z, 0-9, - and _.';
+      case 'unknown_peer': return 'That peer is not online.';
+      default: return message.message || message.code;
+    }
+  }
+}

@@ -1,0 +1,266 @@
+//! A real browser (Debian's Chromium, headless, fake camera and microphone) and a real headless
+//! peercall in a call through a real server on loopback: both directions of dialling, media
+//! measured on each side (getStats in the page, the JSON report in peercall), mute, chat and
+//! hang-up crossing between them.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::time::Duration;
+
+use browser::{Chromium, Tab};
+use common::{report_of, spawn_headless, start_server};
+use peercall::server::ServerConfig;
+use serde_json::Value;
+
+fn n(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+/// Waits until the page decodes VP8 video and Opus audio from peercall, and the video keeps
+/// coming (the decoded count grows).
+pub async fn assert_page_receives_media(tab: &Tab) {
+    tab.wait_for(
+        "peercall.stats().then(s => s.video && s.video.framesDecoded > 0 \
+         && s.audio && s.audio.packetsReceived > 0 && s.audio.totalSamplesReceived > 0)",
+    )
+    .await;
+    let first = tab.stats().await;
+    assert_eq!(first["video"]["codec"], "video/VP8", "{first}");
+    assert_eq!(first["audio"]["codec"], "audio/opus", "{first}");
+    let before = n(&first["video"]["framesDecoded"]);
+    tab.wait_for(&format!(
+        "peercall.stats().then(s => s.video.framesDecoded >= {} )",
+        before + 10.0
+    ))
+    .await;
+}
+
+/// peercall decoded the browser's fake camera and heard its fake microphone (a beep).
+fn assert_peercall_received_media(report: &Value) {
+    assert!(
+        report["video"]["frames_decoded"].as_u64().unwrap() > 10,
+        "{}",
+        report["video"]
+    );
+    let audio = &report["audio"];
+    assert!(audio["blocks_decoded"].as_u64().unwrap() > 0, "{audio}");
+    // Chromium's fake microphone beeps; either a tone was found or the level is above silence.
+    let heard = audio["tone_hz"].is_number() || n(&audio["level_dbfs"]) > -70.0;
+    assert!(heard, "only silence from the browser: {audio}");
+}
+
+fn remote_events(report: &Value) -> Vec<(String, Value)> {
+    report["remote_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["code"].as_str().unwrap().to_string(), e["value"].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peercall_dials_a_browser_mutes_and_hangs_up() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open(&format!("{}?id=web&autoaccept=1", server.page_url()))
+        .await;
+
+    // peercall mutes both its microphone and camera 3 s into the call, for 3 s, then hangs up.
+    let pc = spawn_headless(&[
+        "call",
+        "--server",
+        &server.ws_url(),
+        "--id",
+        "native",
+        "--dial",
+        "web",
+        "--duration",
+        "12",
+        "--mute-audio-at",
+        "3",
+        "--mute-video-at",
+        "3",
+        "--unmute-after",
+        "3",
+    ]);
+
+    tab.wait_for("peercall.state === 'in_call' && peercall.connected")
+        .await;
+    assert_page_receives_media(&tab).await;
+    if let Some(path) = std::env::var_os("PEERCALL_SCREENSHOT") {
+        tab.screenshot(std::path::Path::new(&path)).await;
+    }
+    // The page shows the other side's mute, then its unmute.
+    tab.wait_for("peercall.remote.audioMuted && peercall.remote.videoMuted")
+        .await;
+    tab.wait_for("!peercall.remote.audioMuted && !peercall.remote.videoMuted")
+        .await;
+    assert_eq!(tab.eval::<String>("peercall.peer").await, "native");
+
+    // peercall hangs up: the page is idle again, told it was the other side.
+    tab.wait_for("peercall.state === 'idle' && peercall.lastEnd")
+        .await;
+    let end: Value = tab.eval("peercall.lastEnd").await;
+    assert_eq!(end["by"], "remote", "{end}");
+    let report = report_of(pc).await;
+    assert_peercall_received_media(&report);
+    assert_eq!(report["ended"]["by"], "local", "{}", report["ended"]);
+    chromium.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_dials_peercall_mutes_chats_and_hangs_up() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open(&format!("{}?id=web", server.page_url()))
+        .await;
+    let pc = spawn_headless(&[
+        "answer",
+        "--server",
+        &server.ws_url(),
+        "--id",
+        "native",
+        "--auto-accept",
+        "--wait",
+        "120",
+    ]);
+    tab.wait_for("peercall.peers.includes('native')").await;
+    assert!(tab.eval::<bool>("peercall.dial('native')").await);
+    tab.wait_for("peercall.state === 'in_call' && peercall.connected && peercall.controlOpen")
+        .await;
+    assert_page_receives_media(&tab).await;
+
+    // The page's mute and chat reach peercall as control messages.
+    tab.eval::<Value>("peercall.muteAudio(true)").await;
+    tab.eval::<Value>("peercall.muteVideo(true)").await;
+    assert!(
+        tab.eval::<bool>("peercall.sendChat('hello from the web')")
+            .await
+    );
+    // While muted, the page really sends no camera: track disabled.
+    let enabled: bool = tab
+        .eval("document.getElementById('local-video').srcObject.getVideoTracks()[0].enabled")
+        .await;
+    assert!(!enabled, "the camera track still sends");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tab.eval::<Value>("peercall.muteAudio(false)").await;
+    tab.eval::<Value>("peercall.muteVideo(false)").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The page hangs up: idle at once; peercall ends, told it was the other side.
+    tab.eval::<Value>("peercall.hangup()").await;
+    assert_eq!(tab.eval::<String>("peercall.state").await, "idle");
+    let report = report_of(pc).await;
+    assert_peercall_received_media(&report);
+    assert_eq!(report["ended"]["by"], "remote", "{}", report["ended"]);
+    assert_eq!(
+        remote_events(&report),
+        vec![
+            ("mute_audio".into(), true.into()),
+            ("mute_video".into(), true.into()),
+            ("chat".into(), "hello from the web".into()),
+            ("mute_audio".into(), false.into()),
+            ("mute_video".into(), false.into()),
+        ]
+    );
+    chromium.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ringing_browser_answers_busy_and_can_decline() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open(&format!("{}?id=web", server.page_url()))
+        .await;
+    // First caller rings (no auto-accept); a second caller meanwhile gets `busy`.
+    let first = spawn_headless(&[
+        "call",
+        "--server",
+        &server.ws_url(),
+        "--id",
+        "first",
+        "--dial",
+        "web",
+    ]);
+    tab.wait_for("peercall.state === 'ringing' && peercall.peer === 'first'")
+        .await;
+    let second = spawn_headless(&[
+        "call",
+        "--server",
+        &server.ws_url(),
+        "--id",
+        "second",
+        "--dial",
+        "web",
+    ]);
+    let second = report_of(second).await;
+    assert_eq!(second["ended"]["reason"], "busy", "{}", second["ended"]);
+    // Still ringing for the first; the user declines.
+    assert_eq!(tab.eval::<String>("peercall.peer").await, "first");
+    tab.eval::<Value>("document.getElementById('decline').click()")
+        .await;
+    let first = report_of(first).await;
+    assert_eq!(first["ended"]["reason"], "declined", "{}", first["ended"]);
+    assert_eq!(tab.eval::<String>("peercall.state").await, "idle");
+    chromium.close().await;
+}
+
+/// Run before the page: getUserMedia finds no camera, as on a machine without one.
+const NO_CAMERA: &str = r#"
+const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (c) => c && c.video
+  ? Promise.reject(new DOMException('Requested device not found', 'NotFoundError'))
+  : real(c);
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_a_camera_calls_audio_only_and_says_so() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open_with(&format!("{}?id=web", server.page_url()), NO_CAMERA)
+        .await;
+    tab.wait_for("peercall.problems.length > 0").await;
+    let problems: String = tab.eval("peercall.problems.join(' ')").await;
+    assert!(problems.contains("No camera found"), "{problems}");
+    let warning: String = tab
+        .eval("document.getElementById('media-warning').textContent")
+        .await;
+    assert_eq!(warning, problems);
+    assert!(
+        tab.eval::<bool>("document.getElementById('mute-video').disabled")
+            .await
+    );
+
+    let pc = spawn_headless(&[
+        "answer",
+        "--server",
+        &server.ws_url(),
+        "--id",
+        "native",
+        "--auto-accept",
+        "--duration",
+        "4",
+        "--wait",
+        "120",
+    ]);
+    tab.wait_for("peercall.peers.includes('native')").await;
+    assert!(tab.eval::<bool>("peercall.dial('native')").await);
+    // The page still sees and hears peercall; peercall hears the page and gets no video.
+    assert_page_receives_media(&tab).await;
+    tab.wait_for("peercall.state === 'idle' && peercall.lastEnd")
+        .await;
+    let report = report_of(pc).await;
+    assert!(report["audio"]["blocks_decoded"].as_u64().unwrap() > 0);
+    assert_eq!(report["video"]["frames_decoded"], 0);
+    chromium.close().await;
+}

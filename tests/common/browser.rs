@@ -1,0 +1,195 @@
+//! A real Chromium (Debian's, headless) driven over CDP by chromiumoxide: fake camera and
+//! microphone, nothing but loopback traffic, a fresh profile per browser.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::page::{Page, ScreenshotParams};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+/// Generous: a loaded 2-core machine may take seconds to start a browser or decode a frame.
+pub const BROWSER_WAIT: Duration = Duration::from_secs(60);
+
+pub struct Chromium {
+    browser: Browser,
+    handler: JoinHandle<()>,
+    profile: PathBuf,
+}
+
+pub fn executable() -> PathBuf {
+    std::env::var_os("PEERCALL_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+impl Chromium {
+    /// Starts a headless Chromium. `ignore_cert_errors` lets it open our self-signed https.
+    pub async fn launch(ignore_cert_errors: bool) -> Chromium {
+        let profile = std::env::temp_dir().join(format!(
+            "peercall-chromium-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&profile).expect("profile dir");
+        // Our own argument list (no chromiumoxide defaults): each key once, since Chromium reads
+        // only the last --disable-features.
+        let mut builder = BrowserConfig::builder()
+            .chrome_executable(executable())
+            .disable_default_args()
+            .no_sandbox()
+            .new_headless_mode()
+            .user_data_dir(&profile)
+            .window_size(1100, 760)
+            // The page fills the window (the default is an 800×600 emulated viewport).
+            .viewport(None)
+            .launch_timeout(BROWSER_WAIT)
+            .request_timeout(BROWSER_WAIT)
+            .args([
+                "disable-gpu",
+                "disable-quic",
+                "no-first-run",
+                "no-default-browser-check",
+                "disable-background-networking",
+                "disable-component-update",
+                "disable-sync",
+                "disable-extensions",
+                "disable-dev-shm-usage",
+                "disable-background-timer-throttling",
+                "disable-renderer-backgrounding",
+                "disable-backgrounding-occluded-windows",
+                "use-fake-device-for-media-stream",
+                "use-fake-ui-for-media-stream",
+                "allow-loopback-in-peer-connection",
+            ])
+            .arg(("autoplay-policy", "no-user-gesture-required"))
+            // Nothing resolves but loopback: no DNS leaves the machine.
+            .arg((
+                "host-resolver-rules",
+                "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+            ))
+            // Raw host candidates instead of mDNS names (no multicast DNS traffic).
+            .arg(("disable-features", "WebRtcHideLocalIpsWithMdns"));
+        if ignore_cert_errors {
+            builder = builder.arg("ignore-certificate-errors");
+        } else {
+            builder = builder.respect_https_errors();
+        }
+        let config = builder.build().expect("browser config");
+        let (browser, mut events) = Browser::launch(config)
+            .await
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", executable().display()));
+        // The handler must run before any call; its errors are unknown CDP events, not fatal.
+        let handler = tokio::spawn(async move { while events.next().await.is_some() {} });
+        Chromium {
+            browser,
+            handler,
+            profile,
+        }
+    }
+
+    /// Opens `url` in a new tab and waits until the page registered on the server.
+    pub async fn open(&self, url: &str) -> Tab {
+        let page = self.browser.new_page(url).await.expect("open page");
+        let tab = Tab { page };
+        tab.wait_for("window.peercall && window.peercall.state === 'idle'")
+            .await;
+        tab
+    }
+
+    /// Like [`Chromium::open`], running `script` before the page's own (e.g. to take a device
+    /// away).
+    pub async fn open_with(&self, url: &str, script: &str) -> Tab {
+        let page = self.browser.new_page("about:blank").await.expect("new tab");
+        page.evaluate_on_new_document(script)
+            .await
+            .expect("install script");
+        page.goto(url).await.expect("open page");
+        let tab = Tab { page };
+        tab.wait_for("window.peercall && window.peercall.state === 'idle'")
+            .await;
+        tab
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.browser.close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
+        self.handler.abort();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+pub struct Tab {
+    pub page: Page,
+}
+
+impl Tab {
+    /// Evaluates a JS expression (promises awaited) and returns its JSON value.
+    pub async fn eval<T: DeserializeOwned>(&self, expression: &str) -> T {
+        self.try_eval(expression)
+            .await
+            .unwrap_or_else(|e| panic!("evaluating {expression}: {e}"))
+    }
+
+    pub async fn try_eval<T: DeserializeOwned>(&self, expression: &str) -> Result<T, String> {
+        let function = format!("async () => {{ return ({expression}); }}");
+        let result = self
+            .page
+            .evaluate_function(function)
+            .await
+            .map_err(|e| e.to_string())?;
+        // `undefined` and `null` come back without a value.
+        let value = result.value().cloned().unwrap_or(Value::Null);
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// Polls until the JS expression is truthy; panics with the page state after BROWSER_WAIT.
+    pub async fn wait_for(&self, expression: &str) -> Value {
+        self.wait_for_within(expression, BROWSER_WAIT).await
+    }
+
+    pub async fn wait_for_within(&self, expression: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Errors count as "not yet": the page may still be loading.
+            let value: Value = self
+                .try_eval(&format!("({expression}) || null"))
+                .await
+                .unwrap_or(Value::Null);
+            if !value.is_null() && value != Value::Bool(false) {
+                return value;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let state: Value = self
+                    .try_eval("window.peercall || null")
+                    .await
+                    .unwrap_or(Value::Null);
+                panic!("timed out waiting for `{expression}`; page state: {state}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `window.peercall` (the page's state) as JSON.
+    pub async fn state(&self) -> Value {
+        self.eval("window.peercall").await
+    }
+
+    /// Inbound media per kind, from getStats.
+    pub async fn stats(&self) -> Value {
+        self.eval("window.peercall.stats()").await
+    }
+
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self
+            .page
+            .screenshot(ScreenshotParams::builder().build())
+            .await
+            .expect("screenshot");
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}
