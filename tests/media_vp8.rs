@@ -237,9 +237,10 @@ fn bad_encoder_input_is_rejected() {
     ));
     assert!(enc.set_bitrate(0).is_err());
     assert_eq!(enc.threads(), 1);
-    let big = Vp8Encoder::new(&Vp8Config::new(640, 480, 30, 500)).unwrap();
-    assert_eq!(
-        big.threads(),
-        2.min(std::thread::available_parallelism().unwrap().get() as u32)
-    );
+    // libwebrtc's rule: a second thread only above 640x480 and with three cores or more.
+    let vga = Vp8Encoder::new(&Vp8Config::new(640, 480, 30, 500)).unwrap();
+    assert_eq!(vga.threads(), 1);
+    let hd = Vp8Encoder::new(&Vp8Config::new(1280, 720, 30, 1500)).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(hd.threads(), if cores >= 3 { 2 } else { 1 });
 }
