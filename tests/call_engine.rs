@@ -7,11 +7,28 @@ use std::time::Duration;
 
 use common::{engine, next_event, start_server};
 use peercall::call::media_stats::MediaCounters;
-use peercall::call::{CallCommand, CallEvent, EndReason, EndedBy, MediaKind};
+use peercall::call::{CallCommand, CallEngine, CallEvent, EndReason, EndedBy, MediaKind};
 use peercall::server::ServerConfig;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 const SMALL: &str = "synthetic:320x240@15";
 const T: Duration = Duration::from_secs(15);
+
+/// alice dials bob, bob accepts, and media connects.
+async fn call(
+    alice: &CallEngine,
+    bob_events: &mut UnboundedReceiver<CallEvent>,
+    bob: &CallEngine,
+    alice_events: &mut UnboundedReceiver<CallEvent>,
+) {
+    alice.send(CallCommand::Dial("bob".into()));
+    next_event(bob_events, T, |e| matches!(e, CallEvent::Incoming { .. })).await;
+    bob.send(CallCommand::Accept);
+    next_event(alice_events, T, |e| {
+        matches!(e, CallEvent::Connected { .. })
+    })
+    .await;
+}
 
 fn is_ended(e: &CallEvent) -> bool {
     matches!(e, CallEvent::Ended { .. })
@@ -33,16 +50,7 @@ async fn a_callee_in_a_call_answers_busy_and_keeps_its_call() {
     let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
     let (carol, mut carol_events) = engine(&url, "carol", "none").await;
 
-    alice.send(CallCommand::Dial("bob".into()));
-    next_event(&mut bob_events, T, |e| {
-        matches!(e, CallEvent::Incoming { .. })
-    })
-    .await;
-    bob.send(CallCommand::Accept);
-    next_event(&mut alice_events, T, |e| {
-        matches!(e, CallEvent::Connected { .. })
-    })
-    .await;
+    call(&alice, &mut bob_events, &bob, &mut alice_events).await;
 
     carol.send(CallCommand::Dial("bob".into()));
     let carol_end = next_event(&mut carol_events, T, is_ended).await;
@@ -74,16 +82,7 @@ async fn malformed_and_unknown_control_messages_do_not_end_the_call() {
     let url = server.ws_url();
     let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
     let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
-    alice.send(CallCommand::Dial("bob".into()));
-    next_event(&mut bob_events, T, |e| {
-        matches!(e, CallEvent::Incoming { .. })
-    })
-    .await;
-    bob.send(CallCommand::Accept);
-    next_event(&mut alice_events, T, |e| {
-        matches!(e, CallEvent::Connected { .. })
-    })
-    .await;
+    call(&alice, &mut bob_events, &bob, &mut alice_events).await;
     // Let the control channel open (the first frames arrive after it).
     next_event(
         &mut bob_events,
@@ -153,16 +152,7 @@ async fn twenty_calls_in_a_row_keep_memory_bounded() {
     let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
     let mut rss = Vec::new();
     for n in 0..20 {
-        alice.send(CallCommand::Dial("bob".into()));
-        next_event(&mut bob_events, T, |e| {
-            matches!(e, CallEvent::Incoming { .. })
-        })
-        .await;
-        bob.send(CallCommand::Accept);
-        next_event(&mut alice_events, T, |e| {
-            matches!(e, CallEvent::Connected { .. })
-        })
-        .await;
+        call(&alice, &mut bob_events, &bob, &mut alice_events).await;
         // Real media each time: wait until both sides decoded frames of this call.
         for (who, engine) in [("alice", &alice), ("bob", &bob)] {
             let deadline = tokio::time::Instant::now() + T;
@@ -209,16 +199,7 @@ async fn the_camera_can_change_during_a_call() {
     let url = server.ws_url();
     let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
     let (bob, mut bob_events) = engine(&url, "bob", "none").await;
-    alice.send(CallCommand::Dial("bob".into()));
-    next_event(&mut bob_events, T, |e| {
-        matches!(e, CallEvent::Incoming { .. })
-    })
-    .await;
-    bob.send(CallCommand::Accept);
-    next_event(&mut alice_events, T, |e| {
-        matches!(e, CallEvent::Connected { .. })
-    })
-    .await;
+    call(&alice, &mut bob_events, &bob, &mut alice_events).await;
     let size = |engine: &peercall::call::CallEngine| engine.counters().received_video().size;
     let deadline = tokio::time::Instant::now() + T;
     while size(&bob) != Some((320, 240)) {

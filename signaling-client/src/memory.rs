@@ -22,18 +22,8 @@ struct Network {
 impl Network {
     fn deliver(&mut self, deliveries: Vec<Delivery>) {
         for delivery in deliveries {
-            match delivery {
-                Delivery::To(to, message) => self.push(to, message),
-                Delivery::Broadcast { except, message } => {
-                    let to: Vec<ClientId> = self
-                        .board
-                        .registered_clients()
-                        .filter(|c| *c != except)
-                        .collect();
-                    for client in to {
-                        self.push(client, message.clone());
-                    }
-                }
+            for client in self.board.recipients(&delivery) {
+                self.push(client, delivery.message().clone());
             }
         }
     }

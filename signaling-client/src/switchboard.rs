@@ -31,6 +31,14 @@ pub enum Delivery {
     },
 }
 
+impl Delivery {
+    pub fn message(&self) -> &ServerMessage {
+        match self {
+            Delivery::To(_, message) | Delivery::Broadcast { message, .. } => message,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SwitchboardConfig {
     pub ice_servers: Vec<IceServer>,
@@ -113,6 +121,16 @@ impl Switchboard {
     /// Every registered client, for carrying out a broadcast.
     pub fn registered_clients(&self) -> impl Iterator<Item = ClientId> + '_ {
         self.by_peer_id.values().copied()
+    }
+
+    /// Who receives a delivery.
+    pub fn recipients(&self, delivery: &Delivery) -> Vec<ClientId> {
+        match delivery {
+            Delivery::To(client, _) => vec![*client],
+            Delivery::Broadcast { except, .. } => {
+                self.registered_clients().filter(|c| c != except).collect()
+            }
+        }
     }
 
     /// When [`Switchboard::expire`] next has something to do.

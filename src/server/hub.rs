@@ -115,22 +115,10 @@ impl Hub {
 impl State {
     fn deliver(&mut self, deliveries: Vec<Delivery>) {
         for delivery in deliveries {
-            match delivery {
-                Delivery::To(client, message) => {
-                    let text = Utf8Bytes::from(message.to_json());
-                    self.push(client, text);
-                }
-                Delivery::Broadcast { except, message } => {
-                    let text = Utf8Bytes::from(message.to_json());
-                    let to: Vec<ClientId> = self
-                        .board
-                        .registered_clients()
-                        .filter(|c| *c != except)
-                        .collect();
-                    for client in to {
-                        self.push(client, text.clone());
-                    }
-                }
+            // Serialised once, however many receive it (presence goes to everyone).
+            let text = Utf8Bytes::from(delivery.message().to_json());
+            for client in self.board.recipients(&delivery) {
+                self.push(client, text.clone());
             }
         }
     }
