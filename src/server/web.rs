@@ -53,6 +53,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
+
 pub fn router(hub: Arc<Hub>) -> Router {
     let mut router = Router::new();
     for &(path, content_type, body) in ASSETS {
@@ -87,7 +90,11 @@ async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    ws.max_frame_size(MAX_FRAME_BYTES)
+    // Small buffers: most connections are idle, and 128 KiB each (the default) would make 10 000
+    // of them cost gigabytes. Frames up to the 64 KiB limit still arrive whole.
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| connection::serve(socket, hub))
 }
