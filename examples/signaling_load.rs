@@ -239,10 +239,13 @@ fn server_bin() -> String {
     })
 }
 
+/// `signaling_load [SERVER_BIN] [latency] [throughput] [idle]`: the named phases, or all.
 #[tokio::main]
 async fn main() {
     let bin = server_bin();
-    {
+    let phases: Vec<String> = std::env::args().skip(2).collect();
+    let run = |phase: &str| phases.is_empty() || phases.iter().any(|p| p == phase);
+    if run("latency") {
         let server = ServerProcess::start(&bin);
         println!("server idle: RSS {:.1} MiB", server.rss_mib());
         latency(&server.url).await;
@@ -251,20 +254,25 @@ async fn main() {
             server.rss_mib()
         );
     }
-    {
+    if run("throughput") {
         let server = ServerProcess::start(&bin);
         throughput(&server, 500, 5).await;
     }
-    {
-        let server = ServerProcess::start(&bin);
-        let started = Instant::now();
-        let idle = idle_clients(&server.url, "p", 10_000, true).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        println!(
-            "server with 10000 registered idle clients: RSS {:.1} MiB (all registered in {:.1} s)",
-            server.rss_mib(),
-            started.elapsed().as_secs_f64()
-        );
-        drop(idle);
+    if run("idle") {
+        for n in [1_000, 10_000] {
+            let server = ServerProcess::start(&bin);
+            let started = Instant::now();
+            let idle = idle_clients(&server.url, "idle-", n, true).await;
+            // Presence is quadratic: let the last joins reach everyone before reading RSS.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            println!(
+                "server with {n} registered idle clients: RSS {:.1} MiB (all registered in {:.1} s)",
+                server.rss_mib(),
+                started.elapsed().as_secs_f64()
+            );
+            for task in idle {
+                task.abort();
+            }
+        }
     }
 }
