@@ -269,7 +269,11 @@ async fn main() {
             tokio::time::sleep(Duration::from_secs(3)).await;
             println!(
                 "server with {n} idle connections ({}): RSS {:.1} MiB (set up in {:.1} s)",
-                if register { "registered" } else { "not registered" },
+                if register {
+                    "registered"
+                } else {
+                    "not registered"
+                },
                 server.rss_mib(),
                 started.elapsed().as_secs_f64()
             );

@@ -158,3 +158,34 @@ fn in_a_call_the_shortcuts_mute_turn_the_camera_off_and_hang_up() {
     );
     assert!(harness.query_by_label("Hang up (Esc)").is_some());
 }
+
+#[test]
+fn settings_are_edited_checked_and_saved() {
+    use peercall::ui::settings::Settings;
+    let fields = Fields {
+        settings: Some(Settings::default()),
+        ..Fields::default()
+    };
+    let mut harness = Harness::new_ui_state(
+        |ui, s: &mut (Fields, Vec<Action>)| views::settings::show(ui.ctx(), &mut s.0, &mut s.1),
+        (fields, Vec::new()),
+    );
+    harness.run();
+    // A bad ID is named, and Save does nothing until it is fixed.
+    harness.state_mut().0.settings.as_mut().unwrap().id = "Dave!".into();
+    harness.run();
+    assert!(harness
+        .query_by_label_contains("ID: an ID may hold")
+        .is_some());
+    harness.get_by_label("Save").click();
+    harness.run();
+    assert!(harness.state().1.is_empty());
+    harness.state_mut().0.settings.as_mut().unwrap().id = "dave".into();
+    harness.run();
+    harness.get_by_label("Save").click();
+    harness.run();
+    match harness.state().1.as_slice() {
+        [Action::SaveSettings(saved)] => assert_eq!(saved.id, "dave"),
+        other => panic!("{other:?}"),
+    }
+}

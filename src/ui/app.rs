@@ -24,6 +24,8 @@ pub struct PeercallApp {
     ringer: Ringer,
     launched: Instant,
     first_frame_drawn: bool,
+    /// Device names being listed off the UI thread (ALSA and V4L can take a while).
+    listing: Option<std_mpsc::Receiver<Devices>>,
     // Declared last: dropped after the backend's handles, so the engine can hang up on the way out.
     _runtime: tokio::runtime::Runtime,
 }
@@ -55,6 +57,7 @@ impl PeercallApp {
             ringer: Ringer::default(),
             launched,
             first_frame_drawn: false,
+            listing: None,
             _runtime: runtime,
         }
     }
@@ -88,7 +91,13 @@ impl PeercallApp {
                 }
             }
             Action::OpenSettings => {
-                self.fields.devices = list_devices();
+                let (tx, rx) = std_mpsc::channel();
+                let ctx = ctx.clone();
+                std::thread::spawn(move || {
+                    let _ = tx.send(list_devices());
+                    ctx.request_repaint();
+                });
+                self.listing = Some(rx);
                 self.fields.settings = Some(self.settings.clone());
             }
             Action::CloseSettings => self.fields.settings = None,
@@ -135,6 +144,10 @@ impl eframe::App for PeercallApp {
         let now = Instant::now();
         while let Ok(event) = self.events.try_recv() {
             self.state.apply(event, now);
+        }
+        if let Some(devices) = self.listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.fields.devices = devices;
+            self.listing = None;
         }
         match &self.state.call {
             CallView::Incoming { .. } => {

@@ -42,7 +42,7 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
                 "Trust the server's self-signed certificate",
             );
             ui.end_row();
-            ui.label("Camera");
+            let label = ui.label("Camera");
             let mut cameras = vec![
                 ("none".to_string(), "None".to_string()),
                 (
@@ -58,9 +58,9 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
                     .enumerate()
                     .map(|(i, name)| (format!("camera:{i}"), name.clone())),
             );
-            choice(ui, "camera", &mut draft.camera, &cameras);
+            choice(ui, "camera", &mut draft.camera, &cameras).labelled_by(label.id);
             ui.end_row();
-            ui.label("Microphone");
+            let label = ui.label("Microphone");
             let mut mics = vec![
                 ("none".to_string(), "None".to_string()),
                 (
@@ -75,9 +75,9 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
                     .iter()
                     .map(|n| (format!("mic:{n}"), n.clone())),
             );
-            choice(ui, "microphone", &mut draft.microphone, &mics);
+            choice(ui, "microphone", &mut draft.microphone, &mics).labelled_by(label.id);
             ui.end_row();
-            ui.label("Speaker");
+            let label = ui.label("Speaker");
             let mut speakers = vec![
                 ("none".to_string(), "None".to_string()),
                 ("speaker".to_string(), "Default speaker".to_string()),
@@ -88,21 +88,21 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
                     .iter()
                     .map(|n| (format!("speaker:{n}"), n.clone())),
             );
-            choice(ui, "speaker", &mut draft.speaker, &speakers);
+            choice(ui, "speaker", &mut draft.speaker, &speakers).labelled_by(label.id);
             ui.end_row();
         });
     ui.add_space(8.0);
-    ui.label("STUN / TURN servers, one a line (turn:user:password@host:port)");
-    let mut text = draft.ice_servers.join("\n");
+    ui.label("STUN / TURN servers, separated by spaces (turn:user:password@host:port)");
+    let mut text = draft.ice_servers.join(" ");
     if ui
         .add(
-            egui::TextEdit::multiline(&mut text)
-                .desired_rows(3)
+            egui::TextEdit::singleline(&mut text)
+                .hint_text("none: direct connections only")
                 .desired_width(f32::INFINITY),
         )
         .changed()
     {
-        draft.ice_servers = text.lines().map(str::to_string).collect();
+        draft.ice_servers = text.split_whitespace().map(str::to_string).collect();
     }
     let problems = draft.problems();
     for p in &problems {
@@ -123,7 +123,12 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
 }
 
 /// A drop-down over (value, label) pairs; a value not listed is shown as it is.
-fn choice(ui: &mut egui::Ui, id: &str, value: &mut String, options: &[(String, String)]) {
+fn choice(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut String,
+    options: &[(String, String)],
+) -> egui::Response {
     let label = options
         .iter()
         .find(|(v, _)| v == value)
@@ -135,5 +140,6 @@ fn choice(ui: &mut egui::Ui, id: &str, value: &mut String, options: &[(String, S
             for (v, l) in options {
                 ui.selectable_value(value, v.clone(), l);
             }
-        });
+        })
+        .response
 }
