@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use browser::{Chromium, Tab};
-use common::{report_of, spawn_headless, start_server};
+use common::{remote_events, report_of, spawn_headless, start_server};
 use peercall::server::ServerConfig;
 use serde_json::Value;
 
@@ -49,15 +49,6 @@ fn assert_peercall_received_media(report: &Value) {
     // Chromium's fake microphone beeps; either a tone was found or the level is above silence.
     let heard = audio["tone_hz"].is_number() || n(&audio["level_dbfs"]) > -70.0;
     assert!(heard, "only silence from the browser: {audio}");
-}
-
-fn remote_events(report: &Value) -> Vec<(String, Value)> {
-    report["remote_events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["code"].as_str().unwrap().to_string(), e["value"].clone()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

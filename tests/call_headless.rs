@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{report_of, spawn_headless, start_server};
+use common::{bob_then_alice, remote_events, report_of, spawn_headless, start_server};
 use peercall::server::ServerConfig;
 use serde_json::Value;
 
@@ -22,15 +22,6 @@ fn count_at(report: &Value, field: &str, t_ms: f64) -> u64 {
         .find(|p| f(&p["t_ms"]) >= t_ms)
         .map(|p| p[field].as_u64().unwrap())
         .unwrap_or_else(|| panic!("no timeline point at {t_ms} ms"))
-}
-
-fn events(report: &Value) -> Vec<(String, Value)> {
-    report["remote_events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["code"].as_str().unwrap().to_string(), e["value"].clone()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,14 +86,14 @@ async fn two_peers_see_and_hear_each_other_and_mute_travels() {
 
     // The mutes arrived as control messages, and the media really stopped and resumed.
     assert_eq!(
-        events(&bob),
+        remote_events(&bob),
         vec![
             ("mute_audio".into(), true.into()),
             ("mute_audio".into(), false.into())
         ]
     );
     assert_eq!(
-        events(&alice),
+        remote_events(&alice),
         vec![
             ("mute_video".into(), true.into()),
             ("mute_video".into(), false.into())
@@ -146,30 +137,13 @@ async fn the_callee_hangs_up() {
     let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
-    let bob = spawn_headless(&[
-        "answer",
-        "--server",
+    let small = ["--video", "synthetic:320x240@15"];
+    let (bob, alice) = bob_then_alice(
         &url,
-        "--id",
-        "bob",
-        "--auto-accept",
-        "--duration",
-        "2",
-        "--video",
-        "synthetic:320x240@15",
-    ]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let alice = spawn_headless(&[
-        "call",
-        "--server",
-        &url,
-        "--id",
-        "alice",
-        "--dial",
-        "bob",
-        "--video",
-        "synthetic:320x240@15",
-    ]);
+        &["--auto-accept", "--duration", "2", small[0], small[1]],
+        &small,
+    )
+    .await;
     let (alice, bob) = (report_of(alice).await, report_of(bob).await);
     assert_eq!(bob["ended"]["by"], "local");
     assert_eq!(alice["ended"]["by"], "remote");
@@ -182,9 +156,7 @@ async fn a_declined_call_and_an_unknown_peer() {
     let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
-    let bob = spawn_headless(&["answer", "--server", &url, "--id", "bob"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let alice = spawn_headless(&["call", "--server", &url, "--id", "alice", "--dial", "bob"]);
+    let (bob, alice) = bob_then_alice(&url, &[], &[]).await;
     let (alice, bob) = (report_of(alice).await, report_of(bob).await);
     assert_eq!(alice["ended"]["by"], "remote");
     assert_eq!(alice["ended"]["reason"], "declined");
@@ -203,28 +175,9 @@ async fn a_peer_killed_mid_call_ends_the_call_for_the_survivor() {
     let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     let server = start_server(ServerConfig::default()).await;
     let url = server.ws_url();
-    let mut bob = spawn_headless(&[
-        "answer",
-        "--server",
-        &url,
-        "--id",
-        "bob",
-        "--auto-accept",
-        "--video",
-        "synthetic:320x240@15",
-    ]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let alice = spawn_headless(&[
-        "call",
-        "--server",
-        &url,
-        "--id",
-        "alice",
-        "--dial",
-        "bob",
-        "--video",
-        "synthetic:320x240@15",
-    ]);
+    let small = ["--video", "synthetic:320x240@15"];
+    let (mut bob, alice) =
+        bob_then_alice(&url, &["--auto-accept", small[0], small[1]], &small).await;
     // Let media flow, then kill bob outright (no hang-up, no goodbye).
     tokio::time::sleep(Duration::from_secs(3)).await;
     bob.kill();

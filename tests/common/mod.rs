@@ -209,6 +209,28 @@ pub async fn report_of(process: Proc) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
 }
 
+/// bob answers (with `bob_args`) and, once he is online, alice dials him (with `alice_args`); both
+/// headless on the server at `url`.
+pub async fn bob_then_alice(url: &str, bob_args: &[&str], alice_args: &[&str]) -> (Proc, Proc) {
+    let mut bob = vec!["answer", "--server", url, "--id", "bob"];
+    bob.extend_from_slice(bob_args);
+    let bob = spawn_headless(&bob);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut alice = vec!["call", "--server", url, "--id", "alice", "--dial", "bob"];
+    alice.extend_from_slice(alice_args);
+    (bob, spawn_headless(&alice))
+}
+
+/// A report's `remote_events` as (code, value) pairs.
+pub fn remote_events(report: &Value) -> Vec<(String, Value)> {
+    report["remote_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["code"].as_str().unwrap().to_string(), e["value"].clone()))
+        .collect()
+}
+
 /// A call engine in this process, registered as `id` on the server.
 pub async fn engine(
     url: &str,
