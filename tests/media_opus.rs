@@ -2,7 +2,7 @@
 
 use peercall::media::audio_analyzer::{dominant_frequency, rms_dbfs};
 use peercall::media::jitter_buffer::{JitterBuffer, JitterConfig, Playout};
-use peercall::media::opus_codec::{OpusDecoder, OpusEncoder};
+use peercall::media::opus_codec::{Decoded, OpusDecoder, OpusEncoder};
 use peercall::media::tone::ToneSource;
 use peercall::media::{AudioSource, BLOCK_SAMPLES};
 
@@ -72,6 +72,7 @@ fn lossy_path_through_jitter_buffer_keeps_tone() {
     let mut dec = OpusDecoder::new().unwrap();
     let mut jb = JitterBuffer::new(JitterConfig::default());
     let mut out = Vec::new();
+    let mut how = std::collections::HashMap::new();
     for i in 0..200u32 {
         let pkt = enc.encode(&tone.next_block().unwrap()).unwrap();
         let now = i as u64 * 20_000;
@@ -79,12 +80,17 @@ fn lossy_path_through_jitter_buffer_keeps_tone() {
             jb.push(i as u16, i * 960, pkt, now);
         }
         let playout = jb.pop(now + 1_000);
-        let block = dec.decode_playout(&playout);
+        let (block, decoded) = dec.decode_playout(&playout);
+        *how.entry(decoded).or_insert(0) += 1;
         if i >= 20 && !matches!(playout, Playout::Silence) {
             out.extend_from_slice(&block.samples);
         }
     }
     assert!(jb.stats().concealed >= 15, "{:?}", jb.stats());
+    // Every tenth packet lost, and each recovered from the next one's in-band FEC (the next
+    // packet is always there in time here): decoded + FEC account for all but the start.
+    assert!(how[&Decoded::Fec] >= 15, "{how:?}");
+    assert!(how[&Decoded::Packet] >= 170, "{how:?}");
     let f = dominant_frequency(&out, 50.0, 8000.0).unwrap();
     assert!((f - 1000.0).abs() <= 5.0, "{f}");
 }

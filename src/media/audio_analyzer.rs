@@ -4,8 +4,18 @@
 use std::collections::VecDeque;
 
 use super::error::Result;
-use super::frame::{AudioBlock, BLOCK_US, SAMPLE_RATE};
+use super::frame::{now_us, AudioBlock, BLOCK_US, SAMPLE_RATE};
+use super::tone::SYNC_MARK_HZ;
 use super::traits::AudioSink;
+
+/// Sync marks are looked for in windows this long (5 ms).
+const MARK_WINDOW: usize = 240;
+/// Share of a window's energy at the mark's frequency (normalised so a pure tone there gives
+/// 1/8) above which the window holds a mark.
+const MARK_SHARE: f64 = 0.06;
+/// Marks come once a second; anything closer to the last onset is the same mark.
+const MARK_SPACING_US: u64 = 500_000;
+const MAX_MARK_DELAYS: usize = 10_000;
 
 /// RMS level in dBFS (0 dBFS = full-scale square wave; silence = -inf is
 /// reported as -120).
@@ -52,13 +62,18 @@ pub fn dominant_frequency(samples: &[i16], min_hz: f64, max_hz: f64) -> Option<f
         return None;
     }
     let all: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
-    // Coarse: 2048 samples (mainlobe of about ±47 Hz), 10 Hz steps.
-    let short = &all[..2048.min(all.len())];
-    let win_short = hann(short.len());
+    // Coarse: three slices of 2048 samples (mainlobe of about ±47 Hz), 10 Hz steps, powers
+    // summed: a short burst at another frequency (a sync mark) fills one slice at most.
+    let slice = 2048.min(all.len());
+    let starts = [0, (all.len() - slice) / 2, all.len() - slice];
+    let win_short = hann(slice);
     let mut best = (min_hz, -1.0);
     let mut f = min_hz;
     while f <= max_hz {
-        let p = goertzel_power(short, &win_short, f);
+        let p: f64 = starts
+            .iter()
+            .map(|&s| goertzel_power(&all[s..s + slice], &win_short, f))
+            .sum();
         if p > best.1 {
             best = (f, p);
         }
@@ -87,6 +102,9 @@ pub struct AudioAnalyzer {
     blocks: u64,
     gaps: u64,
     last_capture_us: Option<u64>,
+    in_mark: bool,
+    last_onset_us: Option<u64>,
+    mark_delays_us: Vec<u64>,
 }
 
 impl AudioAnalyzer {
@@ -99,7 +117,68 @@ impl AudioAnalyzer {
             blocks: 0,
             gaps: 0,
             last_capture_us: None,
+            in_mark: false,
+            last_onset_us: None,
+            mark_delays_us: Vec::new(),
         }
+    }
+
+    /// How late each sync mark played after it was captured (on the second), µs: the audio's
+    /// end-to-end delay, when the other side sends a tone with sync marks.
+    pub fn mark_delays_us(&self) -> &[u64] {
+        &self.mark_delays_us
+    }
+
+    /// Plays `block` as if it reached the speaker at `now_us` (wall clock).
+    pub fn play_at(&mut self, block: &AudioBlock, now_us: u64) {
+        if let (Some(last), c) = (self.last_capture_us, block.capture_us) {
+            if c != 0 && c > last + BLOCK_US * 3 / 2 {
+                self.gaps += 1;
+            }
+        }
+        if block.capture_us != 0 {
+            self.last_capture_us = Some(block.capture_us);
+        }
+        self.blocks += 1;
+        let window = hann(MARK_WINDOW);
+        for (i, chunk) in block.samples.chunks_exact(MARK_WINDOW).enumerate() {
+            let at = now_us + (i * MARK_WINDOW) as u64 * 1_000_000 / SAMPLE_RATE as u64;
+            // Sync marks are timing, not sound: level and frequency are measured without them.
+            if self.is_mark(chunk, &window, at) {
+                continue;
+            }
+            for &s in chunk {
+                if self.history.len() == self.capacity {
+                    self.history.pop_front();
+                }
+                self.history.push_back(s);
+            }
+        }
+    }
+
+    /// Whether this window is (part of) a sync mark; records the delay of a mark's onset.
+    fn is_mark(&mut self, chunk: &[i16], window: &[f32], at: u64) -> bool {
+        let x: Vec<f32> = chunk.iter().map(|&s| s as f32 / 32768.0).collect();
+        let energy: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let share = if energy > 1e-6 {
+            goertzel_power(&x, window, SYNC_MARK_HZ) / (energy * MARK_WINDOW as f64)
+        } else {
+            0.0
+        };
+        let mark = share > MARK_SHARE;
+        if mark && !self.in_mark {
+            let fresh = self
+                .last_onset_us
+                .is_none_or(|last| at.saturating_sub(last) >= MARK_SPACING_US);
+            if fresh && self.mark_delays_us.len() < MAX_MARK_DELAYS {
+                self.last_onset_us = Some(at);
+                // Captured on a whole second, so the part past the second is the delay (as
+                // long as it stays under a second).
+                self.mark_delays_us.push(at % 1_000_000);
+            }
+        }
+        self.in_mark = mark;
+        mark
     }
 
     /// Blocks received so far.
@@ -136,21 +215,7 @@ impl AudioAnalyzer {
 
 impl AudioSink for AudioAnalyzer {
     fn play(&mut self, block: &AudioBlock) -> Result<()> {
-        if let (Some(last), c) = (self.last_capture_us, block.capture_us) {
-            if c != 0 && c > last + BLOCK_US * 3 / 2 {
-                self.gaps += 1;
-            }
-        }
-        if block.capture_us != 0 {
-            self.last_capture_us = Some(block.capture_us);
-        }
-        self.blocks += 1;
-        for &s in &block.samples {
-            if self.history.len() == self.capacity {
-                self.history.pop_front();
-            }
-            self.history.push_back(s);
-        }
+        self.play_at(block, now_us());
         Ok(())
     }
 }
@@ -177,6 +242,28 @@ mod tests {
             let got = a.dominant_frequency().unwrap();
             assert!((got - f).abs() < 1.0, "{f} Hz read as {got}");
         }
+    }
+
+    #[test]
+    fn sync_marks_are_found_once_each_and_give_the_delay() {
+        // A marked tone (marks on its capture clock's whole seconds), each block played 130 ms
+        // after its capture.
+        let mut tone = ToneSource::new(440.0, 0.3, false)
+            .unwrap()
+            .with_sync_marks();
+        let mut a = AudioAnalyzer::new(1000);
+        let mut played = 0;
+        while a.mark_delays_us().len() < 3 {
+            let block = tone.next_block().unwrap();
+            a.play_at(&block, block.capture_us + 130_000);
+            played += 1;
+            assert!(played < 250, "marks not found: {:?}", a.mark_delays_us());
+        }
+        for &d in a.mark_delays_us() {
+            assert!((125_000..=140_000).contains(&d), "{:?}", a.mark_delays_us());
+        }
+        // Marks take 4 % of the time: the tone is still what dominates.
+        assert!((a.dominant_frequency().unwrap() - 440.0).abs() < 1.0);
     }
 
     #[test]

@@ -8,12 +8,23 @@
 //! Delay adapts like NetEq: the target delay is a high quantile (default
 //! 95th percentile) of the packets' relative transit delay over a sliding
 //! window, clamped to `[min_delay, max_delay]`. When more than target +
-//! `excess` is buffered we drop one packet per tick to catch up; after an
-//! underrun we stop and re-buffer up to the target before playing again.
+//! `excess` is buffered we drop one packet per tick to catch up. When the
+//! buffer runs dry (the delay jumped) we extrapolate without giving up our
+//! place, as NetEq's "expand" does: the late packet then plays after the
+//! extrapolated audio, the delay has grown by what the link added, and no
+//! silence is heard. Only after [`MAX_EXPAND_TICKS`] of nothing (the other
+//! side muted, or the link died) do we stop and re-buffer.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::frame::{BLOCK_US, SAMPLE_RATE};
+
+/// Ticks of extrapolation after the buffer runs dry before playback stops
+/// (Opus's concealment fades out by then anyway).
+pub const MAX_EXPAND_TICKS: u32 = 10;
+
+/// A change in transit delay larger than this starts the delay estimate over.
+const TIMELINE_JUMP_US: i64 = 500_000;
 
 /// Tuning of a [`JitterBuffer`].
 #[derive(Debug, Clone)]
@@ -56,6 +67,9 @@ pub enum Playout {
         seq: u16,
         next_payload: Option<Vec<u8>>,
     },
+    /// Nothing has arrived to play: extrapolate 20 ms (packet-loss
+    /// concealment) and keep waiting for the next packet.
+    Expand,
     /// Nothing to play yet (not started, or re-buffering after an underrun).
     Silence,
 }
@@ -73,6 +87,8 @@ pub struct JitterStats {
     /// Thrown away to bound delay or memory.
     pub dropped: u64,
     pub concealed: u64,
+    /// Ticks extrapolated because nothing had arrived.
+    pub expanded: u64,
     pub underruns: u64,
     pub target_delay_us: u64,
     pub buffered_packets: u64,
@@ -88,6 +104,8 @@ pub struct JitterBuffer {
     /// Next extended sequence number to play; `None` before the first start.
     next: Option<i64>,
     playing: bool,
+    /// Consecutive ticks extrapolated while the buffer was dry.
+    expanding: u32,
     buffering_since: Option<u64>,
     transits: VecDeque<i64>,
     stats: JitterStats,
@@ -111,6 +129,7 @@ impl JitterBuffer {
             highest_ts: None,
             next: None,
             playing: false,
+            expanding: 0,
             buffering_since: None,
             transits: VecDeque::new(),
             stats,
@@ -152,7 +171,17 @@ impl JitterBuffer {
     /// Records the packet's transit delay and recomputes the target delay.
     fn measure(&mut self, ext_ts: i64, arrival_us: u64) {
         let media_us = ext_ts * 1_000_000 / SAMPLE_RATE as i64;
-        self.transits.push_back(arrival_us as i64 - media_us);
+        let transit = arrival_us as i64 - media_us;
+        // A jump of more than half a second is a new timeline (the sender paused: muted, or its
+        // clock restarted), not jitter to cover for the next seconds.
+        if self
+            .transits
+            .back()
+            .is_some_and(|last| (transit - last).abs() > TIMELINE_JUMP_US)
+        {
+            self.transits.clear();
+        }
+        self.transits.push_back(transit);
         while self.transits.len() > self.cfg.window {
             self.transits.pop_front();
         }
@@ -245,13 +274,22 @@ impl JitterBuffer {
             self.skip_one();
         }
         if self.packets.is_empty() {
-            // Underrun: keep our place (the packet may still come) and
-            // re-buffer before playing again.
-            self.playing = false;
-            self.buffering_since = None;
-            self.stats.underruns += 1;
-            return Playout::Silence;
+            // Dry: keep our place (the packet may still come) and extrapolate,
+            // for a while; then stop and re-buffer.
+            if self.expanding == 0 {
+                self.stats.underruns += 1;
+            }
+            self.expanding += 1;
+            if self.expanding > MAX_EXPAND_TICKS {
+                self.playing = false;
+                self.expanding = 0;
+                self.buffering_since = None;
+                return Playout::Silence;
+            }
+            self.stats.expanded += 1;
+            return Playout::Expand;
         }
+        self.expanding = 0;
         let Some(n) = self.next else {
             return Playout::Silence; // unreachable: set when playing starts
         };
@@ -336,7 +374,7 @@ mod tests {
             .iter()
             .filter_map(|(_, o)| match o {
                 Playout::Packet { seq, .. } | Playout::Conceal { seq, .. } => Some(*seq),
-                Playout::Silence => None,
+                Playout::Silence | Playout::Expand => None,
             })
             .collect();
         for w in seqs.windows(2) {
@@ -456,6 +494,56 @@ mod tests {
             .collect();
         assert!(!tail_delay.is_empty());
         assert!(run.jb.stats().buffered_packets <= 8, "{s:?}");
+    }
+
+    #[test]
+    fn a_delay_jump_is_bridged_by_extrapolation_not_silence() {
+        let mut a = steady(0, 0, 300, 0);
+        // From packet 100 on everything is 150 ms later (a queue built up on the way).
+        for x in a.iter_mut().filter(|x| x.seq >= 100) {
+            x.at += 150_000;
+        }
+        let run = simulate(JitterConfig::default(), a, 320 * TICK);
+        let s = run.jb.stats();
+        let first = run
+            .outputs
+            .iter()
+            .position(|(_, o)| !matches!(o, Playout::Silence))
+            .unwrap();
+        let last_packet = run
+            .outputs
+            .iter()
+            .rposition(|(_, o)| matches!(o, Playout::Packet { .. }))
+            .unwrap();
+        let silent = run.outputs[first..last_packet]
+            .iter()
+            .filter(|(_, o)| matches!(o, Playout::Silence))
+            .count();
+        assert_eq!(silent, 0, "{s:?}");
+        assert!(s.expanded >= 5, "{s:?}");
+        assert_eq!(
+            (s.late, s.played),
+            (0, 300),
+            "every packet still played: {s:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_pause_stops_playback_until_audio_returns() {
+        let mut a = steady(0, 0, 50, 0);
+        a.extend(steady(50, 50 * 960, 50, 2_000_000));
+        let run = simulate(JitterConfig::default(), a, 170 * TICK);
+        let s = run.jb.stats();
+        // Extrapolated over the pause's start and after the last packet; silent in between.
+        assert_eq!(s.expanded, 2 * MAX_EXPAND_TICKS as u64, "{s:?}");
+        // The pause is not taken for jitter.
+        assert_eq!(s.target_delay_us, 40_000, "{s:?}");
+        let silences = run.outputs[60..100]
+            .iter()
+            .filter(|(_, o)| matches!(o, Playout::Silence))
+            .count();
+        assert!(silences >= 25, "{s:?}");
+        assert_eq!(s.played, 100);
     }
 
     #[test]

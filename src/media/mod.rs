@@ -18,7 +18,8 @@
 //! traits), `pacer` (absolute-schedule sleeping), `convert` (pixel formats),
 //! `test_pattern` and `tone` (synthetic sources), `camera`, `microphone`,
 //! `speaker` with `audio_device` (cpal/nokhwa devices), `vp8`,
-//! `opus_codec`, `jitter_buffer`, `audio_analyzer`, `frame_slot`.
+//! `opus_codec`, `jitter_buffer`, `audio_analyzer`, `frame_slot`, `scale` (downscaling for
+//! thin links).
 
 pub mod audio_analyzer;
 pub mod audio_device;
@@ -31,6 +32,7 @@ pub mod jitter_buffer;
 pub mod microphone;
 pub mod opus_codec;
 pub mod pacer;
+pub mod scale;
 pub mod speaker;
 pub mod test_pattern;
 pub mod tone;

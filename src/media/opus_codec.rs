@@ -56,6 +56,18 @@ impl OpusEncoder {
     }
 }
 
+/// Where a played block's audio came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decoded {
+    /// Its own packet.
+    Packet,
+    /// The redundancy (in-band FEC) in the packet after it.
+    Fec,
+    /// Extrapolated from what came before (packet-loss concealment).
+    Concealed,
+    Silence,
+}
+
 /// Opus decoder producing exactly one [`AudioBlock`] per call.
 pub struct OpusDecoder {
     dec: opus::Decoder,
@@ -110,19 +122,24 @@ impl OpusDecoder {
     }
 
     /// Turns a jitter-buffer decision into audio: decode, FEC or
-    /// concealment, or silence. A corrupt packet is concealed rather than
-    /// leaving a hole.
-    pub fn decode_playout(&mut self, playout: &Playout) -> AudioBlock {
-        let r = match playout {
-            Playout::Packet { payload, .. } => self.decode(payload, 0),
+    /// concealment, or silence, and says which it was. A corrupt packet is
+    /// concealed rather than leaving a hole (and counts as concealed).
+    pub fn decode_playout(&mut self, playout: &Playout) -> (AudioBlock, Decoded) {
+        let (r, how) = match playout {
+            Playout::Packet { payload, .. } => (self.decode(payload, 0), Decoded::Packet),
             Playout::Conceal {
                 next_payload: Some(next),
                 ..
-            } => self.decode_fec(next),
-            Playout::Conceal { .. } => self.decode_lost(),
-            Playout::Silence => return AudioBlock::silence(0),
+            } => (self.decode_fec(next), Decoded::Fec),
+            Playout::Conceal { .. } | Playout::Expand => (self.decode_lost(), Decoded::Concealed),
+            Playout::Silence => return (AudioBlock::silence(0), Decoded::Silence),
         };
-        r.or_else(|_| self.decode_lost())
-            .unwrap_or_else(|_| AudioBlock::silence(0))
+        match r {
+            Ok(block) => (block, how),
+            Err(_) => match self.decode_lost() {
+                Ok(block) => (block, Decoded::Concealed),
+                Err(_) => (AudioBlock::silence(0), Decoded::Silence),
+            },
+        }
     }
 }

@@ -1,4 +1,9 @@
 //! Synthetic sine-tone audio source for tests and "no microphone" calls.
+//!
+//! With sync marks, the first [`SYNC_MARK_US`] of every wall-clock second is a
+//! [`SYNC_MARK_HZ`] tone instead: a receiver that finds a mark's onset knows it was captured on
+//! the second, and so how late it plays (the video's test pattern carries its capture time the
+//! same way, which gives the lip-sync offset).
 
 use std::f64::consts::TAU;
 use std::time::Duration;
@@ -8,10 +13,16 @@ use super::frame::{now_us, AudioBlock, BLOCK_SAMPLES, BLOCK_US, SAMPLE_RATE};
 use super::pacer::Pacer;
 use super::traits::AudioSource;
 
+/// Frequency of the sync marks: far from the tones the tests use (440, 1000 Hz).
+pub const SYNC_MARK_HZ: f64 = 3000.0;
+/// Length of a sync mark.
+pub const SYNC_MARK_US: u64 = 40_000;
+
 /// A sine tone at a fixed frequency and amplitude.
 #[derive(Debug)]
 pub struct ToneSource {
     freq_hz: f64,
+    sync_marks: bool,
     amplitude: f64,
     phase: f64,
     /// `None` = unpaced: blocks come as fast as they are asked for, with
@@ -33,12 +44,19 @@ impl ToneSource {
         }
         Ok(ToneSource {
             freq_hz,
+            sync_marks: false,
             amplitude,
             phase: 0.0,
             pacer: paced.then(|| Pacer::new(Duration::from_micros(BLOCK_US))),
             blocks: 0,
             start_us: now_us(),
         })
+    }
+
+    /// Puts a sync mark on every wall-clock second.
+    pub fn with_sync_marks(mut self) -> Self {
+        self.sync_marks = true;
+        self
     }
 
     pub fn frequency(&self) -> f64 {
@@ -55,10 +73,16 @@ impl AudioSource for ToneSource {
             }
             None => self.start_us + self.blocks * BLOCK_US,
         };
-        let step = TAU * self.freq_hz / SAMPLE_RATE as f64;
         let mut block = AudioBlock::silence(capture_us);
         let scale = self.amplitude * i16::MAX as f64;
-        for s in block.samples.iter_mut().take(BLOCK_SAMPLES) {
+        for (i, s) in block.samples.iter_mut().take(BLOCK_SAMPLES).enumerate() {
+            let at_us = capture_us + i as u64 * 1_000_000 / SAMPLE_RATE as u64;
+            let freq = if self.sync_marks && at_us % 1_000_000 < SYNC_MARK_US {
+                SYNC_MARK_HZ
+            } else {
+                self.freq_hz
+            };
+            let step = TAU * freq / SAMPLE_RATE as f64;
             *s = (self.phase.sin() * scale).round() as i16;
             // Keep the phase small so precision does not degrade over hours.
             self.phase = (self.phase + step) % TAU;

@@ -119,6 +119,8 @@ pub struct Vp8Encoder {
     cfg: Box<vpx::vpx_codec_enc_cfg_t>,
     width: u32,
     height: u32,
+    /// The size it was created with: libvpx cannot grow past it.
+    max_size: (u32, u32),
     fps: u32,
     first_capture_us: Option<u64>,
     last_pts: i64,
@@ -204,6 +206,7 @@ impl Vp8Encoder {
             cfg,
             width,
             height,
+            max_size: (width, height),
             fps,
             first_capture_us: None,
             last_pts: -1,
@@ -238,6 +241,38 @@ impl Vp8Encoder {
         // created with (stable address), now with a new bitrate.
         let rc = unsafe { vpx::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg) };
         check(&*self.ctx, rc, "vpx_codec_enc_config_set")
+    }
+
+    /// Encodes frames of another size from now on, up to the size the encoder was created with
+    /// (the first frame at the new size is a keyframe).
+    pub fn set_size(&mut self, width: u32, height: u32) -> Result<()> {
+        if (width, height) == (self.width, self.height) {
+            return Ok(());
+        }
+        if width == 0
+            || height == 0
+            || !width.is_multiple_of(2)
+            || width > self.max_size.0
+            || height > self.max_size.1
+        {
+            return Err(MediaError::Unsupported(format!(
+                "VP8 size {width}x{height} on an encoder made for {}x{}",
+                self.max_size.0, self.max_size.1
+            )));
+        }
+        self.cfg.g_w = width;
+        self.cfg.g_h = height;
+        // SAFETY: as in set_bitrate; libvpx accepts a size no larger than the initial one in
+        // one-pass mode without lag.
+        let rc = unsafe { vpx::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg) };
+        check(&*self.ctx, rc, "vpx_codec_enc_config_set")?;
+        self.width = width;
+        self.height = height;
+        Ok(())
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
     }
 
     pub fn bitrate_kbps(&self) -> u32 {
