@@ -32,6 +32,7 @@ const signaling = new Signaling();
 let iceServers = [];
 let call = null; // the Call while outgoing or in_call
 let early = []; // signals that arrive while ringing, applied on accept
+let newOfferTimer = null; // a callee whose connection failed waits this long for a new offer
 const mediaReady = Media.open().then(({ stream, problems }) => {
   peercall.problems = problems;
   peercall.media = {
@@ -103,6 +104,8 @@ signaling.onmessage = (m) => {
       if (m.call_id !== peercall.callId) break;
       // Held until the user accepts, and while our Call is still being made (media opening).
       if (peercall.state === 'ringing' || !call) early.push(m.data);
+      // A new offer before we ever connected: the caller starts the connection over.
+      else if (isOffer(m.data) && call.offerApplied && !peercall.connected) restartCallee(m.data);
       else call.applySignal(m.data);
       break;
     case 'hangup':
@@ -137,6 +140,40 @@ function onIncoming(m) {
   if (peercall.autoaccept) peercall.accept();
 }
 
+function isOffer(data) {
+  return Boolean(data && data.sdp && data.sdp.type === 'offer');
+}
+
+// A new connection for the caller's new offer, in the same call (docs/protocol.md §1).
+function restartCallee(offer) {
+  const callId = peercall.callId;
+  clearTimeout(newOfferTimer);
+  if (call) call.close();
+  call = null;
+  early = [offer];
+  newCall('callee').then((c) => {
+    if (peercall.callId !== callId || call) {
+      c.close();
+      return;
+    }
+    call = c;
+    for (const data of early.splice(0)) c.applySignal(data);
+  });
+}
+
+// The callee's connection failed before it ever connected: the caller may start it over.
+function awaitNewOffer(reason) {
+  const callId = peercall.callId;
+  if (call) call.close();
+  call = null;
+  newOfferTimer = setTimeout(() => {
+    if (peercall.callId === callId && !peercall.connected) {
+      peercall.hangup();
+      setError(reason);
+    }
+  }, 10000);
+}
+
 function newCall(role) {
   const callId = peercall.callId;
   return mediaReady.then((stream) => {
@@ -166,8 +203,11 @@ function onCallEvent(name, detail) {
       peercall.controlOpen = true;
       break;
     case 'failed':
-      peercall.hangup();
-      setError(detail);
+      if (call && call.role === 'callee' && !peercall.connected) awaitNewOffer(detail);
+      else {
+        peercall.hangup();
+        setError(detail);
+      }
       break;
     case 'first-frame':
       // From the dial (caller) or the accept (callee), not from when the Call object was made.
@@ -206,6 +246,7 @@ function onControl(message) {
 
 // Back to idle, closing the connection; sends nothing (the callers send what they must first).
 function endCall(by, reason) {
+  clearTimeout(newOfferTimer);
   if (call) call.close();
   call = null;
   early = [];

@@ -18,6 +18,7 @@ class Call {
     this.channel = null;
     this.closed = false;
     this.remoteDescriptionSet = false;
+    this.offerApplied = false;
     this.pendingCandidates = [];
     // Remote signals are applied one after another, in arrival order.
     this.queue = Promise.resolve();
@@ -80,6 +81,7 @@ class Call {
       await this.pc.setRemoteDescription(data.sdp);
       this.remoteDescriptionSet = true;
       if (this.role === 'callee' && data.sdp.type === 'offer') {
+        this.offerApplied = true;
         this.addLocalMedia();
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);

@@ -12,6 +12,7 @@ use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState, Sta
 
 use super::control::ControlMessage;
 use super::events::{CallEvent, CallStats};
+use super::link::LinkStats;
 use super::media_setup::MediaSetup;
 use super::media_stats::MediaCounters;
 use super::peer::{BitrateLimits, NetworkSettings, Peer, PeerEvent};
@@ -52,6 +53,7 @@ enum EngineCommand {
 pub struct CallEngine {
     commands: mpsc::UnboundedSender<EngineCommand>,
     counters: Arc<Mutex<Arc<MediaCounters>>>,
+    link: Arc<Mutex<Option<Arc<LinkStats>>>>,
 }
 
 impl CallEngine {
@@ -65,6 +67,7 @@ impl CallEngine {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Mutex::new(Arc::new(MediaCounters::default())));
+        let link = Arc::new(Mutex::new(None));
         let task = EngineTask {
             session: Session::new(config.no_answer),
             signaling,
@@ -76,10 +79,18 @@ impl CallEngine {
             sender: None,
             gate: Arc::new(SendGate::default()),
             counters: counters.clone(),
+            link: link.clone(),
             last_sample: None,
         };
         tokio::spawn(task.run(command_rx, signaling_events));
-        (CallEngine { commands, counters }, event_rx)
+        (
+            CallEngine {
+                commands,
+                counters,
+                link,
+            },
+            event_rx,
+        )
     }
 
     pub fn send(&self, command: CallCommand) {
@@ -97,6 +108,11 @@ impl CallEngine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The link figures of the current (or last) call's connection.
+    pub fn link(&self) -> Option<Arc<LinkStats>> {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -120,6 +136,7 @@ struct EngineTask {
     sender: Option<SendPipeline>,
     gate: Arc<SendGate>,
     counters: Arc<Mutex<Arc<MediaCounters>>>,
+    link: Arc<Mutex<Option<Arc<LinkStats>>>>,
     last_sample: Option<StatsSample>,
 }
 
@@ -194,7 +211,7 @@ impl EngineTask {
             SendTargets {
                 video: peer.video.clone(),
                 audio: peer.audio.clone(),
-                target_bps: peer.target_bps.clone(),
+                link: peer.link.clone(),
                 limits: self.config.bitrate,
             },
             counters,
@@ -232,7 +249,9 @@ impl EngineTask {
             PeerEvent::IceState(RTCIceConnectionState::Connected) => PeerNotice::IceConnected,
             PeerEvent::IceState(_) => return,
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
-                self.gate.connected.store(true, Ordering::Relaxed);
+                let dtls_client = self.peer.as_ref().is_some_and(Peer::dtls_client);
+                tracing::debug!(dtls_client, "connected");
+                self.gate.set_connected(dtls_client);
                 PeerNotice::Connected
             }
             PeerEvent::State(RTCPeerConnectionState::Failed) => {
@@ -240,13 +259,25 @@ impl EngineTask {
             }
             PeerEvent::State(_) => return,
             PeerEvent::Track(track) => {
-                let counters = self.counters();
-                receive_pipeline::start(track, &self.setup, counters, self.events.clone()).await;
+                let Some(peer) = self.peer.as_ref() else {
+                    return;
+                };
+                let (counters, link) = (self.counters(), peer.link.clone());
+                receive_pipeline::start(track, &self.setup, counters, link, self.events.clone())
+                    .await;
                 return;
             }
             PeerEvent::ControlChannel(channel) => {
                 if let Some(peer) = self.peer.as_mut() {
                     peer.adopt_control(channel);
+                }
+                return;
+            }
+            PeerEvent::ResolvedCandidate(candidate) => {
+                if let Some(peer) = self.peer.as_mut() {
+                    if let Err(e) = peer.add_remote_candidate(Some(candidate)).await {
+                        tracing::debug!(error = %e, "ignoring a resolved candidate");
+                    }
                 }
                 return;
             }
@@ -261,7 +292,7 @@ impl EngineTask {
                 return;
             }
         };
-        let actions = self.session.peer_notice(notice);
+        let actions = self.session.peer_notice(notice, Instant::now());
         self.carry_out(actions).await;
     }
 
@@ -285,7 +316,10 @@ impl EngineTask {
                 Action::Emit(event) => self.emit(event),
                 Action::StartPeer { role, .. } => {
                     if let Err(why) = self.start_peer(role).await {
-                        queue.extend(self.session.peer_notice(PeerNotice::Failed(why)));
+                        queue.extend(
+                            self.session
+                                .peer_notice(PeerNotice::Failed(why), Instant::now()),
+                        );
                     }
                 }
                 Action::ApplyRemoteDescription(sdp) => {
@@ -293,7 +327,10 @@ impl EngineTask {
                         continue;
                     };
                     if let Err(e) = peer.apply_remote(sdp).await {
-                        queue.extend(self.session.peer_notice(PeerNotice::Failed(e.to_string())));
+                        queue.extend(
+                            self.session
+                                .peer_notice(PeerNotice::Failed(e.to_string()), Instant::now()),
+                        );
                     }
                 }
                 Action::AddRemoteCandidate(candidate) => {
@@ -334,6 +371,7 @@ impl EngineTask {
         self.gate.audio_muted.store(audio_muted, Ordering::Relaxed);
         self.gate.video_muted.store(video_muted, Ordering::Relaxed);
         self.sender = Some(self.start_sending(&peer, counters));
+        *self.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer.link.clone());
         self.peer = Some(peer);
         self.last_sample = None;
         Ok(())
@@ -354,7 +392,7 @@ impl EngineTask {
         let Some(peer) = self.peer.as_ref() else {
             return;
         };
-        if !self.gate.connected.load(Ordering::Relaxed) {
+        if !self.gate.is_connected() {
             return;
         }
         let now = Instant::now();
@@ -374,7 +412,7 @@ impl EngineTask {
         let mut stats = CallStats {
             rtt_ms,
             packets_lost,
-            target_kbps: peer.target_bps.load(Ordering::Relaxed) as f64 / 1000.0,
+            target_kbps: LinkStats::get(&peer.link.target_bps) as f64 / 1000.0,
             ..CallStats::default()
         };
         if let Some(last) = &self.last_sample {

@@ -117,6 +117,10 @@ pub enum CallEvent {
         peer: String,
     },
     IceConnected,
+    /// The connection failed while being set up and is being made again (same call).
+    Reconnecting {
+        why: String,
+    },
     /// Media can flow (ICE and DTLS are up).
     Connected {
         peer: String,

@@ -207,7 +207,9 @@ impl AudioChoice {
     pub fn open(&self) -> Result<Option<Box<dyn AudioSource>>, MediaError> {
         Ok(match self {
             AudioChoice::None => None,
-            AudioChoice::Synthetic { hz } => Some(Box::new(ToneSource::new(*hz, 0.3, true)?)),
+            AudioChoice::Synthetic { hz } => {
+                Some(Box::new(ToneSource::new(*hz, 0.3, true)?.with_sync_marks()))
+            }
             AudioChoice::Microphone { name } => Some(Box::new(Microphone::open(name.as_deref())?)),
         })
     }

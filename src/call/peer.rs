@@ -3,21 +3,18 @@
 //!
 //! Everything here is I/O; the decisions (what to send when) are the session's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, Registry};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_congestion_control, register_default_interceptors, CongestionFeedback,
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
 };
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
+    RTCRtpRtxParameters, RtpCodecKind,
 };
 use signaling_client::{IceCandidate, IceServer, SdpKind, SessionDescription};
 use tokio::sync::mpsc;
@@ -33,10 +30,13 @@ use webrtc::peer_connection::{
 };
 
 use super::control::CHANNEL_LABEL;
-use super::keyframe_tap::KeyframeRequestTap;
+use super::link::{self, LinkStats};
+use super::mdns::{self, mdns_name};
 use super::session::Role;
 
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
+/// Retransmissions of VP8 travel on their own stream (RFC 4588) with this payload type.
+pub const RTX_PAYLOAD_TYPE: u8 = 97;
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 
 /// How the connection finds its way; tests pin it to loopback.
@@ -46,7 +46,8 @@ pub struct NetworkSettings {
     /// Local UDP addresses to bind (`127.0.0.1:0` keeps everything on this machine). Empty: all
     /// interfaces.
     pub udp_addrs: Vec<String>,
-    /// Resolve and announce `.local` (mDNS) candidates. Browsers hide their addresses behind them.
+    /// Resolve the other side's `.local` (mDNS) candidates, when one arrives. Browsers hide their
+    /// addresses behind them.
     pub mdns: bool,
     /// ICE check interval; short on a LAN, the library's 200 ms default on the internet.
     pub ice_check_interval: Duration,
@@ -95,7 +96,9 @@ impl Default for BitrateLimits {
     fn default() -> Self {
         BitrateLimits {
             min_bps: 100_000,
-            start_bps: 800_000,
+            // Enough for VGA at once; congestion control ramps up fast from there until it first
+            // sees a queue (see `link::bandwidth::rate_control`).
+            start_bps: 500_000,
             max_bps: 2_500_000,
         }
     }
@@ -112,6 +115,8 @@ pub enum PeerEvent {
     ControlChannel(Arc<dyn DataChannel>),
     ControlOpen,
     ControlText(String),
+    /// A `.local` remote candidate, resolved to a plain address.
+    ResolvedCandidate(IceCandidate),
     /// The remote asked for a keyframe (PLI / FIR).
     KeyframeRequest,
     Error(String),
@@ -127,39 +132,6 @@ pub enum PeerError {
     BadCandidate(String),
     #[error("the control channel is not open")]
     ControlClosed,
-}
-
-/// Publishes the congestion controller's estimate so the encoder can follow it.
-struct EstimateTap {
-    gcc: Gcc,
-    target_bps: Arc<AtomicU64>,
-}
-
-impl EstimateTap {
-    fn publish(&self) {
-        self.target_bps
-            .store(self.gcc.target_bitrate() as u64, Ordering::Relaxed);
-    }
-}
-
-impl BandwidthEstimator for EstimateTap {
-    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
-        self.gcc.on_reports(now, reports);
-        self.publish();
-    }
-    fn target_bitrate(&self) -> f64 {
-        self.gcc.target_bitrate()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.gcc.handle_timeout(now);
-        self.publish();
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.gcc.poll_timeout()
-    }
-    fn stats(&self) -> EstimatorStats {
-        self.gcc.stats()
-    }
 }
 
 /// Forwards the connection's callbacks to a channel: they run on its driver task, which must not
@@ -249,6 +221,16 @@ fn vp8_codec() -> RTCRtpCodec {
     }
 }
 
+fn rtx_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_RTX.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!("apt={VP8_PAYLOAD_TYPE}"),
+        rtcp_feedback: vec![],
+    }
+}
+
 fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
@@ -267,28 +249,32 @@ pub struct LocalTrack {
 }
 
 impl LocalTrack {
+    /// With `rtx`, retransmissions go out on a stream of their own.
     fn new(
         kind: RtpCodecKind,
         id: &str,
         codec: RTCRtpCodec,
         payload_type: u8,
+        rtx: bool,
     ) -> Result<Self, PeerError> {
         let ssrc = rand::random::<u32>();
         let encoding = RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                rtx: rtx.then(|| RTCRtpRtxParameters {
+                    ssrc: rand::random::<u32>(),
+                }),
                 ..Default::default()
             },
             codec,
             ..Default::default()
         };
-        let track = MediaStreamTrack::new(
-            "peercall".into(),
-            id.into(),
-            id.into(),
-            kind,
-            vec![encoding],
-        );
+        // A track ID of our own: webrtc-rs routes RTCP by track ID and looks among received
+        // tracks first, so a sent track named like the other side's ("video") would never hear
+        // its keyframe requests.
+        let track_id = format!("{id}-{:08x}", rand::random::<u32>());
+        let track =
+            MediaStreamTrack::new("peercall".into(), track_id, id.into(), kind, vec![encoding]);
         Ok(LocalTrack {
             track: Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?),
             ssrc,
@@ -318,8 +304,12 @@ pub struct Peer {
     control: Option<Arc<dyn DataChannel>>,
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
-    /// What congestion control allows, in bits a second.
-    pub target_bps: Arc<AtomicU64>,
+    resolve_mdns: bool,
+    /// Whether we are the DTLS client (known once both descriptions are): the client finishes
+    /// the handshake last, so when it is up the other side is too.
+    dtls_client: bool,
+    /// The link's figures: target bitrate, loss, round trip, repairs.
+    pub link: Arc<LinkStats>,
     events: mpsc::UnboundedSender<PeerEvent>,
 }
 
@@ -342,35 +332,25 @@ impl Peer {
         )?;
         media.register_codec(
             RTCRtpCodecParameters {
+                rtp_codec: rtx_codec(),
+                payload_type: RTX_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        )?;
+        media.register_codec(
+            RTCRtpCodecParameters {
                 rtp_codec: opus_codec(),
                 payload_type: OPUS_PAYLOAD_TYPE,
             },
             RtpCodecKind::Audio,
         )?;
-        let target_bps = Arc::new(AtomicU64::new(bitrate.start_bps as u64));
-        let estimator = EstimateTap {
-            gcc: Gcc::new(
-                bitrate.start_bps as f64,
-                bitrate.min_bps as f64,
-                bitrate.max_bps as f64,
-            ),
-            target_bps: target_bps.clone(),
-        };
+        let link = LinkStats::new(bitrate);
         // Codecs first: the interceptors add their feedback to the codecs registered so far.
-        let registry = configure_congestion_control(
-            Registry::new(),
-            estimator,
-            CongestionFeedback::Twcc,
-            &mut media,
-        )?;
-        let registry = register_default_interceptors(registry, &mut media)?;
-        let registry = KeyframeRequestTap::register(registry);
+        let registry = link::interceptors(&mut media, bitrate, &link)?;
 
-        let mdns = if network.mdns {
-            rtc::ice::mdns::MulticastDnsMode::QueryOnly
-        } else {
-            rtc::ice::mdns::MulticastDnsMode::Disabled
-        };
+        // mDNS is ours to do, per candidate (see `mdns`); webrtc-rs would open a socket for it
+        // on every connection, and fail the call where multicast has no route.
+        let mdns = rtc::ice::mdns::MulticastDnsMode::Disabled;
         // interval × attempts stays ≥ 1.4 s so slower paths are not declared failed.
         let interval = network.ice_check_interval.max(Duration::from_millis(1));
         let attempts = (1400 / interval.as_millis().max(1) as u32).max(7) as u16;
@@ -418,12 +398,14 @@ impl Peer {
             "video",
             vp8_codec(),
             VP8_PAYLOAD_TYPE,
+            true,
         )?);
         let audio = Arc::new(LocalTrack::new(
             RtpCodecKind::Audio,
             "audio",
             opus_codec(),
             OPUS_PAYLOAD_TYPE,
+            false,
         )?);
         pc.add_track(video.track.clone() as Arc<dyn TrackLocal>)
             .await?;
@@ -439,7 +421,9 @@ impl Peer {
             control: None,
             remote_description_set: false,
             pending_candidates: Vec::new(),
-            target_bps,
+            resolve_mdns: network.mdns,
+            dtls_client: false,
+            link,
             events: events.clone(),
         };
         if role == Role::Caller {
@@ -458,6 +442,8 @@ impl Peer {
 
     /// Applies the other side's SDP; as callee, answers (the answer arrives as an event).
     pub async fn apply_remote(&mut self, description: SessionDescription) -> Result<(), PeerError> {
+        // An answer says who is who: "active" is the client.
+        let remote_setup_passive = dtls_setup(&description.sdp) == Some("passive");
         let parsed = match (self.role, description.kind) {
             (Role::Callee, SdpKind::Offer) => RTCSessionDescription::offer(description.sdp),
             (Role::Caller, SdpKind::Answer) => RTCSessionDescription::answer(description.sdp),
@@ -473,6 +459,9 @@ impl Peer {
             .await
             .map_err(|e| PeerError::BadSdp(e.to_string()))?;
         self.remote_description_set = true;
+        if self.role == Role::Caller {
+            self.dtls_client = remote_setup_passive;
+        }
         for candidate in std::mem::take(&mut self.pending_candidates) {
             if let Err(e) = self.pc.add_ice_candidate(candidate).await {
                 tracing::debug!(error = %e, "ignoring a remote candidate");
@@ -481,6 +470,7 @@ impl Peer {
         if self.role == Role::Callee {
             let answer = self.pc.create_answer(None).await?;
             self.pc.set_local_description(answer.clone()).await?;
+            self.dtls_client = dtls_setup(&answer.sdp) == Some("active");
             let _ = self
                 .events
                 .send(PeerEvent::LocalDescription(SessionDescription {
@@ -499,6 +489,10 @@ impl Peer {
         let Some(candidate) = candidate else {
             return Ok(()); // end of candidates: nothing to do for webrtc-rs
         };
+        if let Some(name) = mdns_name(&candidate.candidate).map(str::to_owned) {
+            self.resolve_later(candidate, name);
+            return Ok(());
+        }
         let init = RTCIceCandidateInit {
             candidate: candidate.candidate,
             sdp_mid: candidate.sdp_mid,
@@ -514,6 +508,32 @@ impl Peer {
             .add_ice_candidate(init)
             .await
             .map_err(|e| PeerError::BadCandidate(e.to_string()))
+    }
+
+    /// Resolves a `.local` candidate on the side; it comes back as a `ResolvedCandidate` event.
+    fn resolve_later(&self, candidate: IceCandidate, name: String) {
+        if !self.resolve_mdns {
+            tracing::debug!(%name, "mDNS is off: ignoring a .local candidate");
+            return;
+        }
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            match mdns::resolve(&name, mdns::RESOLVE_TIMEOUT).await {
+                Ok(ip) => {
+                    let resolved = IceCandidate {
+                        candidate: mdns::with_address(&candidate.candidate, &name, ip),
+                        ..candidate
+                    };
+                    let _ = events.send(PeerEvent::ResolvedCandidate(resolved));
+                }
+                Err(why) => tracing::warn!(%name, %why, "a .local candidate is skipped"),
+            }
+        });
+    }
+
+    /// Whether we are the DTLS client (see the field).
+    pub fn dtls_client(&self) -> bool {
+        self.dtls_client
     }
 
     /// The callee's control channel arrives from the caller.
@@ -548,6 +568,13 @@ impl Peer {
     }
 }
 
+/// The first `a=setup:` value of an SDP (`active`, `passive`, `actpass`).
+fn dtls_setup(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|line| line.trim().strip_prefix("a=setup:"))
+        .map(str::trim)
+}
+
 fn spawn_keyframe_listener(
     track: Arc<TrackLocalStaticSample>,
     events: mpsc::UnboundedSender<PeerEvent>,
@@ -561,4 +588,17 @@ fn spawn_keyframe_listener(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dtls_setup;
+
+    #[test]
+    fn the_dtls_role_is_read_from_the_setup_attribute() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\n";
+        assert_eq!(dtls_setup(sdp), Some("active"));
+        assert_eq!(dtls_setup("v=0\na=setup:actpass\n"), Some("actpass"));
+        assert_eq!(dtls_setup("v=0\n"), None);
+    }
 }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::events::CallEvent;
+use super::link::LinkStats;
 use super::media_setup::{MediaSetup, RgbaFrame};
 use super::media_stats::MediaCounters;
 use super::vp8_assembler::{Assembled, AssembledFrame, Vp8Assembler};
@@ -29,18 +30,27 @@ use crate::media::{now_us, AudioSink};
 
 /// Frames waiting for the decoder; a decoder this far behind drops and asks for a keyframe.
 const DECODE_QUEUE: usize = 4;
-/// Keyframe requests go out at most this often.
+/// Keyframe requests go out at most this often, and this often while the decoder waits for one
+/// (libwebrtc's rate) — or once per round trip and a half when that is longer: asking again
+/// before the keyframe could arrive only makes the sender spend its budget on another.
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
+
+fn pli_interval(link: &LinkStats) -> Duration {
+    PLI_INTERVAL.max(link.rtt().unwrap_or_default().mul_f64(1.5))
+}
+/// How often the video task looks at the clock when no packet arrives.
+const VIDEO_TICK: Duration = Duration::from_millis(50);
 
 /// Starts receiving a remote track of either kind.
 pub async fn start(
     track: Arc<dyn TrackRemote>,
     setup: &MediaSetup,
     counters: Arc<MediaCounters>,
+    link: Arc<LinkStats>,
     events: mpsc::UnboundedSender<CallEvent>,
 ) {
     match track.kind().await {
-        RtpCodecKind::Video => start_video(track, setup, counters, events),
+        RtpCodecKind::Video => start_video(track, setup, counters, link, events),
         RtpCodecKind::Audio => start_audio(track, setup, counters, events),
         _ => {}
     }
@@ -50,6 +60,7 @@ fn start_video(
     track: Arc<dyn TrackRemote>,
     setup: &MediaSetup,
     counters: Arc<MediaCounters>,
+    link: Arc<LinkStats>,
     events: mpsc::UnboundedSender<CallEvent>,
 ) {
     let (frames, queue) = sync_channel::<AssembledFrame>(DECODE_QUEUE);
@@ -66,21 +77,27 @@ fn start_video(
         let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
         let mut assembler = Vp8Assembler::new();
         let mut last_pli: Option<Instant> = None;
-        while let Some(event) = track.poll().await {
-            let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                continue;
+        let mut tick = tokio::time::interval(VIDEO_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let out = tokio::select! {
+                event = track.poll() => match event {
+                    None => break,
+                    Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                        let h = &packet.header;
+                        assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload, Instant::now())
+                    }
+                    Some(_) => continue,
+                },
+                _ = tick.tick() => {
+                    assembler.set_max_gap_wait(link.repair_window());
+                    assembler.tick(Instant::now())
+                }
             };
-            let h = &packet.header;
-            let out = assembler.push(
-                h.sequence_number,
-                h.timestamp,
-                h.marker,
-                &packet.payload,
-                Instant::now(),
-            );
-            // Until the first keyframe, and whenever the decoder lost its footing, ask for one.
+            // While nothing is decodable (before the first keyframe, after a frame was given up,
+            // after a decoding error) ask for a keyframe, again every PLI_INTERVAL until it comes.
             let mut want_keyframe =
-                assembler.frames_out == 0 || broken.swap(false, Ordering::Relaxed);
+                assembler.waiting_for_keyframe() || broken.swap(false, Ordering::Relaxed);
             for item in out {
                 match item {
                     Assembled::Frame(frame) => match frames.try_send(frame) {
@@ -91,9 +108,9 @@ fn start_video(
                     Assembled::NeedKeyframe => want_keyframe = true,
                 }
             }
-            if want_keyframe && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+            if want_keyframe && last_pli.is_none_or(|t| t.elapsed() >= pli_interval(&link)) {
                 last_pli = Some(Instant::now());
-                MediaCounters::add(&counters.keyframes_requested, 1);
+                counters.keyframe_requested();
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
                     media_ssrc,
@@ -120,16 +137,25 @@ fn decode_video(
             return;
         }
     };
+    // After a frame that did not decode, what follows refers to a broken picture: only a
+    // keyframe starts over (and the poll task keeps asking for one).
+    let mut awaiting_keyframe = false;
     for frame in queue {
+        if awaiting_keyframe && !frame.keyframe {
+            broken.store(true, Ordering::Relaxed);
+            continue;
+        }
         let decoded = match decoder.decode(&frame.data, 0) {
             Ok(Some(decoded)) => decoded,
             Ok(None) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "undecodable VP8 frame");
+                awaiting_keyframe = true;
                 broken.store(true, Ordering::Relaxed);
                 continue;
             }
         };
+        awaiting_keyframe = false;
         counters.frame_decoded(
             (decoded.width, decoded.height),
             read_marker_frame(&decoded),
@@ -215,13 +241,12 @@ fn play_audio(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop(now_us());
-        if matches!(playout, Playout::Packet { .. }) {
-            MediaCounters::add(&counters.blocks_decoded, 1);
-        }
         if playout == Playout::Silence {
+            counters.audio_played(None);
             continue;
         }
-        let block = decoder.decode_playout(&playout);
+        let (block, decoded) = decoder.decode_playout(&playout);
+        counters.audio_played(Some(decoded));
         if let Err(e) = speaker.play(&block) {
             tracing::debug!(error = %e, "speaker");
         }

@@ -1,8 +1,8 @@
 //! Outgoing media: source → encoder thread → local track. One thread per kind; each opens its
 //! source itself (a camera can take a while) and blocks only on the source's own pace.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -10,31 +10,73 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use super::adaptation::VideoAdaptation;
 use super::events::CallEvent;
+use super::link::pacer::PACING_FACTOR;
+use super::link::LinkStats;
 use super::media_setup::{AudioChoice, MediaSetup, RgbaFrame, VideoChoice};
 use super::media_stats::MediaCounters;
 use super::peer::{BitrateLimits, LocalTrack};
 use crate::media::convert::i420_to_rgba_vec;
 use crate::media::frame::BLOCK_US;
 use crate::media::opus_codec::OpusEncoder;
+use crate::media::scale::downscale;
 use crate::media::vp8::{Vp8Config, Vp8Encoder};
 
 /// Keyframes forced by requests come at most this often (a PLI storm must not turn every frame
 /// into a keyframe).
 const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
-/// The encoder aims a little under the congestion controller's target: the pacer has no headroom.
-const TARGET_SHARE: f64 = 0.9;
+/// What audio takes of the target, with its packet overhead (Opus 32 kbit/s in 50 packets a
+/// second of RTP, SRTP, UDP and IP headers).
+const AUDIO_SHARE_BPS: f64 = 32_000.0 + 50.0 * 60.0 * 8.0;
+/// The video encoder aims this far under what is left: its rate control overshoots a little.
+const VIDEO_HEADROOM: f64 = 0.9;
+/// A new frame is skipped while the pacer holds more than this much sending time: encoding it
+/// would only make it wait (libwebrtc's pacer push-back).
+const MAX_PACER_QUEUE: Duration = Duration::from_millis(100);
 const OPUS_BITRATE: i32 = 32_000;
+
+/// The DTLS server waits this long at most for the first packet from the other side after
+/// connecting (the handshake's retransmission interval).
+const WAIT_FOR_REMOTE: Duration = Duration::from_secs(1);
 
 /// Switches the threads read each frame.
 #[derive(Debug, Default)]
 pub struct SendGate {
-    /// Media flows only once the connection is up (earlier writes are dropped anyway).
-    pub connected: AtomicBool,
+    /// Media flows only once the connection is up (earlier writes are dropped anyway): since
+    /// when, and whether we are the DTLS client.
+    connected_at: Mutex<Option<(Instant, bool)>>,
     pub audio_muted: AtomicBool,
     pub video_muted: AtomicBool,
     pub keyframe_wanted: AtomicBool,
     stop: AtomicBool,
+}
+
+impl SendGate {
+    /// The connection is up on our side; `dtls_client` as the peer knows it.
+    pub fn set_connected(&self, dtls_client: bool) {
+        let mut at = self.connected_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.get_or_insert_with(|| (Instant::now(), dtls_client));
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Whether media may flow: connected, and the other side is up too. The DTLS server
+    /// finishes its handshake first, a whole retransmission interval (1 s) first when the last
+    /// handshake packet is lost, and what it sent meanwhile the client could not decrypt,
+    /// keyframe included. So the client sends at once (when it is up, the server is), and the
+    /// server once a packet from the client arrives, or after [`WAIT_FOR_REMOTE`].
+    fn media_may_flow(&self, link: &LinkStats) -> bool {
+        let at = *self.connected_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.is_some_and(|(t, client)| {
+            client || LinkStats::get(&link.rtp_received) > 0 || t.elapsed() >= WAIT_FOR_REMOTE
+        })
+    }
 }
 
 pub struct SendPipeline {
@@ -45,7 +87,8 @@ pub struct SendPipeline {
 pub struct SendTargets {
     pub video: Arc<LocalTrack>,
     pub audio: Arc<LocalTrack>,
-    pub target_bps: Arc<AtomicU64>,
+    /// The link's target bitrate, loss and pacer queue, which the encoders follow.
+    pub link: Arc<LinkStats>,
     pub limits: BitrateLimits,
 }
 
@@ -68,7 +111,7 @@ impl SendPipeline {
                 runtime.clone(),
             );
             let self_view = setup.local_frames.clone();
-            let (track, target_bps, limits) = (targets.video, targets.target_bps, targets.limits);
+            let (track, link, limits) = (targets.video, targets.link.clone(), targets.limits);
             threads.push(
                 std::thread::Builder::new()
                     .name("video-send".into())
@@ -78,7 +121,7 @@ impl SendPipeline {
                             gate,
                             counters,
                             track,
-                            target_bps,
+                            link,
                             limits,
                             runtime,
                             self_view,
@@ -91,13 +134,25 @@ impl SendPipeline {
             );
         }
         if setup.audio != AudioChoice::None {
-            let (choice, gate, counters, track) =
-                (setup.audio.clone(), gate.clone(), counters, targets.audio);
+            let (choice, gate, counters, track, link) = (
+                setup.audio.clone(),
+                gate.clone(),
+                counters,
+                targets.audio,
+                targets.link,
+            );
             threads.push(
                 std::thread::Builder::new()
                     .name("audio-send".into())
                     .spawn(move || {
-                        if let Err(why) = send_audio(choice, &gate, &counters, &track, runtime) {
+                        let audio = AudioSender {
+                            gate: &gate,
+                            counters: &counters,
+                            track: &track,
+                            link: &link,
+                            runtime,
+                        };
+                        if let Err(why) = audio.run(choice) {
                             let _ = events.send(CallEvent::Error(why));
                         }
                     })
@@ -122,7 +177,7 @@ struct VideoSender {
     gate: Arc<SendGate>,
     counters: Arc<MediaCounters>,
     track: Arc<LocalTrack>,
-    target_bps: Arc<AtomicU64>,
+    link: Arc<LinkStats>,
     limits: BitrateLimits,
     runtime: Handle,
     self_view: Option<Arc<crate::media::frame_slot::FrameSlot<RgbaFrame>>>,
@@ -138,21 +193,25 @@ impl VideoSender {
         let (width, height) = source.size();
         let fps = self.choice.fps().max(1);
         let frame_time = Duration::from_secs_f64(1.0 / fps as f64);
-        let start_kbps = self.limits.start_bps / 1000;
+        let mut adaptation = VideoAdaptation::new(width, height, fps);
+        let start_kbps = (self.video_bps() / 1000.0) as u32;
+        // Made at the source's size: libvpx can step down from it and back, never above it.
         // As libwebrtc: the encoder may skip a frame rather than overshoot the budget; a frame
         // over budget would wait in the pacer, and every frame after it with it.
         let config = Vp8Config {
             frame_dropping: true,
-            ..Vp8Config::new(width, height, fps, start_kbps)
+            ..Vp8Config::new(width, height, fps, start_kbps.max(1))
         };
         let mut encoder =
             Vp8Encoder::new(&config).map_err(|e| format!("the video encoder: {e}"))?;
         let mut was_sending = false;
         let mut last_forced: Option<Instant> = None;
+        let mut frame_number = 0u64;
         while !self.gate.stop.load(Ordering::Relaxed) {
             let frame = source
                 .next_frame()
                 .map_err(|e| format!("{e}; the call goes on without video"))?;
+            frame_number += 1;
             if let Some(slot) = &self.self_view {
                 if let Ok(pixels) = i420_to_rgba_vec(&frame) {
                     slot.publish(RgbaFrame {
@@ -162,14 +221,18 @@ impl VideoSender {
                     });
                 }
             }
-            let sending = self.gate.connected.load(Ordering::Relaxed)
+            let sending = self.gate.media_may_flow(&self.link)
                 && !self.gate.video_muted.load(Ordering::Relaxed);
             if !sending {
                 was_sending = false;
                 continue;
             }
-            // A keyframe when media (re)starts, and on request at a bounded rate.
-            let mut force = !was_sending;
+            let video_bps = self.video_bps();
+            let format = adaptation.update(Instant::now(), video_bps);
+            // A keyframe when media (re)starts or the size changes, and on request at a bounded
+            // rate.
+            let resized = (format.width, format.height) != encoder.size();
+            let mut force = !was_sending || resized;
             was_sending = true;
             if self.gate.keyframe_wanted.load(Ordering::Relaxed)
                 && last_forced.is_none_or(|t| t.elapsed() >= MIN_KEYFRAME_INTERVAL)
@@ -178,20 +241,45 @@ impl VideoSender {
                 MediaCounters::add(&self.counters.keyframes_forced, 1);
                 force = true;
             }
+            if !force
+                && (!frame_number.is_multiple_of(format.frame_divisor as u64)
+                    || self.pacer_is_full())
+            {
+                MediaCounters::add(&self.counters.frames_skipped, 1);
+                continue;
+            }
             if force {
                 last_forced = Some(Instant::now());
             }
-            let target = self.target_bps.load(Ordering::Relaxed) as f64 * TARGET_SHARE;
-            let kbps = (target as u32 / 1000)
-                .clamp(self.limits.min_bps / 1000, self.limits.max_bps / 1000);
-            if kbps.abs_diff(encoder.bitrate_kbps()) * 20 > encoder.bitrate_kbps() {
-                let _ = encoder.set_bitrate(kbps);
+            if resized {
+                encoder
+                    .set_size(format.width, format.height)
+                    .map_err(|e| format!("the video encoder: {e}"))?;
             }
+            let kbps = (video_bps / 1000.0) as u32;
+            if kbps.abs_diff(encoder.bitrate_kbps()) * 20 > encoder.bitrate_kbps() {
+                let _ = encoder.set_bitrate(kbps.max(1));
+            }
+            let scaled;
+            let picture = if (frame.width, frame.height) == (format.width, format.height) {
+                &frame
+            } else {
+                scaled = downscale(&frame, format.width, format.height)
+                    .map_err(|e| format!("scaling the video: {e}"))?;
+                &scaled
+            };
+            self.counters.frame_encoded((picture.width, picture.height));
             let encoded = encoder
-                .encode(&frame, force)
+                .encode(picture, force)
                 .map_err(|e| format!("the video encoder failed: {e}"))?;
+            if encoded.is_empty() {
+                // The encoder's rate control dropped it to stay within the budget.
+                MediaCounters::add(&self.counters.frames_skipped, 1);
+            }
             for frame in encoded {
-                let write = self.track.write(Bytes::from(frame.data), frame_time);
+                let write = self
+                    .track
+                    .write(Bytes::from(frame.data), frame_time * format.frame_divisor);
                 if let Err(e) = self.runtime.block_on(write) {
                     tracing::debug!(error = %e, "video write");
                 }
@@ -200,37 +288,67 @@ impl VideoSender {
         }
         Ok(())
     }
+
+    /// What video may use of the link's target, within the configured limits.
+    fn video_bps(&self) -> f64 {
+        let target = LinkStats::get(&self.link.target_bps) as f64;
+        ((target - AUDIO_SHARE_BPS) * VIDEO_HEADROOM)
+            .clamp(self.limits.min_bps as f64 * 0.5, self.limits.max_bps as f64)
+    }
+
+    /// Whether the pacer holds more than [`MAX_PACER_QUEUE`] of sending.
+    fn pacer_is_full(&self) -> bool {
+        let queued_bits = LinkStats::get(&self.link.pacer_queued_bytes) as f64 * 8.0;
+        let rate = LinkStats::get(&self.link.target_bps) as f64 * PACING_FACTOR;
+        queued_bits > rate * MAX_PACER_QUEUE.as_secs_f64()
+    }
 }
 
-fn send_audio(
-    choice: AudioChoice,
-    gate: &SendGate,
-    counters: &MediaCounters,
-    track: &LocalTrack,
+struct AudioSender<'a> {
+    gate: &'a SendGate,
+    counters: &'a MediaCounters,
+    track: &'a LocalTrack,
+    link: &'a LinkStats,
     runtime: Handle,
-) -> Result<(), String> {
-    let mut source = match choice.open() {
-        Ok(Some(source)) => source,
-        Ok(None) => return Ok(()),
-        Err(e) => return Err(format!("{e}; the call goes on without your audio")),
-    };
-    let mut encoder =
-        OpusEncoder::new(OPUS_BITRATE).map_err(|e| format!("the audio encoder: {e}"))?;
-    let block_time = Duration::from_micros(BLOCK_US);
-    while !gate.stop.load(Ordering::Relaxed) {
-        let block = source
-            .next_block()
-            .map_err(|e| format!("{e}; the call goes on without your audio"))?;
-        if !gate.connected.load(Ordering::Relaxed) || gate.audio_muted.load(Ordering::Relaxed) {
-            continue;
+}
+
+impl AudioSender<'_> {
+    fn run(self, choice: AudioChoice) -> Result<(), String> {
+        let mut source = match choice.open() {
+            Ok(Some(source)) => source,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("{e}; the call goes on without your audio")),
+        };
+        let mut encoder =
+            OpusEncoder::new(OPUS_BITRATE).map_err(|e| format!("the audio encoder: {e}"))?;
+        let block_time = Duration::from_micros(BLOCK_US);
+        let mut loss_percent = None;
+        while !self.gate.stop.load(Ordering::Relaxed) {
+            let block = source
+                .next_block()
+                .map_err(|e| format!("{e}; the call goes on without your audio"))?;
+            if !self.gate.media_may_flow(self.link) || self.gate.audio_muted.load(Ordering::Relaxed)
+            {
+                continue;
+            }
+            // Opus puts as much redundancy (in-band FEC) in as the loss the other side reports;
+            // at least a little, so a first loss is covered too.
+            let loss = (LinkStats::get(&self.link.loss_permille) / 10).clamp(5, 30) as i32;
+            if loss_percent != Some(loss) {
+                loss_percent = Some(loss);
+                let _ = encoder.set_packet_loss_perc(loss);
+            }
+            let packet = encoder
+                .encode(&block)
+                .map_err(|e| format!("the audio encoder failed: {e}"))?;
+            if let Err(e) = self
+                .runtime
+                .block_on(self.track.write(Bytes::from(packet), block_time))
+            {
+                tracing::debug!(error = %e, "audio write");
+            }
+            MediaCounters::add(&self.counters.blocks_sent, 1);
         }
-        let packet = encoder
-            .encode(&block)
-            .map_err(|e| format!("the audio encoder failed: {e}"))?;
-        if let Err(e) = runtime.block_on(track.write(Bytes::from(packet), block_time)) {
-            tracing::debug!(error = %e, "audio write");
-        }
-        MediaCounters::add(&counters.blocks_sent, 1);
+        Ok(())
     }
-    Ok(())
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use signaling_client::ids::random_call_id;
 use signaling_client::{
-    ClientMessage, ErrorCode, HangupReason, IceCandidate, RejectReason, SessionDescription,
-    SignalData, SignalingEvent,
+    ClientMessage, ErrorCode, HangupReason, IceCandidate, RejectReason, SdpKind,
+    SessionDescription, SignalData, SignalingEvent,
 };
 
 use super::control::{ControlMessage, Parsed};
@@ -18,6 +18,16 @@ use super::events::{CallEvent, EndReason, EndedBy, MediaKind};
 
 /// A caller gives up after this long without an answer.
 pub const DEFAULT_NO_ANSWER: Duration = Duration::from_secs(45);
+/// How long DTLS may take once ICE found a path before the caller starts the connection over.
+/// Lossy links need a retransmission or two (1 s each); webrtc-rs's DTLS sometimes never
+/// completes under loss, and reports that only after 8 s.
+pub const DTLS_SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections tried per call before it fails.
+pub const MAX_CONNECTION_ATTEMPTS: u32 = 3;
+/// How long a callee whose connection failed waits for the caller's new offer.
+pub const NEW_OFFER_WAIT: Duration = Duration::from_secs(10);
+/// An accepted call that has no connection after this long ends.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -100,6 +110,24 @@ pub struct Session {
     audio_muted: bool,
     video_muted: bool,
     connected: bool,
+    setup: Setup,
+}
+
+/// How the current call's connection is coming along, until it first connects.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Setup {
+    /// Connections started in this call.
+    attempts: u32,
+    /// ICE found a path for the current connection.
+    ice_connected: bool,
+    /// When the call was (first seen) accepted, for [`CONNECT_TIMEOUT`].
+    accepted_at: Option<Instant>,
+    /// When DTLS must be up by (caller, once ICE connected).
+    dtls_deadline: Option<Instant>,
+    /// Callee: the other side's offer was applied to the current connection.
+    offer_applied: bool,
+    /// Callee: the connection failed and was closed; waiting since then for a new offer.
+    awaiting_offer_since: Option<Instant>,
 }
 
 impl Session {
@@ -110,6 +138,7 @@ impl Session {
             audio_muted: false,
             video_muted: false,
             connected: false,
+            setup: Setup::default(),
         }
     }
 
@@ -168,6 +197,10 @@ impl Session {
                     call_id: call_id.clone(),
                 }));
                 self.connected = false;
+                self.setup = Setup {
+                    attempts: 1,
+                    ..Setup::default()
+                };
                 self.phase = Phase::Outgoing {
                     call_id,
                     peer,
@@ -192,11 +225,16 @@ impl Session {
                     role: Role::Callee,
                 });
                 out.push(Action::Emit(CallEvent::Accepted { peer: peer.clone() }));
-                for data in early {
-                    out.push(apply(data));
-                }
                 self.connected = false;
+                self.setup = Setup {
+                    attempts: 1,
+                    accepted_at: Some(now),
+                    ..Setup::default()
+                };
                 self.phase = Phase::Answered { call_id, peer };
+                for data in early {
+                    out.extend(self.remote_signal(data));
+                }
             }
             CallCommand::Decline => {
                 if let Phase::Ringing { call_id, .. } = &self.phase {
@@ -314,7 +352,7 @@ impl Session {
                 }
                 match &mut self.phase {
                     Phase::Ringing { early, .. } => early.push(data),
-                    _ => out.push(apply(data)),
+                    _ => out.extend(self.remote_signal(data)),
                 }
             }
             SignalingEvent::Hangup {
@@ -365,7 +403,7 @@ impl Session {
         out
     }
 
-    pub fn peer_notice(&mut self, notice: PeerNotice) -> Vec<Action> {
+    pub fn peer_notice(&mut self, notice: PeerNotice, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         let Some(call_id) = self.call_id().map(str::to_string) else {
             return out;
@@ -384,10 +422,14 @@ impl Session {
                     data: SignalData::Candidate { candidate },
                 }))
             }
-            PeerNotice::IceConnected => out.push(Action::Emit(CallEvent::IceConnected)),
+            PeerNotice::IceConnected => {
+                self.setup.ice_connected = true;
+                out.push(Action::Emit(CallEvent::IceConnected));
+            }
             PeerNotice::Connected => {
                 if !self.connected {
                     self.connected = true;
+                    self.setup.dtls_deadline = None;
                     let peer = self.peer().unwrap_or_default().to_string();
                     out.push(Action::Emit(CallEvent::Connected { peer }));
                 }
@@ -433,22 +475,136 @@ impl Session {
                     tracing::warn!(%why, "ignoring a malformed control message");
                 }
             },
-            PeerNotice::Failed(why) => {
+            PeerNotice::Failed(why) => self.connection_failed(why, now, &mut out),
+        }
+        out
+    }
+
+    /// The current connection failed: before it ever connected, but after ICE found a path
+    /// (so DTLS is what failed), it is started over — by the caller, with a new offer; the
+    /// callee closes its side and waits for that offer. Otherwise the call ends.
+    fn connection_failed(&mut self, why: String, now: Instant, out: &mut Vec<Action>) {
+        let Some(call_id) = self.call_id().map(str::to_string) else {
+            return;
+        };
+        let retry = !self.connected
+            && self.setup.ice_connected
+            && self.setup.attempts < MAX_CONNECTION_ATTEMPTS;
+        match &self.phase {
+            Phase::Outgoing { .. } if retry => {
+                tracing::info!(%why, attempt = self.setup.attempts + 1, "connecting again");
+                self.setup = Setup {
+                    attempts: self.setup.attempts + 1,
+                    accepted_at: self.setup.accepted_at,
+                    ..Setup::default()
+                };
+                out.push(Action::ClosePeer);
+                out.push(Action::StartPeer {
+                    call_id,
+                    role: Role::Caller,
+                });
+                out.push(Action::Emit(CallEvent::Reconnecting { why }));
+            }
+            Phase::Answered { .. } if retry && self.setup.awaiting_offer_since.is_none() => {
+                tracing::info!(%why, "waiting for the caller to connect again");
+                self.setup.awaiting_offer_since = Some(now);
+                self.setup.ice_connected = false;
+                out.push(Action::ClosePeer);
+                out.push(Action::Emit(CallEvent::Reconnecting { why }));
+            }
+            Phase::Answered { .. } if self.setup.awaiting_offer_since.is_some() => {
+                // The closed connection's last words: we wait for the new offer anyway.
+            }
+            _ => {
                 out.push(Action::Signal(ClientMessage::Hangup { call_id }));
+                self.end(EndedBy::Local, EndReason::ConnectionFailed(why), true, out);
+            }
+        }
+    }
+
+    /// SDP or a candidate from the other side, in an answered call. A second offer means the
+    /// caller started the connection over: so do we — even if ours thinks it is up (webrtc-rs's
+    /// DTLS client can believe so while the server gave up).
+    fn remote_signal(&mut self, data: SignalData) -> Vec<Action> {
+        let mut out = Vec::new();
+        let is_offer = matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpKind::Offer);
+        if let (Phase::Answered { call_id, .. }, true) = (&self.phase, is_offer) {
+            if self.setup.offer_applied || self.setup.awaiting_offer_since.is_some() {
+                tracing::info!("the caller connects again");
+                if self.setup.awaiting_offer_since.is_none() {
+                    out.push(Action::ClosePeer);
+                }
+                out.push(Action::StartPeer {
+                    call_id: call_id.clone(),
+                    role: Role::Callee,
+                });
+                self.connected = false;
+                self.setup = Setup {
+                    attempts: self.setup.attempts + 1,
+                    accepted_at: self.setup.accepted_at,
+                    ..Setup::default()
+                };
+            }
+            self.setup.offer_applied = true;
+        } else if matches!(self.phase, Phase::Answered { .. })
+            && self.setup.awaiting_offer_since.is_some()
+        {
+            // A candidate for the connection we closed.
+            return out;
+        }
+        out.push(apply(data));
+        out
+    }
+
+    /// Gives up on a call nobody answers, or one that does not connect; starts a connection
+    /// whose DTLS does not come up over.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        let accepted = matches!(
+            self.phase,
+            Phase::Outgoing { accepted: true, .. } | Phase::Answered { .. }
+        );
+        if accepted && !self.connected {
+            let since = *self.setup.accepted_at.get_or_insert(now);
+            if now.saturating_duration_since(since) >= CONNECT_TIMEOUT {
+                let why = format!(
+                    "no connection {} s after the call was accepted",
+                    CONNECT_TIMEOUT.as_secs()
+                );
+                if let Some(call_id) = self.call_id().map(str::to_string) {
+                    out.push(Action::Signal(ClientMessage::Hangup { call_id }));
+                }
                 self.end(
                     EndedBy::Local,
                     EndReason::ConnectionFailed(why),
                     true,
                     &mut out,
                 );
+                return out;
             }
         }
-        out
-    }
-
-    /// Gives up on a call nobody answers.
-    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
-        let mut out = Vec::new();
+        if let Some(since) = self.setup.awaiting_offer_since {
+            if now.saturating_duration_since(since) >= NEW_OFFER_WAIT {
+                let why = "the connection failed and the caller did not connect again".to_string();
+                self.setup.awaiting_offer_since = None;
+                self.setup.ice_connected = false;
+                self.connection_failed(why, now, &mut out);
+                return out;
+            }
+        }
+        if matches!(self.phase, Phase::Outgoing { .. })
+            && self.setup.ice_connected
+            && !self.connected
+        {
+            let deadline = *self
+                .setup
+                .dtls_deadline
+                .get_or_insert(now + DTLS_SETUP_TIMEOUT);
+            if now >= deadline {
+                self.connection_failed("DTLS did not complete".into(), now, &mut out);
+                return out;
+            }
+        }
         if let Phase::Outgoing {
             call_id,
             since,
@@ -478,6 +634,7 @@ impl Session {
         out.push(Action::Emit(CallEvent::Ended { peer, by, reason }));
         self.phase = Phase::Idle;
         self.connected = false;
+        self.setup = Setup::default();
     }
 }
 
@@ -527,7 +684,10 @@ mod tests {
     fn caller_dials_is_accepted_negotiates_and_hangs_up() {
         let mut s = Session::new(DEFAULT_NO_ANSWER);
         let call_id = dial(&mut s);
-        let out = s.peer_notice(PeerNotice::LocalDescription(sdp(SdpKind::Offer)));
+        let out = s.peer_notice(
+            PeerNotice::LocalDescription(sdp(SdpKind::Offer)),
+            Instant::now(),
+        );
         assert!(matches!(
             &out[0],
             Action::Signal(ClientMessage::Signal {
@@ -562,12 +722,14 @@ mod tests {
                 data: SignalData::Candidate { candidate: None },
             })
             .is_empty());
-        let out = s.peer_notice(PeerNotice::Connected);
+        let out = s.peer_notice(PeerNotice::Connected, Instant::now());
         assert_eq!(
             out,
             vec![Action::Emit(CallEvent::Connected { peer: "bob".into() })]
         );
-        assert!(s.peer_notice(PeerNotice::Connected).is_empty());
+        assert!(s
+            .peer_notice(PeerNotice::Connected, Instant::now())
+            .is_empty());
         let out = s.command(CallCommand::HangUp, Instant::now());
         assert_eq!(
             out[0],
@@ -639,12 +801,15 @@ mod tests {
         );
         // The mute chosen before the call reaches the other side once the channel opens.
         assert_eq!(
-            s.peer_notice(PeerNotice::ControlOpen),
+            s.peer_notice(PeerNotice::ControlOpen, Instant::now()),
             vec![Action::SendControl(
                 ControlMessage::MuteAudio(true).to_json()
             )]
         );
-        let out = s.peer_notice(PeerNotice::Control(Parsed::Message(ControlMessage::Reject)));
+        let out = s.peer_notice(
+            PeerNotice::Control(Parsed::Message(ControlMessage::Reject)),
+            Instant::now(),
+        );
         assert_eq!(ended(&out), Some((EndedBy::Remote, EndReason::HungUp)));
     }
 
@@ -731,10 +896,10 @@ mod tests {
                 reason: RejectReason::Declined
             })
         );
-        // A failed connection hangs up through signaling too.
+        // A failed connection (ICE found no path) hangs up through signaling too.
         let mut s = Session::new(DEFAULT_NO_ANSWER);
         let call_id = dial(&mut s);
-        let out = s.peer_notice(PeerNotice::Failed("ICE failed".into()));
+        let out = s.peer_notice(PeerNotice::Failed("ICE failed".into()), Instant::now());
         assert_eq!(out[0], Action::Signal(ClientMessage::Hangup { call_id }));
         assert_eq!(
             ended(&out),
@@ -763,12 +928,15 @@ mod tests {
             Parsed::Unknown("raise_hand".into()),
             Parsed::Malformed("not JSON".into()),
         ] {
-            assert!(s.peer_notice(PeerNotice::Control(parsed)).is_empty());
+            assert!(s
+                .peer_notice(PeerNotice::Control(parsed), Instant::now())
+                .is_empty());
         }
         assert!(s.in_call());
-        let out = s.peer_notice(PeerNotice::Control(Parsed::Message(
-            ControlMessage::MuteVideo(true),
-        )));
+        let out = s.peer_notice(
+            PeerNotice::Control(Parsed::Message(ControlMessage::MuteVideo(true))),
+            Instant::now(),
+        );
         assert_eq!(
             out,
             vec![Action::Emit(CallEvent::RemoteMuted {
@@ -776,5 +944,164 @@ mod tests {
                 muted: true
             })]
         );
+    }
+
+    /// alice's side: dials, bob accepts, ICE connects, an offer went out.
+    fn caller_with_a_path(t0: Instant) -> (Session, String) {
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        let call_id = dial(&mut s);
+        s.signaling(SignalingEvent::Accepted {
+            from: "bob".into(),
+            call_id: call_id.clone(),
+        });
+        s.tick(t0);
+        s.peer_notice(PeerNotice::IceConnected, t0);
+        (s, call_id)
+    }
+
+    #[test]
+    fn a_connection_whose_dtls_does_not_come_up_is_started_over_a_few_times() {
+        let t0 = Instant::now();
+        let (mut s, call_id) = caller_with_a_path(t0);
+        assert!(s.tick(t0 + Duration::from_secs(1)).is_empty());
+        let at = |secs| t0 + Duration::from_secs(secs);
+        // DTLS still not up DTLS_SETUP_TIMEOUT after ICE: a new connection, same call.
+        let out = s.tick(at(1 + DTLS_SETUP_TIMEOUT.as_secs()));
+        assert_eq!(out[0], Action::ClosePeer);
+        assert_eq!(
+            out[1],
+            Action::StartPeer {
+                call_id: call_id.clone(),
+                role: Role::Caller
+            }
+        );
+        assert!(matches!(
+            out[2],
+            Action::Emit(CallEvent::Reconnecting { .. })
+        ));
+        assert!(s.in_call());
+        // The new one fails too (webrtc-rs gives up on its own): once more.
+        s.peer_notice(PeerNotice::IceConnected, at(7));
+        let out = s.peer_notice(PeerNotice::Failed("DTLS gave up".into()), at(8));
+        assert!(
+            out.contains(&Action::ClosePeer) && ended(&out).is_none(),
+            "{out:?}"
+        );
+        // The third failure ends the call.
+        s.peer_notice(PeerNotice::IceConnected, at(9));
+        let out = s.peer_notice(PeerNotice::Failed("DTLS gave up".into()), at(10));
+        assert!(matches!(
+            ended(&out),
+            Some((EndedBy::Local, EndReason::ConnectionFailed(_)))
+        ));
+    }
+
+    #[test]
+    fn without_any_path_there_is_no_second_try() {
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        dial(&mut s);
+        let out = s.peer_notice(PeerNotice::Failed("ICE failed".into()), Instant::now());
+        assert!(ended(&out).is_some());
+    }
+
+    #[test]
+    fn the_callee_waits_for_the_new_offer_and_starts_over_with_it() {
+        let t0 = Instant::now();
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        s.signaling(SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: "c1".into(),
+        });
+        s.command(CallCommand::Accept, t0);
+        let offer = |s: &mut Session| {
+            s.signaling(SignalingEvent::Signal {
+                from: "alice".into(),
+                call_id: "c1".into(),
+                data: SignalData::Sdp {
+                    sdp: sdp(SdpKind::Offer),
+                },
+            })
+        };
+        assert_eq!(
+            offer(&mut s),
+            vec![Action::ApplyRemoteDescription(sdp(SdpKind::Offer))]
+        );
+        s.peer_notice(PeerNotice::IceConnected, t0);
+        let out = s.peer_notice(PeerNotice::Failed("DTLS".into()), t0);
+        assert_eq!(out[0], Action::ClosePeer);
+        assert!(ended(&out).is_none());
+        // Candidates of the closed connection go nowhere.
+        let stale = s.signaling(SignalingEvent::Signal {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            data: SignalData::Candidate { candidate: None },
+        });
+        assert!(stale.is_empty());
+        // The caller's new offer: a new connection for it.
+        assert_eq!(
+            offer(&mut s),
+            vec![
+                Action::StartPeer {
+                    call_id: "c1".into(),
+                    role: Role::Callee
+                },
+                Action::ApplyRemoteDescription(sdp(SdpKind::Offer))
+            ]
+        );
+        // No new offer within NEW_OFFER_WAIT after a failure: the call ends.
+        s.peer_notice(PeerNotice::IceConnected, t0);
+        assert!(ended(&s.peer_notice(PeerNotice::Failed("DTLS".into()), t0)).is_none());
+        assert!(s.tick(t0 + NEW_OFFER_WAIT / 2).is_empty());
+        let out = s.tick(t0 + NEW_OFFER_WAIT);
+        assert!(matches!(
+            ended(&out),
+            Some((EndedBy::Local, EndReason::ConnectionFailed(_)))
+        ));
+    }
+
+    #[test]
+    fn a_new_offer_while_the_connection_still_lives_restarts_it() {
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        s.signaling(SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: "c1".into(),
+        });
+        s.command(CallCommand::Accept, Instant::now());
+        let offer = SignalingEvent::Signal {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            data: SignalData::Sdp {
+                sdp: sdp(SdpKind::Offer),
+            },
+        };
+        s.signaling(offer.clone());
+        let out = s.signaling(offer.clone());
+        assert_eq!(out[0], Action::ClosePeer);
+        assert!(matches!(out[1], Action::StartPeer { .. }));
+        // Even once connected: peercall's caller only sends another offer to start over.
+        s.peer_notice(PeerNotice::Connected, Instant::now());
+        let out = s.signaling(offer);
+        assert_eq!(out[0], Action::ClosePeer);
+    }
+
+    #[test]
+    fn an_accepted_call_that_never_connects_ends() {
+        let t0 = Instant::now();
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        let call_id = dial(&mut s);
+        s.signaling(SignalingEvent::Accepted {
+            from: "bob".into(),
+            call_id: call_id.clone(),
+        });
+        assert!(s.tick(t0).is_empty());
+        assert!(s
+            .tick(t0 + CONNECT_TIMEOUT - Duration::from_secs(1))
+            .is_empty());
+        let out = s.tick(t0 + CONNECT_TIMEOUT);
+        assert_eq!(out[0], Action::Signal(ClientMessage::Hangup { call_id }));
+        let Some((EndedBy::Local, EndReason::ConnectionFailed(why))) = ended(&out) else {
+            panic!("{out:?}")
+        };
+        assert!(why.contains("30 s after the call was accepted"), "{why}");
     }
 }

@@ -13,7 +13,8 @@ use bytes::{Bytes, BytesMut};
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
 
-/// How long a gap may wait for a retransmission before its frame is given up.
+/// How long a gap may wait for a retransmission before its frame is given up, unless told
+/// otherwise ([`Vp8Assembler::set_max_gap_wait`]: the receiver stretches it to a few round trips).
 pub const MAX_GAP_WAIT: Duration = Duration::from_millis(150);
 /// Packets kept at most (a 720p keyframe at high bitrate is ~100 packets).
 const MAX_PACKETS: usize = 1024;
@@ -42,7 +43,7 @@ struct Piece {
     payload: Bytes,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Vp8Assembler {
     /// Keyed by sequence number unwrapped to 64 bits, so ordering survives wrap-around.
     pieces: BTreeMap<u64, Piece>,
@@ -51,14 +52,47 @@ pub struct Vp8Assembler {
     expected: Option<u64>,
     /// Since when the expected packet has been missing while later ones arrived.
     gap_since: Option<Instant>,
+    max_gap_wait: Duration,
     pub frames_out: u64,
     pub frames_dropped: u64,
     pub malformed: u64,
 }
 
+impl Default for Vp8Assembler {
+    fn default() -> Self {
+        Vp8Assembler {
+            pieces: BTreeMap::new(),
+            highest: None,
+            expected: None,
+            gap_since: None,
+            max_gap_wait: MAX_GAP_WAIT,
+            frames_out: 0,
+            frames_dropped: 0,
+            malformed: 0,
+        }
+    }
+}
+
 impl Vp8Assembler {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long a hole may wait for its retransmission.
+    pub fn set_max_gap_wait(&mut self, wait: Duration) {
+        self.max_gap_wait = wait;
+    }
+
+    /// Nothing decodable until a keyframe arrives (at the start, or after giving a frame up).
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.expected.is_none()
+    }
+
+    /// Time passing with no packet: a hole may have waited long enough now.
+    pub fn tick(&mut self, now: Instant) -> Vec<Assembled> {
+        let mut out = Vec::new();
+        self.drain(now, &mut out);
+        out
     }
 
     /// Takes one RTP packet's fields; returns what became ready.
@@ -140,7 +174,7 @@ impl Vp8Assembler {
                         return;
                     }
                     let since = *self.gap_since.get_or_insert(now);
-                    if now.duration_since(since) < MAX_GAP_WAIT {
+                    if now.saturating_duration_since(since) < self.max_gap_wait {
                         return;
                     }
                     self.give_up(out);
@@ -157,6 +191,11 @@ impl Vp8Assembler {
     }
 
     fn give_up(&mut self, out: &mut Vec<Assembled>) {
+        tracing::debug!(
+            expected = self.expected.map(|e| e as u16),
+            highest = self.highest.map(|h| h as u16),
+            "a frame is given up"
+        );
         self.frames_dropped += 1;
         self.expected = None;
         self.gap_since = None;
@@ -359,6 +398,24 @@ mod tests {
         let out = feed(&mut a, &tx.frame(6, false), t0 + Duration::from_secs(1));
         assert_eq!(frames(&out), vec![(18000, false)]);
         assert!(a.frames_dropped >= 1);
+    }
+
+    #[test]
+    fn a_hole_is_given_up_by_the_clock_too_and_the_wait_can_be_stretched() {
+        let mut tx = Sender { seq: 0, ts: 0 };
+        let mut a = Vp8Assembler::new();
+        a.set_max_gap_wait(Duration::from_millis(400));
+        let t0 = Instant::now();
+        feed(&mut a, &tx.frame(1, true), t0);
+        assert!(!a.waiting_for_keyframe());
+        let f2 = tx.frame(2, false);
+        feed(&mut a, &f2[1..], t0);
+        // Past the default wait but within the stretched one: still waiting for the repair.
+        assert!(a.tick(t0 + MAX_GAP_WAIT * 2).is_empty());
+        // No packet arrives, yet the hole is given up when its time is up.
+        let out = a.tick(t0 + Duration::from_millis(401));
+        assert_eq!(out, vec![Assembled::NeedKeyframe]);
+        assert!(a.waiting_for_keyframe());
     }
 
     #[test]

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use signaling_client::{IceServer, Signaling, TlsTrust, WsOptions, WsSignaling};
 
+use crate::call::link::LinkStats;
 use crate::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoice};
 use crate::call::media_stats::MediaCounters;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig, MediaKind};
-use report::{Ended, RemoteEvent, Report, TimelinePoint};
+use report::{Ended, Freezes, RemoteEvent, Report, TimelinePoint};
 
 /// What a headless run does.
 #[derive(Debug, Clone)]
@@ -44,6 +45,9 @@ pub struct HeadlessOptions {
     /// Which `wss://` server certificates to accept.
     pub tls: TlsTrust,
 }
+
+/// When the steady part of a call starts (ms after connecting), for `p95_steady`.
+const STEADY_AFTER_MS: f64 = 3000.0;
 
 /// Connects, registers, runs one call, and returns its report.
 pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
@@ -91,7 +95,7 @@ pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
         let event = tokio::select! {
             event = calls.recv() => event,
             _ = timeline.tick() => {
-                run.sample(&engine.counters());
+                run.sample(&engine.counters(), engine.link().as_deref());
                 continue;
             }
             _ = tokio::time::sleep_until(next.into()) => {
@@ -117,8 +121,15 @@ pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
     let analyzer = analyzer.lock().unwrap_or_else(|p| p.into_inner());
     let mut report = run.report;
     fill_media(&mut report, &counters, run.start);
+    if let Some(from) = run.steady_latency_from {
+        report.video.latency_ms.p95_steady = counters.latency_p95_since(from).0;
+    }
+    if let Some(link) = engine.link() {
+        fill_link(&mut report, &link);
+    }
     report.audio.tone_hz = analyzer.dominant_frequency();
     report.audio.level_dbfs = (analyzer.blocks() > 0).then(|| analyzer.level_dbfs() as f64);
+    report.av_sync_ms = av_sync_ms(analyzer.mark_delays_us(), &counters);
     let (cpu_s, peak_rss_mb) = report::process_cost();
     report.cpu_s = cpu_s;
     report.peak_rss_mb = peak_rss_mb;
@@ -139,6 +150,11 @@ struct Run {
     /// (when, command) still to send.
     scheduled: Vec<(Instant, CallCommand)>,
     report: Report,
+    /// Bytes sent and latency samples seen at the previous timeline sample.
+    last_bytes_sent: u64,
+    last_latency_index: usize,
+    /// Latency samples before the steady part of the call (see `Latency::p95_steady`).
+    steady_latency_from: Option<usize>,
 }
 
 impl Run {
@@ -152,6 +168,9 @@ impl Run {
             start: None,
             connected: None,
             scheduled: Vec::new(),
+            last_bytes_sent: 0,
+            last_latency_index: 0,
+            steady_latency_from: None,
             report: Report {
                 role: match options.mode {
                     Mode::Call { .. } => "caller",
@@ -201,13 +220,19 @@ impl Run {
                 }
             }
             CallEvent::Accepted { .. } => self.report.setup_ms.accepted = self.ms_since_start(),
+            CallEvent::Reconnecting { why } => {
+                tracing::info!(%why, "connecting again");
+                self.report.setup_ms.reconnects += 1;
+            }
             CallEvent::IceConnected if self.report.setup_ms.ice_connected.is_none() => {
                 self.report.setup_ms.ice_connected = self.ms_since_start();
             }
-            CallEvent::Connected { .. } => {
+            CallEvent::Connected { .. } if self.connected.is_none() => {
                 let now = Instant::now();
                 self.connected = Some(now);
                 self.report.setup_ms.connected = self.ms_since_start();
+                self.report.setup_ms.connected_unix_ms =
+                    Some(crate::media::now_us() as f64 / 1000.0);
                 let at = |secs: f64| now + Duration::from_secs_f64(secs.max(0.0));
                 if let Some(d) = self.duration {
                     self.scheduled.push((at(d), CallCommand::HangUp));
@@ -271,15 +296,42 @@ impl Run {
         false
     }
 
-    fn sample(&mut self, counters: &MediaCounters) {
-        if self.connected.is_some() && self.report.ended.is_none() {
-            let t_ms = self.connected_ms();
-            self.report.timeline.push(TimelinePoint {
-                t_ms,
-                frames_decoded: MediaCounters::get(&counters.frames_decoded),
-                blocks_decoded: MediaCounters::get(&counters.blocks_decoded),
-            });
+    fn sample(&mut self, counters: &MediaCounters, link: Option<&LinkStats>) {
+        if self.connected.is_none() || self.report.ended.is_some() {
+            return;
         }
+        let t_ms = self.connected_ms();
+        let (target_kbps, bytes_sent) = link.map_or((0.0, 0), |l| {
+            (
+                LinkStats::get(&l.target_bps) as f64 / 1000.0,
+                LinkStats::get(&l.bytes_sent),
+            )
+        });
+        let interval_s = self
+            .report
+            .timeline
+            .last()
+            .map_or(t_ms, |p| t_ms - p.t_ms)
+            .max(1.0)
+            / 1000.0;
+        let sent = bytes_sent.saturating_sub(self.last_bytes_sent);
+        self.last_bytes_sent = bytes_sent;
+        let (latency_p95_ms, next) = counters.latency_p95_since(self.last_latency_index);
+        self.last_latency_index = next;
+        if t_ms >= STEADY_AFTER_MS && self.steady_latency_from.is_none() {
+            self.steady_latency_from = Some(next);
+        }
+        self.report.timeline.push(TimelinePoint {
+            t_ms,
+            frames_decoded: MediaCounters::get(&counters.frames_decoded),
+            blocks_decoded: MediaCounters::get(&counters.blocks_decoded),
+            frames_sent: MediaCounters::get(&counters.frames_sent),
+            keyframes_requested: MediaCounters::get(&counters.keyframes_requested),
+            target_kbps,
+            bitrate_out_kbps: sent as f64 * 8.0 / 1000.0 / interval_s,
+            sent_size: counters.sent_size().map(|(w, h)| [w, h]),
+            latency_p95_ms,
+        });
     }
 
     /// Remote events are timed from when media connected (what the mute flags count from).
@@ -300,14 +352,46 @@ fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Insta
     v.last_counter = received.last_counter;
     v.keyframes_requested = MediaCounters::get(&counters.keyframes_requested);
     v.keyframes_sent_on_request = MediaCounters::get(&counters.keyframes_forced);
+    v.frames_skipped = MediaCounters::get(&counters.frames_skipped);
     v.latency_ms.p50 = received.latency_p50_ms;
     v.latency_ms.p95 = received.latency_p95_ms;
-    report.audio.blocks_sent = MediaCounters::get(&counters.blocks_sent);
-    report.audio.blocks_decoded = MediaCounters::get(&counters.blocks_decoded);
+    v.freezes = Freezes {
+        count: received.freezes,
+        longest_ms: received.longest_freeze.as_secs_f64() * 1000.0,
+    };
+    let a = &mut report.audio;
+    a.blocks_sent = MediaCounters::get(&counters.blocks_sent);
+    a.blocks_decoded = MediaCounters::get(&counters.blocks_decoded);
+    a.blocks_concealed = MediaCounters::get(&counters.blocks_concealed);
+    a.longest_silence_ms = counters.longest_audio_silence().as_secs_f64() * 1000.0;
+    report.stats.fec_recovered = MediaCounters::get(&counters.fec_recovered);
     if let (Some(start), Some(first)) = (start, received.first_frame) {
         report.setup_ms.first_frame =
             Some(first.saturating_duration_since(start).as_secs_f64() * 1000.0);
     }
+}
+
+fn fill_link(report: &mut Report, link: &LinkStats) {
+    let s = &mut report.stats;
+    s.nack_sent = LinkStats::get(&link.nack_sent);
+    s.nack_repaired = LinkStats::get(&link.nack_repaired);
+    s.rtx_sent = LinkStats::get(&link.rtx_sent);
+    s.rtx_dropped = LinkStats::get(&link.rtx_dropped);
+    s.pacer_dropped = LinkStats::get(&link.pacer_dropped);
+}
+
+/// Lip sync: how much later the audio plays than the video shows, ms (negative: audio first).
+/// Audio's delay comes from the sync marks the other side's tone carries on each second, the
+/// video's from the capture times its test pattern carries; both are medians.
+fn av_sync_ms(mark_delays_us: &[u64], counters: &MediaCounters) -> Option<f64> {
+    let video_ms = counters.received_video().latency_p50_ms?;
+    let mut delays = mark_delays_us.to_vec();
+    if delays.is_empty() {
+        return None;
+    }
+    delays.sort_unstable();
+    let audio_ms = delays[delays.len() / 2] as f64 / 1000.0;
+    Some(audio_ms - video_ms)
 }
 
 /// `--ice-server` values as the protocol's shape.

@@ -11,6 +11,9 @@ pub struct Report {
     pub audio: AudioReport,
     pub remote_events: Vec<RemoteEvent>,
     pub stats: StatsReport,
+    /// How much later audio plays than the matching video shows, ms (from the sync marks in the
+    /// other side's synthetic tone and its test pattern's capture times).
+    pub av_sync_ms: Option<f64>,
     pub cpu_s: f64,
     pub peak_rss_mb: f64,
     pub ended: Option<Ended>,
@@ -24,11 +27,16 @@ pub struct Report {
 /// Milliseconds from the dial (caller) or from `incoming` (callee).
 #[derive(Debug, Default, Serialize)]
 pub struct SetupTimes {
+    /// Wall clock (ms since the UNIX epoch) when media connected: what `timeline` and
+    /// `remote_events` count from, so two reports can be lined up.
+    pub connected_unix_ms: Option<f64>,
     pub ringing: Option<f64>,
     pub accepted: Option<f64>,
     pub ice_connected: Option<f64>,
     pub connected: Option<f64>,
     pub first_frame: Option<f64>,
+    /// Connections started over because the first did not come up.
+    pub reconnects: u32,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -43,19 +51,37 @@ pub struct VideoReport {
     pub last_counter: Option<u32>,
     pub keyframes_requested: u64,
     pub keyframes_sent_on_request: u64,
+    /// Source frames not encoded because the link could not take them.
+    pub frames_skipped: u64,
     pub latency_ms: Latency,
+    /// Waits for the next decoded frame long enough to see (W3C's freeze definition), and the
+    /// longest wait between two decoded frames.
+    pub freezes: Freezes,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Freezes {
+    pub count: u64,
+    pub longest_ms: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct Latency {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
+    /// The 95th percentile after the first three seconds: once the sender has found the link.
+    pub p95_steady: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct AudioReport {
     pub blocks_sent: u64,
+    /// Blocks decoded from their own packet.
     pub blocks_decoded: u64,
+    /// Lost blocks extrapolated by the decoder (packet-loss concealment).
+    pub blocks_concealed: u64,
+    /// The longest stretch with nothing to play once audio had started, ms.
+    pub longest_silence_ms: f64,
     /// The dominant frequency of the decoded audio (the other side's tone).
     pub tone_hz: Option<f64>,
     pub level_dbfs: Option<f64>,
@@ -75,6 +101,17 @@ pub struct StatsReport {
     pub bitrate_out_kbps: Option<f64>,
     pub bitrate_in_kbps: Option<f64>,
     pub target_kbps: Option<f64>,
+    /// Lost video packets we asked for again (NACK), and how many of them came back.
+    pub nack_sent: u64,
+    pub nack_repaired: u64,
+    /// Retransmissions we sent because the other side asked, and those asked for that did not
+    /// fit the retransmission allowance.
+    pub rtx_sent: u64,
+    pub rtx_dropped: u64,
+    /// Lost audio blocks rebuilt from the next packet's redundancy (Opus in-band FEC).
+    pub fec_recovered: u64,
+    /// Video packets our pacer dropped because its queue was full.
+    pub pacer_dropped: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +120,15 @@ pub struct TimelinePoint {
     pub t_ms: f64,
     pub frames_decoded: u64,
     pub blocks_decoded: u64,
+    pub frames_sent: u64,
+    pub keyframes_requested: u64,
+    /// What congestion control allowed at that moment, and what left (all media), kbit/s.
+    pub target_kbps: f64,
+    pub bitrate_out_kbps: f64,
+    /// The size of the last frame encoded, `[width, height]`.
+    pub sent_size: Option<[u32; 2]>,
+    /// Glass-to-glass latency of the frames decoded since the previous point (95th percentile).
+    pub latency_p95_ms: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]

@@ -202,6 +202,9 @@ impl AppState {
                 self.call = CallView::InCall { peer, since: None };
             }
             CallEvent::IceConnected => {}
+            CallEvent::Reconnecting { why } => self.notice(format!(
+                "The connection did not come up ({why}); trying again"
+            )),
             CallEvent::Connected { peer } => {
                 self.call = CallView::InCall {
                     peer,
