@@ -9,6 +9,8 @@ packages=(
   pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth xdotool imagemagick vpx-tools
   # the browser tests (headless Chromium with a fake camera and microphone) and their screenshots
   chromium fonts-dejavu-core
+  # the impaired-network tests: namespaces, random loss, bandwidth caps, offloads off
+  iproute2 nftables ethtool
 )
 missing=()
 for p in "${packages[@]}"; do
