@@ -157,6 +157,10 @@ struct HeadlessArgs {
     /// Keep media on 127.0.0.1 with no mDNS: for tests on one machine.
     #[arg(long)]
     loopback: bool,
+    /// Offer `.local` names instead of this computer's addresses, as browsers do (the network
+    /// must carry multicast).
+    #[arg(long, conflicts_with = "loopback")]
+    mdns_names: bool,
     /// Accept any certificate from a wss:// server (encrypted, not authenticated).
     #[arg(long, conflicts_with = "pin_cert")]
     insecure_tls: bool,
@@ -261,6 +265,7 @@ async fn headless_call(mode: Mode, args: HeadlessArgs, wait: Duration) -> anyhow
         NetworkSettings::default()
     };
     network.ice_servers = headless::ice_servers(&args.ice_servers);
+    network.offer_mdns_names = args.mdns_names;
     let options = HeadlessOptions {
         server: args.server,
         id: args.id,

@@ -64,8 +64,19 @@ async fn two_peers_see_and_hear_each_other_and_mute_travels() {
     ]);
     let (alice, bob) = (report_of(alice).await, report_of(bob).await);
 
-    // Each decodes at least 90 % of the frames the other sent, read back by their counters.
+    // Each decodes at least 90 % of the frames the other sent, read back by their counters. Each
+    // asked for a keyframe while its decoder waited for the first, and the other side answered
+    // (the request reached its encoder).
     for (me, other) in [(&alice, &bob), (&bob, &alice)] {
+        assert!(me["video"]["keyframes_requested"].as_u64().unwrap() >= 1);
+        assert!(
+            other["video"]["keyframes_sent_on_request"]
+                .as_u64()
+                .unwrap()
+                >= 1,
+            "{}",
+            other["video"]
+        );
         let sent = other["video"]["frames_sent"].as_u64().unwrap();
         let read = me["video"]["counters_read"].as_u64().unwrap();
         assert!(sent > 100, "only {sent} frames sent");

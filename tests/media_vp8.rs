@@ -244,3 +244,30 @@ fn bad_encoder_input_is_rejected() {
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(hd.threads(), if cores >= 3 { 2 } else { 1 });
 }
+
+#[test]
+fn the_encoder_steps_down_a_size_and_back_within_one_stream() {
+    let pattern = TestPattern::new(640, 480).unwrap();
+    let mut enc = Vp8Encoder::new(&Vp8Config::new(640, 480, 30, 800)).unwrap();
+    let mut dec = Vp8Decoder::new().unwrap();
+    let mut n = 0u32;
+    let mut step = |enc: &mut Vp8Encoder, w: u32, h: u32, force: bool| {
+        let src = pattern.render(n, T0 + n as u64 * FRAME_US);
+        let src = peercall::media::scale::downscale(&src, w, h).unwrap();
+        n += 1;
+        let out = enc.encode(&src, force).unwrap();
+        let dec = dec.decode(&out[0].data, 0).unwrap().unwrap();
+        let marker = read_marker_frame(&dec).expect("marker readable");
+        ((dec.width, dec.height), marker.counter, out[0].keyframe)
+    };
+    assert_eq!(step(&mut enc, 640, 480, true), ((640, 480), 0, true));
+    // The link got thin: three quarters, from a keyframe, the frame counter still readable.
+    enc.set_size(480, 360).unwrap();
+    assert_eq!(step(&mut enc, 480, 360, true), ((480, 360), 1, true));
+    assert_eq!(step(&mut enc, 480, 360, false).0, (480, 360));
+    // And back to the size it was made with; never above it.
+    enc.set_size(640, 480).unwrap();
+    assert_eq!(step(&mut enc, 640, 480, true).0, (640, 480));
+    assert!(enc.set_size(1280, 720).is_err());
+    assert!(enc.set_size(481, 360).is_err());
+}

@@ -2,6 +2,8 @@
 //! router between them that loses, delays, jitters or caps packets. Asserted on what was decoded:
 //! frame counters, freezes, the tone. Needs root (CI runs as root).
 
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "common/netlab/mod.rs"]
 mod netlab;
 
@@ -70,7 +72,12 @@ impl Proc {
         }
     }
 
-    fn report(mut self) -> Value {
+    fn report(self) -> Value {
+        self.finish().0
+    }
+
+    /// The report, and everything the process logged.
+    fn finish(mut self) -> (Value, String) {
         let mut child = self.child.take().expect("a process");
         let mut stdout = String::new();
         child
@@ -91,8 +98,10 @@ impl Proc {
             "peercall failed: {status}\n{}",
             self.log.lock().unwrap()
         );
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
+        let report = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"));
+        let log = self.log.lock().unwrap().clone();
+        (report, log)
     }
 }
 
@@ -494,6 +503,151 @@ fn a_720p_call_starts_without_a_latency_spike() {
             "first second p95 {first:.0} ms (whole call {first_second:.0}): {s}"
         );
     }
+}
+
+/// The page on host b dials headless peercall on host a (with the server); the page's own
+/// script runs first (`before_page`). Returns what the page decoded at the start and after
+/// `seconds`, and peercall's report and log.
+fn page_calls_peercall(
+    lab: &NetLab,
+    with_media: bool,
+    before_page: &'static str,
+    seconds: u64,
+) -> ((Value, Value), (Value, String)) {
+    let (_server, url) = serve(lab);
+    let origin = url.trim_end_matches("/ws").replacen("ws", "http", 1);
+    let page = format!("{origin}/?id=web");
+    let peercall = headless(
+        lab,
+        Host::A,
+        &[
+            "answer",
+            "--server",
+            &url,
+            "--id",
+            "pcall",
+            "--auto-accept",
+            "--wait",
+            "60",
+        ],
+    );
+    peercall.wait_for_log("registered", Duration::from_secs(20));
+    let page_saw = lab.run_in(Host::B, move || async move {
+        // Without camera or microphone the page offers `.local` names, as browsers do.
+        let chromium = browser::Chromium::launch_with(browser::Options {
+            hide_ips_with_mdns: !with_media,
+            without_media: !with_media,
+            origin: Some(&origin),
+            ..browser::Options::default()
+        })
+        .await;
+        let tab = chromium.open_with(&page, before_page).await;
+        assert!(tab.eval::<bool>("peercall.dial('pcall')").await);
+        tab.wait_for("peercall.connected").await;
+        tab.wait_for("peercall.stats().then(s => s.video && s.video.framesDecoded > 0)")
+            .await;
+        let first: Value = tab.stats().await;
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let last: Value = tab.stats().await;
+        tab.eval::<Value>("peercall.hangup()").await;
+        chromium.close().await;
+        (first, last)
+    });
+    (page_saw, peercall.finish())
+}
+
+#[test]
+fn a_browser_calls_over_a_lossy_link() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = NetLab::new("browser");
+    lab.impair_both(5, Duration::from_millis(20), Duration::ZERO);
+    let ((first, last), (report, _)) = page_calls_peercall(&lab, true, "", 10);
+    let page_fps =
+        (f(&last["video"]["framesDecoded"]) - f(&first["video"]["framesDecoded"])) / 10.0;
+    let v = &report["video"];
+    let timeline = report["timeline"].as_array().unwrap();
+    let end = timeline.last().unwrap();
+    let decoded_fps = u(&end["frames_decoded"]) as f64 / (f(&end["t_ms"]) / 1000.0);
+    println!(
+        "[browser, 5 % loss, 40 ms RTT] page decoded {page_fps:.1} fps; peercall decoded \
+         {decoded_fps:.1} fps, freezes {}, nack {} repaired {}, rtx sent {}, audio decoded {} \
+         fec {} level {} dBFS",
+        v["freezes"],
+        report["stats"]["nack_sent"],
+        report["stats"]["nack_repaired"],
+        report["stats"]["rtx_sent"],
+        report["audio"]["blocks_decoded"],
+        report["stats"]["fec_recovered"],
+        report["audio"]["level_dbfs"],
+    );
+    assert_eq!(report["ended"]["reason"], "hangup", "{report}");
+    // Both ways the video keeps up through the loss: peercall's repairs (RTX) serve the page,
+    // Chromium's serve peercall (its fake camera runs at 20 fps).
+    assert!(
+        page_fps >= 25.0,
+        "the page decoded {page_fps:.1} fps: {last}"
+    );
+    assert!(u(&report["stats"]["rtx_sent"]) > 0, "{}", report["stats"]);
+    assert!(
+        decoded_fps >= 15.0,
+        "peercall decoded {decoded_fps:.1} fps: {v}"
+    );
+    assert!(f(&v["freezes"]["longest_ms"]) <= 500.0, "{v}");
+    assert!(
+        f(&report["audio"]["level_dbfs"]) > -70.0,
+        "{}",
+        report["audio"]
+    );
+}
+
+#[test]
+fn a_peer_behind_its_mdns_name_is_reached() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = NetLab::new("mdns");
+    // A LAN: multicast works between the hosts, and bob offers only `.local` names for his
+    // address, as browsers do; alice must ask the network who they are.
+    lab.route_multicast();
+    let (_server, url) = serve(&lab);
+    let bob = headless(
+        &lab,
+        Host::B,
+        &[
+            "answer",
+            "--server",
+            &url,
+            "--id",
+            "bob",
+            "--auto-accept",
+            "--mdns-names",
+            "--wait",
+            "30",
+        ],
+    );
+    bob.wait_for_log("registered", Duration::from_secs(20));
+    let alice = headless(
+        &lab,
+        Host::A,
+        &[
+            "call",
+            "--server",
+            &url,
+            "--id",
+            "alice",
+            "--dial",
+            "bob",
+            "--duration",
+            "3",
+        ],
+    );
+    let (report, log) = alice.finish();
+    bob.report();
+    assert_eq!(report["ended"]["reason"], "hangup", "{report}");
+    assert!(log.contains("resolved a .local candidate"), "{log}");
+    assert!(
+        u(&report["video"]["counters_read"]) > 60,
+        "{}",
+        report["video"]
+    );
 }
 
 /// Not a test: call setup times through 5 % loss and 40 ms RTT, 20 short calls, for the issue

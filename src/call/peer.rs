@@ -49,6 +49,9 @@ pub struct NetworkSettings {
     /// Resolve the other side's `.local` (mDNS) candidates, when one arrives. Browsers hide their
     /// addresses behind them.
     pub mdns: bool,
+    /// Offer `.local` names instead of this host's addresses, as browsers do (needs multicast on
+    /// the network; the other side resolves them).
+    pub offer_mdns_names: bool,
     /// ICE check interval; short on a LAN, the library's 200 ms default on the internet.
     pub ice_check_interval: Duration,
     /// Accept a peer-reflexive pair at once (LAN, loopback) instead of waiting 1 s.
@@ -63,6 +66,7 @@ impl Default for NetworkSettings {
             ice_servers: Vec::new(),
             udp_addrs: Vec::new(),
             mdns: true,
+            offer_mdns_names: false,
             ice_check_interval: Duration::from_millis(50),
             prflx_wait: Duration::from_millis(200),
             failed_timeout: Duration::from_secs(15),
@@ -77,6 +81,7 @@ impl NetworkSettings {
             ice_servers: Vec::new(),
             udp_addrs: vec!["127.0.0.1:0".into()],
             mdns: false,
+            offer_mdns_names: false,
             ice_check_interval: Duration::from_millis(10),
             prflx_wait: Duration::ZERO,
             failed_timeout: Duration::from_secs(15),
@@ -348,13 +353,30 @@ impl Peer {
         // Codecs first: the interceptors add their feedback to the codecs registered so far.
         let registry = link::interceptors(&mut media, bitrate, &link)?;
 
-        // mDNS is ours to do, per candidate (see `mdns`); webrtc-rs would open a socket for it
-        // on every connection, and fail the call where multicast has no route.
-        let mdns = rtc::ice::mdns::MulticastDnsMode::Disabled;
+        // Resolving is ours to do, per candidate (see `mdns`): webrtc-rs would open a socket for
+        // it on every connection, and fail the call where multicast has no route. Offering names
+        // needs its responder.
+        let mdns = if network.offer_mdns_names {
+            rtc::ice::mdns::MulticastDnsMode::QueryAndGather
+        } else {
+            rtc::ice::mdns::MulticastDnsMode::Disabled
+        };
         // interval × attempts stays ≥ 1.4 s so slower paths are not declared failed.
         let interval = network.ice_check_interval.max(Duration::from_millis(1));
         let attempts = (1400 / interval.as_millis().max(1) as u32).max(7) as u16;
-        let settings = SettingEngineBuilder::new()
+        let mut settings = SettingEngineBuilder::new();
+        if network.offer_mdns_names {
+            // One `.local` name for this host's (first) address, as browsers do.
+            let ip = if_addrs::get_if_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+                .map(|i| i.ip());
+            settings = settings
+                .with_multicast_dns_local_ip(ip)
+                .with_multicast_dns_local_name(format!("{:032x}.local", rand::random::<u128>()));
+        }
+        let settings = settings
             .with_multicast_dns_mode(mdns)
             .with_prflx_acceptance_min_wait(Some(network.prflx_wait))
             .with_ice_connection_attempts(Some(interval), Some(attempts))
@@ -489,6 +511,7 @@ impl Peer {
         let Some(candidate) = candidate else {
             return Ok(()); // end of candidates: nothing to do for webrtc-rs
         };
+        tracing::debug!(candidate = %candidate.candidate, "remote candidate");
         if let Some(name) = mdns_name(&candidate.candidate).map(str::to_owned) {
             self.resolve_later(candidate, name);
             return Ok(());
@@ -520,6 +543,7 @@ impl Peer {
         tokio::spawn(async move {
             match mdns::resolve(&name, mdns::RESOLVE_TIMEOUT).await {
                 Ok(ip) => {
+                    tracing::info!(%name, %ip, "resolved a .local candidate");
                     let resolved = IceCandidate {
                         candidate: mdns::with_address(&candidate.candidate, &name, ip),
                         ..candidate

@@ -29,7 +29,9 @@ use crate::media::vp8::Vp8Decoder;
 use crate::media::{now_us, AudioSink};
 
 /// Frames waiting for the decoder; a decoder this far behind drops and asks for a keyframe.
-const DECODE_QUEUE: usize = 4;
+/// Room for the frames that pile up behind a hole while its repair is on the way (up to the
+/// repair window, 800 ms at 30 fps): they are released together when it arrives.
+const DECODE_QUEUE: usize = 32;
 /// Keyframe requests go out at most this often, and this often while the decoder waits for one
 /// (libwebrtc's rate) — or once per round trip and a half when that is longer: asking again
 /// before the keyframe could arrive only makes the sender spend its budget on another.

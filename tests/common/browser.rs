@@ -27,15 +27,57 @@ pub fn executable() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
+/// How to start the browser; the default suits pages on loopback.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// Open our self-signed https.
+    pub ignore_cert_errors: bool,
+    /// Offer `.local` names instead of the host's addresses, as browsers do for a page without
+    /// camera or microphone permission (off by default: there is no multicast on loopback).
+    pub hide_ips_with_mdns: bool,
+    /// Also reach `http://HOST:PORT` (by default nothing but loopback) and treat it as secure:
+    /// camera and microphone are for secure pages only.
+    pub origin: Option<&'a str>,
+    /// No fake camera and microphone, and no permission granted by itself.
+    pub without_media: bool,
+}
+
 impl Chromium {
     /// Starts a headless Chromium. `ignore_cert_errors` lets it open our self-signed https.
     pub async fn launch(ignore_cert_errors: bool) -> Chromium {
+        Self::launch_with(Options {
+            ignore_cert_errors,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn launch_with(options: Options<'_>) -> Chromium {
+        let Options {
+            ignore_cert_errors,
+            hide_ips_with_mdns,
+            origin,
+            without_media,
+        } = options;
         let profile = std::env::temp_dir().join(format!(
             "peercall-chromium-{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()
         ));
         std::fs::create_dir_all(&profile).expect("profile dir");
+        let mut resolver_rules =
+            "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost".to_string();
+        let host = origin.map(|o| {
+            let without_scheme = o.split("://").nth(1).unwrap_or(o);
+            without_scheme
+                .split(':')
+                .next()
+                .unwrap_or(without_scheme)
+                .to_string()
+        });
+        if let Some(host) = &host {
+            resolver_rules.push_str(&format!(" , EXCLUDE {host}"));
+        }
         // Our own argument list (no chromiumoxide defaults): each key once, since Chromium reads
         // only the last --disable-features.
         let mut builder = BrowserConfig::builder()
@@ -62,18 +104,27 @@ impl Chromium {
                 "disable-background-timer-throttling",
                 "disable-renderer-backgrounding",
                 "disable-backgrounding-occluded-windows",
-                "use-fake-device-for-media-stream",
-                "use-fake-ui-for-media-stream",
                 "allow-loopback-in-peer-connection",
             ])
             .arg(("autoplay-policy", "no-user-gesture-required"))
-            // Nothing resolves but loopback: no DNS leaves the machine.
-            .arg((
-                "host-resolver-rules",
-                "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-            ))
+            // Nothing resolves but loopback (and what the test asks for): no DNS leaves the
+            // machine.
+            .arg(("host-resolver-rules", resolver_rules.as_str()));
+        if !without_media {
+            builder = builder.args([
+                "use-fake-device-for-media-stream",
+                "use-fake-ui-for-media-stream",
+            ]);
+        }
+        if let Some(origin) = origin {
+            builder = builder.arg(("unsafely-treat-insecure-origin-as-secure", origin));
+        }
+        if hide_ips_with_mdns {
+            builder = builder.arg(("enable-features", "WebRtcHideLocalIpsWithMdns"));
+        } else {
             // Raw host candidates instead of mDNS names (no multicast DNS traffic).
-            .arg(("disable-features", "WebRtcHideLocalIpsWithMdns"));
+            builder = builder.arg(("disable-features", "WebRtcHideLocalIpsWithMdns"));
+        }
         if ignore_cert_errors {
             builder = builder.arg("ignore-certificate-errors");
         } else {

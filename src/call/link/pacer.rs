@@ -227,6 +227,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
         let priority = if self.audio_ssrcs.contains(&packet.header.ssrc) {
             Priority::Audio
         } else if msg.message.has(&Attribute::Retransmission) {
+            if let [a, b, ..] = packet.payload[..] {
+                tracing::trace!(seq = u16::from_be_bytes([a, b]), "retransmission");
+            }
             Priority::Retransmission
         } else {
             Priority::Video

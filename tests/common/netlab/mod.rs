@@ -160,6 +160,37 @@ impl NetLab {
         command
     }
 
+    /// Gives both hosts a route for multicast (as a LAN has), so mDNS works between them.
+    pub fn route_multicast(&self) {
+        for host in [Host::A, Host::B] {
+            in_ns(
+                &self.ns(host),
+                "ip",
+                &["route", "add", "224.0.0.0/4", "dev", "eth0"],
+            );
+        }
+    }
+
+    /// Runs `work` on a thread inside `host`'s namespace, with its own runtime: the sockets it
+    /// opens and the processes it starts (a browser) live on that host.
+    pub fn run_in<T, F>(&self, host: Host, work: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        let ns = self.ns(host);
+        std::thread::spawn(move || {
+            bridge::enter_netns(&ns).expect("enter the namespace");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(work())
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
     /// Random loss of `percent` of the packets travelling `dir` (0 removes it).
     pub fn set_loss(&self, dir: Dir, percent: u32) {
         let ns = self.ns(match dir {
