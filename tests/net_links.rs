@@ -650,6 +650,135 @@ fn a_peer_behind_its_mdns_name_is_reached() {
     );
 }
 
+/// One Chromium page on `host` of the lab: registers as `id`; dials `dial` if given, else takes
+/// the call; then samples its getStats every half second for `seconds` and hangs up.
+fn chromium_page(
+    lab: &NetLab,
+    host: Host,
+    origin: &str,
+    id: &'static str,
+    dial: Option<&'static str>,
+    seconds: u64,
+) -> std::thread::JoinHandle<Vec<(f64, Value)>> {
+    let origin = origin.to_string();
+    lab.spawn_in(host, move || async move {
+        let chromium = browser::Chromium::launch_with(browser::Options {
+            origin: Some(&origin),
+            ..browser::Options::default()
+        })
+        .await;
+        let auto = if dial.is_some() { "" } else { "&autoaccept=1" };
+        let tab = chromium.open(&format!("{origin}/?id={id}{auto}")).await;
+        if let Some(peer) = dial {
+            tab.wait_for(&format!("peercall.peers.includes('{peer}')"))
+                .await;
+            assert!(tab.eval::<bool>(&format!("peercall.dial('{peer}')")).await);
+        }
+        let start = Instant::now();
+        let mut samples = Vec::new();
+        // Chromium's own connection may fail too; then there is nothing to measure.
+        while !tab
+            .try_eval::<bool>("peercall.connected")
+            .await
+            .unwrap_or(false)
+        {
+            if start.elapsed() > Duration::from_secs(20) {
+                chromium.close().await;
+                return samples;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(seconds) {
+            samples.push((start.elapsed().as_secs_f64(), tab.stats().await));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tab.eval::<Value>("peercall.hangup()").await;
+        chromium.close().await;
+        samples
+    })
+}
+
+/// Not a test: two Chromiums (libwebrtc) calling each other through the same links as the rows
+/// above, the reference to beat (`cargo test --test net_links measure_chromium -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore]
+fn measure_chromium_reference() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let n = |v: &Value| v.as_f64().unwrap_or(0.0);
+    for row in [
+        "5 % loss, 40 ms RTT",
+        "10 % loss",
+        "500 kbit/s",
+        "300 kbit/s dip a → b",
+    ] {
+        let lab = NetLab::new("chromium");
+        match row {
+            "5 % loss, 40 ms RTT" => lab.impair_both(5, Duration::from_millis(20), Duration::ZERO),
+            "10 % loss" => lab.impair_both(10, Duration::ZERO, Duration::ZERO),
+            "500 kbit/s" => {
+                lab.set_rate(Dir::AtoB, Some(500));
+                lab.set_rate(Dir::BtoA, Some(500));
+            }
+            _ => {}
+        }
+        let (_server, url) = serve(&lab);
+        let origin = url.trim_end_matches("/ws").replacen("ws", "http", 1);
+        let b = chromium_page(&lab, Host::B, &origin, "webb", None, 16);
+        std::thread::sleep(Duration::from_secs(3));
+        let a = chromium_page(&lab, Host::A, &origin, "weba", Some("webb"), 15);
+        if row.contains("dip") {
+            std::thread::sleep(Duration::from_secs(8));
+            lab.set_rate(Dir::AtoB, Some(300));
+            std::thread::sleep(Duration::from_secs(5));
+            lab.set_rate(Dir::AtoB, None);
+        }
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        if a.is_empty() || b.is_empty() {
+            println!("[chromium, {row}] the call did not connect");
+            continue;
+        }
+        for (name, me, other) in [("a", &a, &b), ("b", &b, &a)] {
+            // The last samples taken while the call was up on both sides.
+            let live = |samples: &Vec<(f64, Value)>| {
+                samples
+                    .iter()
+                    .rev()
+                    .find(|(_, s)| !s["video"].is_null() && !s["sent"].is_null())
+                    .map(|(_, s)| s.clone())
+                    .expect("a sample during the call")
+            };
+            let (last, other_last) = (live(me), live(other));
+            let decoded = n(&last["video"]["framesDecoded"]);
+            let sent = n(&other_last["sent"]["framesSent"]);
+            let per_second: Vec<String> = me
+                .windows(3)
+                .step_by(2)
+                .map(|w| {
+                    let fps = (n(&w[2].1["video"]["framesDecoded"])
+                        - n(&w[0].1["video"]["framesDecoded"]))
+                        / (w[2].0 - w[0].0);
+                    format!("{fps:.0}")
+                })
+                .collect();
+            let audio = &last["audio"];
+            println!(
+                "[chromium, {row}] {name}: frames {:.1} % ({decoded}/{sent}), freezes {} ({:.2} s), \
+                 nack {}, audio concealed {:.1} %, size {}x{} → fps/s {}",
+                100.0 * decoded / sent.max(1.0),
+                last["video"]["freezeCount"],
+                n(&last["video"]["totalFreezesDuration"]),
+                last["video"]["nackCount"],
+                100.0 * n(&audio["concealedSamples"]) / n(&audio["totalSamplesReceived"]).max(1.0),
+                other_last["sent"]["frameWidth"],
+                other_last["sent"]["frameHeight"],
+                per_second.join(" "),
+            );
+        }
+    }
+}
+
 /// Not a test: call setup times through 5 % loss and 40 ms RTT, 20 short calls, for the issue
 /// notes (`cargo test --test net_links measure_setup -- --ignored --nocapture`).
 #[test]

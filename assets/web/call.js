@@ -155,19 +155,32 @@ class Call {
     setTimeout(poll, 20);
   }
 
-  // What arrived, from getStats: inbound-rtp per kind with its codec.
+  // What arrived, from getStats: inbound-rtp per kind with its codec; and what left (video).
   async mediaStats() {
     const report = await this.pc.getStats();
-    const out = { video: null, audio: null };
+    const out = { video: null, audio: null, sent: null };
     report.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        out.sent = {
+          framesSent: s.framesSent || 0,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
+          targetBitrate: s.targetBitrate || 0,
+        };
+      }
       if (s.type !== 'inbound-rtp') return;
       const codec = s.codecId ? report.get(s.codecId) : null;
       out[s.kind] = {
         codec: codec ? codec.mimeType : null,
         packetsReceived: s.packetsReceived || 0,
+        packetsLost: s.packetsLost || 0,
         bytesReceived: s.bytesReceived || 0,
         framesDecoded: s.framesDecoded || 0,
+        freezeCount: s.freezeCount || 0,
+        totalFreezesDuration: s.totalFreezesDuration || 0,
+        nackCount: s.nackCount || 0,
         totalSamplesReceived: s.totalSamplesReceived || 0,
+        concealedSamples: s.concealedSamples || 0,
         audioLevel: s.audioLevel || 0,
       };
     });

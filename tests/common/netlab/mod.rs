@@ -178,6 +178,21 @@ impl NetLab {
         T: Send + 'static,
         F: std::future::Future<Output = T>,
     {
+        self.spawn_in(host, work)
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    /// Like [`NetLab::run_in`], without waiting for it.
+    pub fn spawn_in<T, F>(
+        &self,
+        host: Host,
+        work: impl FnOnce() -> F + Send + 'static,
+    ) -> std::thread::JoinHandle<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
         let ns = self.ns(host);
         std::thread::spawn(move || {
             bridge::enter_netns(&ns).expect("enter the namespace");
@@ -187,8 +202,6 @@ impl NetLab {
                 .expect("a runtime");
             runtime.block_on(work())
         })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 
     /// Random loss of `percent` of the packets travelling `dir` (0 removes it).
