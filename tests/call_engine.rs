@@ -9,7 +9,7 @@ use common::{engine, next_event, start_server};
 use peercall::call::media_stats::MediaCounters;
 use peercall::call::{CallCommand, CallEngine, CallEvent, EndReason, EndedBy, MediaKind};
 use peercall::server::ServerConfig;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 const SMALL: &str = "synthetic:320x240@15";
 const T: Duration = Duration::from_secs(15);
@@ -17,9 +17,9 @@ const T: Duration = Duration::from_secs(15);
 /// alice dials bob, bob accepts, and media connects.
 async fn call(
     alice: &CallEngine,
-    bob_events: &mut UnboundedReceiver<CallEvent>,
+    bob_events: &mut Receiver<CallEvent>,
     bob: &CallEngine,
-    alice_events: &mut UnboundedReceiver<CallEvent>,
+    alice_events: &mut Receiver<CallEvent>,
 ) {
     alice.send(CallCommand::Dial("bob".into()));
     next_event(bob_events, T, |e| matches!(e, CallEvent::Incoming { .. })).await;
@@ -259,7 +259,7 @@ async fn engine_without_candidates(
     id: &str,
 ) -> (
     peercall::call::CallEngine,
-    tokio::sync::mpsc::UnboundedReceiver<CallEvent>,
+    tokio::sync::mpsc::Receiver<CallEvent>,
 ) {
     let ws = signaling_client::WsSignaling::connect(url, Default::default())
         .await
@@ -311,5 +311,95 @@ async fn when_ice_finds_no_path_both_sides_end_the_call_saying_so() {
                 || (by == EndedBy::Remote && reason == EndReason::HungUp),
             "{by:?} {reason:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_control_messages_is_cut_down_and_the_call_goes_on() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine(&url, "alice", SMALL).await;
+    let (bob, mut bob_events) = engine(&url, "bob", SMALL).await;
+    call(&alice, &mut bob_events, &bob, &mut alice_events).await;
+    // Wait for the control channel: a first chat arrives.
+    alice.send(CallCommand::Chat("hello".into()));
+    next_event(&mut bob_events, T, |e| matches!(e, CallEvent::Chat { .. })).await;
+    // A 100 KiB message, then 2000 chat lines as fast as they go.
+    alice.send(CallCommand::RawControl(
+        serde_json::json!({"code":"chat","text":"x".repeat(100 * 1024)}).to_string(),
+    ));
+    for i in 0..2000 {
+        alice.send(CallCommand::Chat(format!("flood {i}")));
+    }
+    alice.send(CallCommand::RawControl("not json".into()));
+    // Everything that got through arrives within a second or two; count it.
+    let mut chats = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, bob_events.recv()).await {
+        if let CallEvent::Chat { text } = event {
+            chats.push(text);
+        }
+    }
+    assert!(
+        chats.iter().all(|t| t.len() < 100 * 1024),
+        "the over-size message was let through"
+    );
+    // The burst and what the rate allows over ~3 s, not 2000.
+    assert!(
+        (40..=150).contains(&chats.len()),
+        "{} chat lines",
+        chats.len()
+    );
+    // The call goes on: bob still decodes alice's video.
+    let before = MediaCounters::get(&bob.counters().frames_decoded);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(MediaCounters::get(&bob.counters().frames_decoded) > before + 5);
+    alice.send(CallCommand::HangUp);
+    next_event(&mut bob_events, T, is_ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_that_accepts_and_never_answers_ends_the_call_with_a_reason() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    // A callee that says yes, then never sends an answer or a candidate.
+    let mut mute = common::RawClient::registered(&url, "mute").await;
+    let signaling = signaling_client::WsSignaling::connect(&url, Default::default())
+        .await
+        .unwrap();
+    let events = signaling_client::Signaling::take_events(&signaling).unwrap();
+    signaling_client::Signaling::register(&signaling, Some("alice".into()))
+        .await
+        .unwrap();
+    let config = peercall::call::EngineConfig {
+        network: peercall::call::peer::NetworkSettings::loopback(),
+        connect_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let (alice, mut alice_events) = peercall::call::CallEngine::start(
+        std::sync::Arc::new(signaling),
+        events,
+        common::media_setup(SMALL),
+        config,
+    );
+    alice.send(CallCommand::Dial("mute".into()));
+    let incoming = mute.recv_type("incoming").await;
+    mute.send(serde_json::json!({"type":"accept","call_id":incoming["call_id"]}))
+        .await;
+    let end = ended(next_event(&mut alice_events, T, is_ended).await);
+    match end {
+        (EndedBy::Local, EndReason::ConnectionFailed(why)) => {
+            assert!(why.contains("2 s after the call was accepted"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // And the other side is told.
+    loop {
+        let m = mute.recv().await;
+        if m["type"] == "hangup" {
+            assert_eq!(m["call_id"], incoming["call_id"]);
+            break;
+        }
     }
 }

@@ -271,3 +271,28 @@ fn the_encoder_steps_down_a_size_and_back_within_one_stream() {
     assert!(enc.set_size(1280, 720).is_err());
     assert!(enc.set_size(481, 360).is_err());
 }
+
+#[test]
+fn a_keyframe_declaring_a_huge_picture_is_refused_before_decoding() {
+    let pattern = TestPattern::new(640, 480).unwrap();
+    let mut enc = Vp8Encoder::new(&Vp8Config::new(640, 480, 30, 800)).unwrap();
+    let key = enc
+        .encode(&pattern.render(0, T0), true)
+        .unwrap()
+        .remove(0)
+        .data;
+    assert_eq!(peercall::media::vp8::keyframe_size(&key), Some((640, 480)));
+    // The same keyframe, saying it is 16000×16000.
+    let mut huge = key.clone();
+    huge[6..8].copy_from_slice(&16000u16.to_le_bytes());
+    huge[8..10].copy_from_slice(&16000u16.to_le_bytes());
+    let mut dec = Vp8Decoder::new().unwrap();
+    match dec.decode(&huge, 0) {
+        Err(MediaError::TooLarge { width, height, .. }) => {
+            assert_eq!((width, height), (16000, 16000))
+        }
+        other => panic!("{:?}", other.map(|f| f.map(|f| (f.width, f.height)))),
+    }
+    // The decoder goes on with real frames.
+    assert!(dec.decode(&key, 0).unwrap().is_some());
+}

@@ -33,6 +33,8 @@ let iceServers = [];
 let call = null; // the Call while outgoing or in_call
 let early = []; // signals that arrive while ringing, applied on accept
 let newOfferTimer = null; // a callee whose connection failed waits this long for a new offer
+const MAX_EARLY_SIGNALS = 100;
+const MAX_CHAT_TEXT = 4000; // characters of one chat line kept
 const mediaReady = Media.open().then(({ stream, problems }) => {
   peercall.problems = problems;
   peercall.media = {
@@ -103,7 +105,7 @@ signaling.onmessage = (m) => {
     case 'signal':
       if (m.call_id !== peercall.callId) break;
       // Held until the user accepts, and while our Call is still being made (media opening).
-      if (peercall.state === 'ringing' || !call) early.push(m.data);
+      if (peercall.state === 'ringing' || !call) holdEarly(m.data);
       // A new offer before we ever connected: the caller starts the connection over.
       else if (isOffer(m.data) && call.offerApplied && !peercall.connected) restartCallee(m.data);
       else call.applySignal(m.data);
@@ -138,6 +140,20 @@ function onIncoming(m) {
   early = [];
   UI.ring();
   if (peercall.autoaccept) peercall.accept();
+}
+
+// A chat line, kept among the newest MAX_CHAT_LINES (ui.js) and shown.
+function pushChat(from, text) {
+  peercall.chat.push({ from, text: text.slice(0, MAX_CHAT_TEXT) });
+  if (peercall.chat.length > MAX_CHAT_LINES) peercall.chat.splice(0, peercall.chat.length - MAX_CHAT_LINES);
+  UI.chatLine(from, text.slice(0, MAX_CHAT_TEXT));
+}
+
+// Signals held while ringing (the early offer and candidates), at most; a real caller sends one
+// offer and a handful of candidates.
+function holdEarly(data) {
+  if (early.length < MAX_EARLY_SIGNALS) early.push(data);
+  else console.warn('too many signals while ringing: one is dropped');
 }
 
 function isOffer(data) {
@@ -232,8 +248,7 @@ function onControl(message) {
       break;
     case 'chat':
       if (typeof message.text === 'string') {
-        peercall.chat.push({ from: 'them', text: message.text });
-        UI.chatLine('them', message.text);
+        pushChat('them', message.text);
       }
       break;
     case 'reject':
@@ -339,8 +354,7 @@ peercall.muteVideo = (muted) => {
 
 peercall.sendChat = (text) => {
   if (!call || !text || !call.sendControl({ code: 'chat', text })) return false;
-  peercall.chat.push({ from: 'me', text });
-  UI.chatLine('me', text);
+  pushChat('me', text);
   return true;
 };
 

@@ -1,6 +1,8 @@
 // The page: draws `window.peercall` and turns clicks into its actions. No call logic here.
 'use strict';
 
+const MAX_CHAT_LINES = 200; // also the most chat lines app.js keeps
+
 const $ = (id) => document.getElementById(id);
 
 const UI = {
@@ -118,7 +120,10 @@ const UI = {
     const li = document.createElement('li');
     li.className = from;
     li.textContent = `${from === 'me' ? 'you' : 'them'}: ${text}`;
-    $('chat-log').append(li);
+    const log = $('chat-log');
+    log.append(li);
+    // The newest lines only: a chatty (or hostile) peer must not grow the page without end.
+    while (log.children.length > MAX_CHAT_LINES) log.firstElementChild.remove();
     li.scrollIntoView({ block: 'nearest' });
   },
 };

@@ -1,10 +1,66 @@
 //! Call control over the `system_channel` data channel (PROTOCOL.md §2): JSON objects with a
 //! string `code`. Unknown codes and malformed JSON are reported, never fatal to the call.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
 /// The data channel's label; the browser client `webrtc_call` uses the same.
 pub const CHANNEL_LABEL: &str = "system_channel";
+/// A control message longer than this is dropped unread (a chat line is far shorter).
+pub const MAX_CONTROL_BYTES: usize = 16 * 1024;
+/// Control messages accepted a second, sustained, and in a burst.
+pub const CONTROL_RATE: f64 = 20.0;
+pub const CONTROL_BURST: f64 = 50.0;
+
+/// Whether an incoming control message is let through: not over [`MAX_CONTROL_BYTES`], and
+/// within [`CONTROL_RATE`] a second (bursts of [`CONTROL_BURST`]). A peer that floods the
+/// channel loses its excess; the call goes on. Pure: time is an input.
+#[derive(Debug)]
+pub struct ControlLimiter {
+    tokens: f64,
+    last: Option<Instant>,
+    pub dropped: u64,
+}
+
+/// Why a message was not let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    TooLong,
+    TooFast,
+}
+
+impl Default for ControlLimiter {
+    fn default() -> Self {
+        ControlLimiter {
+            tokens: CONTROL_BURST,
+            last: None,
+            dropped: 0,
+        }
+    }
+}
+
+impl ControlLimiter {
+    pub fn admit(&mut self, len: usize, now: Instant) -> Result<(), Refused> {
+        let elapsed = self
+            .last
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        self.last = Some(now);
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * CONTROL_RATE).min(CONTROL_BURST);
+        let verdict = if len > MAX_CONTROL_BYTES {
+            Err(Refused::TooLong)
+        } else if self.tokens < 1.0 {
+            Err(Refused::TooFast)
+        } else {
+            self.tokens -= 1.0;
+            Ok(())
+        };
+        if verdict.is_err() {
+            self.dropped += 1;
+        }
+        verdict
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlMessage {
@@ -111,6 +167,27 @@ mod tests {
                 matches!(ControlMessage::parse(bad), Parsed::Malformed(_)),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn the_limiter_drops_long_messages_and_floods_but_lets_a_normal_pace_through() {
+        let t0 = Instant::now();
+        let mut l = ControlLimiter::default();
+        assert_eq!(l.admit(MAX_CONTROL_BYTES + 1, t0), Err(Refused::TooLong));
+        assert_eq!(l.admit(MAX_CONTROL_BYTES, t0), Ok(()));
+        // A flood: the burst passes, then nothing until tokens come back.
+        let passed = (0..1000).filter(|_| l.admit(10, t0).is_ok()).count();
+        assert_eq!(passed, CONTROL_BURST as usize - 1);
+        // A second later, a second's worth.
+        let later = t0 + Duration::from_secs(1);
+        let passed = (0..1000).filter(|_| l.admit(10, later).is_ok()).count();
+        assert_eq!(passed, CONTROL_RATE as usize);
+        // Someone typing (one message every 100 ms) is never held back.
+        for i in 0..100 {
+            assert!(l
+                .admit(100, later + Duration::from_millis(2000 + 100 * i))
+                .is_ok());
         }
     }
 }

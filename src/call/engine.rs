@@ -11,14 +11,16 @@ use tokio::sync::mpsc;
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState, StatsSelector};
 
 use super::control::ControlMessage;
-use super::events::{CallEvent, CallStats};
+use super::events::{CallEvent, CallEvents, CallStats};
 use super::link::LinkStats;
 use super::media_setup::MediaSetup;
 use super::media_stats::MediaCounters;
-use super::peer::{BitrateLimits, NetworkSettings, Peer, PeerEvent};
+use super::peer::{BitrateLimits, NetworkSettings, Peer, PeerEvent, PeerEvents};
 use super::receive_pipeline;
 use super::send_pipeline::{SendGate, SendPipeline, SendTargets};
-use super::session::{Action, CallCommand, PeerNotice, Session, DEFAULT_NO_ANSWER};
+use super::session::{
+    Action, CallCommand, PeerNotice, Session, CONNECT_TIMEOUT, DEFAULT_NO_ANSWER,
+};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -26,6 +28,8 @@ pub struct EngineConfig {
     pub bitrate: BitrateLimits,
     /// A caller gives up after this long without an answer.
     pub no_answer: Duration,
+    /// An accepted call with no connection after this long ends.
+    pub connect_timeout: Duration,
     pub stats_interval: Duration,
 }
 
@@ -35,6 +39,7 @@ impl Default for EngineConfig {
             network: NetworkSettings::default(),
             bitrate: BitrateLimits::default(),
             no_answer: DEFAULT_NO_ANSWER,
+            connect_timeout: CONNECT_TIMEOUT,
             stats_interval: Duration::from_secs(1),
         }
     }
@@ -63,13 +68,13 @@ impl CallEngine {
         signaling_events: SignalingEvents,
         setup: MediaSetup,
         config: EngineConfig,
-    ) -> (CallEngine, mpsc::UnboundedReceiver<CallEvent>) {
+    ) -> (CallEngine, mpsc::Receiver<CallEvent>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (events, event_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = CallEvents::channel();
         let counters = Arc::new(Mutex::new(Arc::new(MediaCounters::default())));
         let link = Arc::new(Mutex::new(None));
         let task = EngineTask {
-            session: Session::new(config.no_answer),
+            session: Session::new(config.no_answer).with_connect_timeout(config.connect_timeout),
             signaling,
             setup,
             config,
@@ -130,9 +135,9 @@ struct EngineTask {
     signaling: Arc<dyn Signaling>,
     setup: MediaSetup,
     config: EngineConfig,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: CallEvents,
     peer: Option<Peer>,
-    peer_events: Option<mpsc::UnboundedReceiver<PeerEvent>>,
+    peer_events: Option<mpsc::Receiver<PeerEvent>>,
     sender: Option<SendPipeline>,
     gate: Arc<SendGate>,
     counters: Arc<Mutex<Arc<MediaCounters>>>,
@@ -181,7 +186,7 @@ impl EngineTask {
     }
 
     fn emit(&self, event: CallEvent) {
-        let _ = self.events.send(event);
+        self.events.send(event);
     }
 
     async fn command(&mut self, command: CallCommand) {
@@ -281,7 +286,12 @@ impl EngineTask {
                 }
                 return;
             }
-            PeerEvent::ControlOpen => PeerNotice::ControlOpen,
+            PeerEvent::ControlOpen => {
+                if let Some(peer) = self.peer.as_mut() {
+                    peer.control_opened().await;
+                }
+                PeerNotice::ControlOpen
+            }
             PeerEvent::ControlText(text) => PeerNotice::Control(ControlMessage::parse(&text)),
             PeerEvent::KeyframeRequest => {
                 self.gate.keyframe_wanted.store(true, Ordering::Relaxed);
@@ -341,7 +351,7 @@ impl EngineTask {
                     }
                 }
                 Action::SendControl(message) => {
-                    if let Some(peer) = self.peer.as_ref() {
+                    if let Some(peer) = self.peer.as_mut() {
                         if let Err(e) = peer.send_control(&message).await {
                             tracing::debug!(error = %e, ?message, "control message not sent");
                         }
@@ -354,7 +364,7 @@ impl EngineTask {
 
     async fn start_peer(&mut self, role: super::session::Role) -> Result<(), String> {
         self.close_peer().await;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = PeerEvents::channel();
         self.peer_events = Some(rx);
         let counters = Arc::new(MediaCounters::default());
         *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = counters.clone();

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use tokio::sync::mpsc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
     Audio,
@@ -132,7 +134,8 @@ pub enum CallEvent {
     Chat {
         text: String,
     },
-    /// A new remote frame is in the frame slot (see `media::FrameSlot`).
+    /// The remote video's size changed (the first frame, or the other side switched size); its
+    /// frames are in the frame slot (see `media::FrameSlot`), which wakes its reader itself.
     RemoteFrame {
         width: u32,
         height: u32,
@@ -145,4 +148,27 @@ pub enum CallEvent {
     },
     /// Something went wrong that does not end a call (a command that cannot apply now, a device).
     Error(String),
+}
+
+/// Events the engine's parts queue for the UI or the CLI, at most this many. They come at a
+/// human rate (a state change, a stats sample a second); a reader that stops reading loses the
+/// newest, not its memory.
+pub const CALL_EVENT_QUEUE: usize = 1024;
+
+/// Where the engine's parts (its task, the media threads) send [`CallEvent`]s.
+#[derive(Debug, Clone)]
+pub struct CallEvents(mpsc::Sender<CallEvent>);
+
+impl CallEvents {
+    pub fn channel() -> (CallEvents, mpsc::Receiver<CallEvent>) {
+        let (tx, rx) = mpsc::channel(CALL_EVENT_QUEUE);
+        (CallEvents(tx), rx)
+    }
+
+    /// Queues `event`; drops it (and says so in the log) when the reader is that far behind.
+    pub fn send(&self, event: CallEvent) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.0.try_send(event) {
+            tracing::warn!(?event, "the call-event queue is full: an event is dropped");
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub struct MediaCounters {
     pub frames_skipped: AtomicU64,
     pub blocks_sent: AtomicU64,
     pub frames_decoded: AtomicU64,
+    /// Frames refused because they declared a picture larger than we decode.
+    pub frames_rejected: AtomicU64,
     /// Audio blocks decoded from their own packet.
     pub blocks_decoded: AtomicU64,
     /// Lost audio blocks recovered from the next packet's redundancy (Opus in-band FEC).

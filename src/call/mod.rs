@@ -31,5 +31,5 @@ pub mod session;
 pub mod vp8_assembler;
 
 pub use engine::{CallEngine, EngineConfig};
-pub use events::{CallEvent, CallStats, EndReason, EndedBy, MediaKind};
+pub use events::{CallEvent, CallEvents, CallStats, EndReason, EndedBy, MediaKind};
 pub use session::{CallCommand, Role};

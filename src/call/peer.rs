@@ -29,10 +29,16 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-use super::control::CHANNEL_LABEL;
+use super::control::{ControlLimiter, CHANNEL_LABEL};
 use super::link::{self, LinkStats};
 use super::mdns::{self, mdns_name};
 use super::session::Role;
+
+/// Control messages held until the control channel opens, at most.
+pub const MAX_HELD_CONTROL: usize = 32;
+/// Remote candidates held until the remote description arrives, at most (and their bytes).
+pub const MAX_PENDING_CANDIDATES: usize = 100;
+pub const MAX_PENDING_CANDIDATE_BYTES: usize = 64 * 1024;
 
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
 /// Retransmissions of VP8 travel on their own stream (RFC 4588) with this payload type.
@@ -109,6 +115,35 @@ impl Default for BitrateLimits {
     }
 }
 
+/// Events a connection may queue for the engine, at most. Their producers are bounded in rate
+/// (control messages are capped in size and rate where they are read); a full queue drops the
+/// newest event and says so.
+pub const PEER_EVENT_QUEUE: usize = 1024;
+
+/// Where a connection's callbacks and tasks send [`PeerEvent`]s; they run on webrtc-rs's driver,
+/// which must never wait on us, so sending never blocks.
+#[derive(Clone)]
+pub struct PeerEvents(mpsc::Sender<PeerEvent>);
+
+impl PeerEvents {
+    pub fn channel() -> (PeerEvents, mpsc::Receiver<PeerEvent>) {
+        let (tx, rx) = mpsc::channel(PEER_EVENT_QUEUE);
+        (PeerEvents(tx), rx)
+    }
+
+    /// Queues `event`; false when nobody listens any more.
+    pub fn send(&self, event: PeerEvent) -> bool {
+        match self.0.try_send(event) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("the peer-event queue is full: an event is dropped");
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
 /// Everything the connection reports, in order, on one channel.
 pub enum PeerEvent {
     LocalDescription(SessionDescription),
@@ -142,7 +177,7 @@ pub enum PeerError {
 /// Forwards the connection's callbacks to a channel: they run on its driver task, which must not
 /// wait on us.
 struct Forwarder {
-    events: mpsc::UnboundedSender<PeerEvent>,
+    events: PeerEvents,
 }
 
 #[async_trait::async_trait]
@@ -150,8 +185,7 @@ impl PeerConnectionEventHandler for Forwarder {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         match event.candidate.to_json() {
             Ok(init) => {
-                let _ = self
-                    .events
+                self.events
                     .send(PeerEvent::LocalCandidate(Some(IceCandidate {
                         candidate: init.candidate,
                         // webrtc-rs leaves the mid empty; everything is bundled on the first one.
@@ -166,48 +200,58 @@ impl PeerConnectionEventHandler for Forwarder {
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
-            let _ = self.events.send(PeerEvent::LocalCandidate(None));
+            self.events.send(PeerEvent::LocalCandidate(None));
         }
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        let _ = self.events.send(PeerEvent::IceState(state));
+        self.events.send(PeerEvent::IceState(state));
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.events.send(PeerEvent::State(state));
+        self.events.send(PeerEvent::State(state));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.events.send(PeerEvent::Track(track));
+        self.events.send(PeerEvent::Track(track));
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         if channel.label().await.ok().as_deref() == Some(CHANNEL_LABEL) {
-            let _ = self.events.send(PeerEvent::ControlChannel(channel.clone()));
+            self.events.send(PeerEvent::ControlChannel(channel.clone()));
             spawn_control_reader(channel, self.events.clone(), true);
         }
     }
 }
 
 /// Reads the control channel into events; a channel handed over by `on_data_channel` is open.
-fn spawn_control_reader(
-    channel: Arc<dyn DataChannel>,
-    events: mpsc::UnboundedSender<PeerEvent>,
-    already_open: bool,
-) {
+fn spawn_control_reader(channel: Arc<dyn DataChannel>, events: PeerEvents, already_open: bool) {
     tokio::spawn(async move {
         if already_open {
-            let _ = events.send(PeerEvent::ControlOpen);
+            events.send(PeerEvent::ControlOpen);
         }
+        let mut limiter = ControlLimiter::default();
+        let mut last_warning: Option<Instant> = None;
         while let Some(event) = channel.poll().await {
             match event {
                 DataChannelEvent::OnOpen => {
-                    let _ = events.send(PeerEvent::ControlOpen);
+                    events.send(PeerEvent::ControlOpen);
                 }
                 DataChannelEvent::OnMessage(message) => {
+                    if let Err(why) = limiter.admit(message.data.len(), Instant::now()) {
+                        // Once a second at most: the log is not the flood's either.
+                        if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                            last_warning = Some(Instant::now());
+                            tracing::warn!(
+                                ?why,
+                                dropped = limiter.dropped,
+                                "control messages dropped"
+                            );
+                        }
+                        continue;
+                    }
                     let text = String::from_utf8_lossy(&message.data).into_owned();
-                    let _ = events.send(PeerEvent::ControlText(text));
+                    events.send(PeerEvent::ControlText(text));
                 }
                 DataChannelEvent::OnClose => break,
                 _ => {}
@@ -310,12 +354,14 @@ pub struct Peer {
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     resolve_mdns: bool,
+    control_open: bool,
+    held_control: std::collections::VecDeque<String>,
     /// Whether we are the DTLS client (known once both descriptions are): the client finishes
     /// the handshake last, so when it is up the other side is too.
     dtls_client: bool,
     /// The link's figures: target bitrate, loss, round trip, repairs.
     pub link: Arc<LinkStats>,
-    events: mpsc::UnboundedSender<PeerEvent>,
+    events: PeerEvents,
 }
 
 impl Peer {
@@ -325,7 +371,7 @@ impl Peer {
         role: Role,
         network: &NetworkSettings,
         bitrate: BitrateLimits,
-        events: mpsc::UnboundedSender<PeerEvent>,
+        events: PeerEvents,
     ) -> Result<Peer, PeerError> {
         let mut media = MediaEngine::default();
         media.register_codec(
@@ -444,6 +490,8 @@ impl Peer {
             remote_description_set: false,
             pending_candidates: Vec::new(),
             resolve_mdns: network.mdns,
+            control_open: false,
+            held_control: std::collections::VecDeque::new(),
             dtls_client: false,
             link,
             events: events.clone(),
@@ -454,7 +502,7 @@ impl Peer {
             peer.control = Some(channel);
             let offer = peer.pc.create_offer(None).await?;
             peer.pc.set_local_description(offer.clone()).await?;
-            let _ = events.send(PeerEvent::LocalDescription(SessionDescription {
+            events.send(PeerEvent::LocalDescription(SessionDescription {
                 kind: SdpKind::Offer,
                 sdp: offer.sdp,
             }));
@@ -524,6 +572,21 @@ impl Peer {
             ..Default::default()
         };
         if !self.remote_description_set {
+            // Held for the description, within bounds: a peer that sends thousands first gets
+            // the rest ignored (a real one gathers a handful).
+            let held: usize = self
+                .pending_candidates
+                .iter()
+                .map(|c| c.candidate.len())
+                .sum();
+            if self.pending_candidates.len() >= MAX_PENDING_CANDIDATES
+                || held + init.candidate.len() > MAX_PENDING_CANDIDATE_BYTES
+            {
+                return Err(PeerError::BadCandidate(format!(
+                    "more than {MAX_PENDING_CANDIDATES} candidates (or {MAX_PENDING_CANDIDATE_BYTES} \
+                     bytes) before the description: ignored"
+                )));
+            }
             self.pending_candidates.push(init);
             return Ok(());
         }
@@ -548,7 +611,7 @@ impl Peer {
                         candidate: mdns::with_address(&candidate.candidate, &name, ip),
                         ..candidate
                     };
-                    let _ = events.send(PeerEvent::ResolvedCandidate(resolved));
+                    events.send(PeerEvent::ResolvedCandidate(resolved));
                 }
                 Err(why) => tracing::warn!(%name, %why, "a .local candidate is skipped"),
             }
@@ -569,12 +632,31 @@ impl Peer {
         self.control = Some(channel);
     }
 
-    pub async fn send_control(&self, text: &str) -> Result<(), PeerError> {
+    /// Sends a control message, or holds it (the newest [`MAX_HELD_CONTROL`]) until the channel
+    /// opens: a chat line typed the moment the call connects is not lost.
+    pub async fn send_control(&mut self, text: &str) -> Result<(), PeerError> {
+        if !self.control_open {
+            if self.held_control.len() == MAX_HELD_CONTROL {
+                self.held_control.pop_front();
+            }
+            self.held_control.push_back(text.to_string());
+            return Ok(());
+        }
         let channel = self.control.as_ref().ok_or(PeerError::ControlClosed)?;
         channel
             .send_text(text)
             .await
             .map_err(|_| PeerError::ControlClosed)
+    }
+
+    /// The control channel is open: what was held goes now, in order.
+    pub async fn control_opened(&mut self) {
+        self.control_open = true;
+        while let Some(text) = self.held_control.pop_front() {
+            if let Err(e) = self.send_control(&text).await {
+                tracing::debug!(error = %e, "a held control message was not sent");
+            }
+        }
     }
 
     pub fn connection(&self) -> &Arc<dyn PeerConnection> {
@@ -599,14 +681,11 @@ fn dtls_setup(sdp: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-fn spawn_keyframe_listener(
-    track: Arc<TrackLocalStaticSample>,
-    events: mpsc::UnboundedSender<PeerEvent>,
-) {
+fn spawn_keyframe_listener(track: Arc<TrackLocalStaticSample>, events: PeerEvents) {
     tokio::spawn(async move {
         while let Some(event) = track.poll().await {
             if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(_) = event {
-                if events.send(PeerEvent::KeyframeRequest).is_err() {
+                if !events.send(PeerEvent::KeyframeRequest) {
                     break;
                 }
             }

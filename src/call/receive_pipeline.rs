@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use super::events::CallEvent;
+use super::events::{CallEvent, CallEvents};
 use super::link::LinkStats;
 use super::media_setup::{MediaSetup, RgbaFrame};
 use super::media_stats::MediaCounters;
@@ -26,7 +25,7 @@ use crate::media::opus_codec::OpusDecoder;
 use crate::media::pacer::Pacer;
 use crate::media::test_pattern::read_marker_frame;
 use crate::media::vp8::Vp8Decoder;
-use crate::media::{now_us, AudioSink};
+use crate::media::{now_us, AudioSink, MediaError};
 
 /// Frames waiting for the decoder; a decoder this far behind drops and asks for a keyframe.
 /// Room for the frames that pile up behind a hole while its repair is on the way (up to the
@@ -49,7 +48,7 @@ pub async fn start(
     setup: &MediaSetup,
     counters: Arc<MediaCounters>,
     link: Arc<LinkStats>,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: CallEvents,
 ) {
     match track.kind().await {
         RtpCodecKind::Video => start_video(track, setup, counters, link, events),
@@ -63,7 +62,7 @@ fn start_video(
     setup: &MediaSetup,
     counters: Arc<MediaCounters>,
     link: Arc<LinkStats>,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: CallEvents,
 ) {
     let (frames, queue) = sync_channel::<AssembledFrame>(DECODE_QUEUE);
     let broken = Arc::new(AtomicBool::new(false));
@@ -130,18 +129,19 @@ fn decode_video(
     slot: Option<Arc<crate::media::frame_slot::FrameSlot<RgbaFrame>>>,
     counters: &MediaCounters,
     broken: &AtomicBool,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: CallEvents,
 ) {
     let mut decoder = match Vp8Decoder::new() {
         Ok(d) => d,
         Err(e) => {
-            let _ = events.send(CallEvent::Error(format!("the video decoder: {e}")));
+            events.send(CallEvent::Error(format!("the video decoder: {e}")));
             return;
         }
     };
     // After a frame that did not decode, what follows refers to a broken picture: only a
     // keyframe starts over (and the poll task keeps asking for one).
     let mut awaiting_keyframe = false;
+    let mut shown_size = None;
     for frame in queue {
         if awaiting_keyframe && !frame.keyframe {
             broken.store(true, Ordering::Relaxed);
@@ -151,6 +151,9 @@ fn decode_video(
             Ok(Some(decoded)) => decoded,
             Ok(None) => continue,
             Err(e) => {
+                if matches!(e, MediaError::TooLarge { .. }) {
+                    MediaCounters::add(&counters.frames_rejected, 1);
+                }
                 tracing::debug!(error = %e, "undecodable VP8 frame");
                 awaiting_keyframe = true;
                 broken.store(true, Ordering::Relaxed);
@@ -171,7 +174,10 @@ fn decode_video(
                     height,
                     pixels,
                 });
-                let _ = events.send(CallEvent::RemoteFrame { width, height });
+                if shown_size != Some((width, height)) {
+                    shown_size = Some((width, height));
+                    events.send(CallEvent::RemoteFrame { width, height });
+                }
             }
         }
     }
@@ -181,7 +187,7 @@ fn start_audio(
     track: Arc<dyn TrackRemote>,
     setup: &MediaSetup,
     counters: Arc<MediaCounters>,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: CallEvents,
 ) {
     let jitter = Arc::new(Mutex::new(JitterBuffer::new(JitterConfig::default())));
     let stop = Arc::new(AtomicBool::new(false));
@@ -194,7 +200,7 @@ fn start_audio(
                 let mut speaker = match speaker {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = events.send(CallEvent::Error(format!(
+                        events.send(CallEvent::Error(format!(
                             "{e}; you will not hear the other side"
                         )));
                         super::media_setup::OpenedSpeaker::None

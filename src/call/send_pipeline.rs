@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
 
 use super::adaptation::VideoAdaptation;
-use super::events::CallEvent;
+use super::events::{CallEvent, CallEvents};
 use super::link::pacer::PACING_FACTOR;
 use super::link::LinkStats;
 use super::media_setup::{AudioChoice, MediaSetup, RgbaFrame, VideoChoice};
@@ -98,7 +97,7 @@ impl SendPipeline {
         targets: SendTargets,
         counters: Arc<MediaCounters>,
         gate: Arc<SendGate>,
-        events: mpsc::UnboundedSender<CallEvent>,
+        events: CallEvents,
     ) -> SendPipeline {
         let runtime = Handle::current();
         let mut threads = Vec::new();
@@ -127,7 +126,7 @@ impl SendPipeline {
                             self_view,
                         };
                         if let Err(why) = video.run() {
-                            let _ = events.send(CallEvent::Error(why));
+                            events.send(CallEvent::Error(why));
                         }
                     })
                     .expect("spawn the video thread"),
@@ -153,7 +152,7 @@ impl SendPipeline {
                             runtime,
                         };
                         if let Err(why) = audio.run(choice) {
-                            let _ = events.send(CallEvent::Error(why));
+                            events.send(CallEvent::Error(why));
                         }
                     })
                     .expect("spawn the audio thread"),

@@ -28,6 +28,10 @@ pub const MAX_CONNECTION_ATTEMPTS: u32 = 3;
 pub const NEW_OFFER_WAIT: Duration = Duration::from_secs(10);
 /// An accepted call that has no connection after this long ends.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Signals held while a call rings (the early offer and its candidates), at most, and their
+/// bytes; beyond that they are dropped (a real caller sends one offer and a handful).
+pub const MAX_EARLY_SIGNALS: usize = 100;
+pub const MAX_EARLY_BYTES: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -107,6 +111,7 @@ enum Phase {
 pub struct Session {
     phase: Phase,
     no_answer: Duration,
+    connect_timeout: Duration,
     audio_muted: bool,
     video_muted: bool,
     connected: bool,
@@ -135,11 +140,18 @@ impl Session {
         Session {
             phase: Phase::Idle,
             no_answer,
+            connect_timeout: CONNECT_TIMEOUT,
             audio_muted: false,
             video_muted: false,
             connected: false,
             setup: Setup::default(),
         }
+    }
+
+    /// How long an accepted call may go without a connection (default [`CONNECT_TIMEOUT`]).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     pub fn in_call(&self) -> bool {
@@ -351,7 +363,16 @@ impl Session {
                     return out;
                 }
                 match &mut self.phase {
-                    Phase::Ringing { early, .. } => early.push(data),
+                    Phase::Ringing { early, .. } => {
+                        let held: usize = early.iter().map(signal_bytes).sum();
+                        if early.len() < MAX_EARLY_SIGNALS
+                            && held + signal_bytes(&data) <= MAX_EARLY_BYTES
+                        {
+                            early.push(data);
+                        } else {
+                            tracing::warn!("too many signals while ringing: one is dropped");
+                        }
+                    }
                     _ => out.extend(self.remote_signal(data)),
                 }
             }
@@ -566,10 +587,10 @@ impl Session {
         );
         if accepted && !self.connected {
             let since = *self.setup.accepted_at.get_or_insert(now);
-            if now.saturating_duration_since(since) >= CONNECT_TIMEOUT {
+            if now.saturating_duration_since(since) >= self.connect_timeout {
                 let why = format!(
                     "no connection {} s after the call was accepted",
-                    CONNECT_TIMEOUT.as_secs()
+                    self.connect_timeout.as_secs()
                 );
                 if let Some(call_id) = self.call_id().map(str::to_string) {
                     out.push(Action::Signal(ClientMessage::Hangup { call_id }));
@@ -635,6 +656,14 @@ impl Session {
         self.phase = Phase::Idle;
         self.connected = false;
         self.setup = Setup::default();
+    }
+}
+
+/// What a held signal costs in memory, roughly (its text).
+fn signal_bytes(data: &SignalData) -> usize {
+    match data {
+        SignalData::Sdp { sdp } => sdp.sdp.len(),
+        SignalData::Candidate { candidate } => candidate.as_ref().map_or(0, |c| c.candidate.len()),
     }
 }
 
@@ -1082,6 +1111,35 @@ mod tests {
         s.peer_notice(PeerNotice::Connected, Instant::now());
         let out = s.signaling(offer);
         assert_eq!(out[0], Action::ClosePeer);
+    }
+
+    #[test]
+    fn what_rings_holds_a_bounded_number_of_signals() {
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        s.signaling(SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: "c1".into(),
+        });
+        for i in 0..10_000 {
+            s.signaling(SignalingEvent::Signal {
+                from: "alice".into(),
+                call_id: "c1".into(),
+                data: SignalData::Candidate {
+                    candidate: Some(IceCandidate {
+                        candidate: format!("candidate:{i} 1 udp 1 10.0.0.1 {i} typ host"),
+                        sdp_mid: None,
+                        sdp_mline_index: None,
+                        username_fragment: None,
+                    }),
+                },
+            });
+        }
+        let out = s.command(CallCommand::Accept, Instant::now());
+        let applied = out
+            .iter()
+            .filter(|a| matches!(a, Action::AddRemoteCandidate(_)))
+            .count();
+        assert_eq!(applied, MAX_EARLY_SIGNALS);
     }
 
     #[test]

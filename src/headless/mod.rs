@@ -46,6 +46,9 @@ pub struct HeadlessOptions {
     pub tls: TlsTrust,
 }
 
+/// The other side's messages kept in a report, at most (a chatty or hostile peer sends more).
+const MAX_REMOTE_EVENTS: usize = 1000;
+
 /// When the steady part of a call starts (ms after connecting), for `p95_steady`.
 const STEADY_AFTER_MS: f64 = 3000.0;
 
@@ -257,13 +260,13 @@ impl Run {
                     MediaKind::Audio => "mute_audio",
                     MediaKind::Video => "mute_video",
                 };
-                self.report.remote_events.push(RemoteEvent {
+                self.remote_event(RemoteEvent {
                     t_ms: self.connected_ms(),
                     code: code.into(),
                     value: muted.into(),
                 });
             }
-            CallEvent::Chat { text } => self.report.remote_events.push(RemoteEvent {
+            CallEvent::Chat { text } => self.remote_event(RemoteEvent {
                 t_ms: self.connected_ms(),
                 code: "chat".into(),
                 value: text.into(),
@@ -294,6 +297,15 @@ impl Run {
             _ => {}
         }
         false
+    }
+
+    /// Keeps the other side's message, up to [`MAX_REMOTE_EVENTS`]; counts the rest.
+    fn remote_event(&mut self, event: RemoteEvent) {
+        if self.report.remote_events.len() < MAX_REMOTE_EVENTS {
+            self.report.remote_events.push(event);
+        } else {
+            self.report.remote_events_dropped += 1;
+        }
     }
 
     fn sample(&mut self, counters: &MediaCounters, link: Option<&LinkStats>) {
@@ -353,6 +365,7 @@ fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Insta
     v.keyframes_requested = MediaCounters::get(&counters.keyframes_requested);
     v.keyframes_sent_on_request = MediaCounters::get(&counters.keyframes_forced);
     v.frames_skipped = MediaCounters::get(&counters.frames_skipped);
+    v.frames_rejected = MediaCounters::get(&counters.frames_rejected);
     v.latency_ms.p50 = received.latency_p50_ms;
     v.latency_ms.p95 = received.latency_p95_ms;
     v.freezes = Freezes {

@@ -10,6 +10,8 @@ pub struct Report {
     pub video: VideoReport,
     pub audio: AudioReport,
     pub remote_events: Vec<RemoteEvent>,
+    /// Remote events beyond the first 1000, not kept.
+    pub remote_events_dropped: u64,
     pub stats: StatsReport,
     /// How much later audio plays than the matching video shows, ms (from the sync marks in the
     /// other side's synthetic tone and its test pattern's capture times).
@@ -53,6 +55,8 @@ pub struct VideoReport {
     pub keyframes_sent_on_request: u64,
     /// Source frames not encoded because the link could not take them.
     pub frames_skipped: u64,
+    /// Frames refused because they declared a picture larger than we decode (3840×2160).
+    pub frames_rejected: u64,
     pub latency_ms: Latency,
     /// Waits for the next decoded frame long enough to see (W3C's freeze definition), and the
     /// longest wait between two decoded frames.

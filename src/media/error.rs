@@ -38,6 +38,16 @@ pub enum MediaError {
     /// The encoder or decoder refused the data or the settings.
     #[error("codec error: {0}")]
     Codec(String),
+    /// A picture larger than we accept (its header says so; nothing was decoded).
+    #[error(
+        "a {width}x{height} picture is larger than the {max_width}x{max_height} peercall accepts"
+    )]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_width: u32,
+        max_height: u32,
+    },
     /// A format, size or setting we do not handle.
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -170,14 +170,17 @@ impl JitterBuffer {
 
     /// Records the packet's transit delay and recomputes the target delay.
     fn measure(&mut self, ext_ts: i64, arrival_us: u64) {
-        let media_us = ext_ts * 1_000_000 / SAMPLE_RATE as i64;
-        let transit = arrival_us as i64 - media_us;
+        // Wide and saturating: the timestamps are the other side's to choose, and crafted
+        // jumps grow the extended one without bound.
+        let media_us = ext_ts as i128 * 1_000_000 / SAMPLE_RATE as i128;
+        let transit =
+            (arrival_us as i128 - media_us).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         // A jump of more than half a second is a new timeline (the sender paused: muted, or its
         // clock restarted), not jitter to cover for the next seconds.
         if self
             .transits
             .back()
-            .is_some_and(|last| (transit - last).abs() > TIMELINE_JUMP_US)
+            .is_some_and(|last| transit.saturating_sub(*last).saturating_abs() > TIMELINE_JUMP_US)
         {
             self.transits.clear();
         }
@@ -188,7 +191,7 @@ impl JitterBuffer {
         let mut sorted: Vec<i64> = self.transits.iter().copied().collect();
         sorted.sort_unstable();
         let q_idx = ((sorted.len() - 1) as f64 * self.cfg.quantile).round() as usize;
-        let jitter = (sorted[q_idx] - sorted[0]).max(0) as u64;
+        let jitter = sorted[q_idx].saturating_sub(sorted[0]).max(0) as u64;
         self.stats.target_delay_us =
             (jitter + BLOCK_US).clamp(self.cfg.min_delay_us, self.cfg.max_delay_us);
     }
@@ -201,6 +204,17 @@ impl JitterBuffer {
         // Late packets count for the delay estimate too: they are exactly
         // the ones a larger delay would have saved.
         self.measure(ext_ts, arrival_us);
+        // Far ahead of what plays next: the other side's stream restarted (or lies). Start over
+        // from here rather than concede everything in between.
+        if self
+            .next
+            .is_some_and(|n| ext.saturating_sub(n) > self.cfg.max_packets as i64 * 4)
+        {
+            self.stats.dropped += self.packets.len() as u64;
+            self.packets.clear();
+            self.next = Some(ext);
+            self.expanding = 0;
+        }
         if self.next.is_some_and(|n| ext < n) {
             self.stats.late += 1;
             return;
@@ -238,6 +252,21 @@ impl JitterBuffer {
         }
     }
 
+    /// Drops what lies beyond the most audio ever buffered, at once.
+    fn skip_to_max_delay(&mut self) {
+        let Some((&last, _)) = self.packets.last_key_value() else {
+            return;
+        };
+        let slots = (self.cfg.max_delay_us / BLOCK_US).max(1) as i64;
+        let keep_from = last - slots + 1;
+        if self.next.is_some_and(|n| n < keep_from) {
+            let kept = self.packets.split_off(&keep_from);
+            self.stats.dropped += self.packets.len() as u64;
+            self.packets = kept;
+            self.next = Some(keep_from);
+        }
+    }
+
     /// Skips the next slot to reduce delay, dropping its packet if present.
     fn skip_one(&mut self) {
         if let Some(n) = self.next {
@@ -266,10 +295,9 @@ impl JitterBuffer {
             self.buffering_since = None;
             self.next = Some(self.next.unwrap_or(first).min(first));
         }
-        // Bound delay: hard cap at max, then gentle catch-up above target.
-        while self.span_us() > self.cfg.max_delay_us {
-            self.skip_one();
-        }
+        // Bound delay: hard cap at max (in one step, however far behind), then gentle catch-up
+        // above target.
+        self.skip_to_max_delay();
         if self.span_us() > target + self.cfg.excess_us {
             self.skip_one();
         }
@@ -579,5 +607,60 @@ mod tests {
         assert_eq!(s.buffered_packets, 10);
         assert_eq!(s.dropped, 90);
         assert!(matches!(jb.pop(1_000_000), Playout::Packet { seq, .. } if seq >= 90));
+    }
+
+    #[test]
+    fn crafted_timestamps_do_not_overflow() {
+        // Each packet's timestamp almost half the clock ahead of the last: the extended timestamp
+        // grows by 2^31 - 1 every time. Thousands of them overflowed the µs conversion.
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut ts = 0u32;
+        for i in 0..10_000u32 {
+            ts = ts.wrapping_add(0x7FFF_FFFF);
+            jb.push(i as u16, ts, vec![1], i as u64 * TICK);
+            jb.pop(i as u64 * TICK + 1);
+        }
+        let s = jb.stats();
+        assert!(
+            s.target_delay_us <= JitterConfig::default().max_delay_us,
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn a_sequence_jump_resynchronises_instead_of_conceding_the_gap() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut now = 0;
+        for i in 0..20u16 {
+            jb.push(i, i as u32 * 960, vec![1], now);
+            jb.pop(now + 1);
+            now += TICK;
+        }
+        // The other side's sequence leaps almost half the space ahead, again and again.
+        let mut seq = 20u16;
+        let mut played_after = 0;
+        for round in 0..50u32 {
+            seq = seq.wrapping_add(32_000);
+            for k in 0..5u16 {
+                jb.push(
+                    seq.wrapping_add(k),
+                    (100 + round * 5 + k as u32) * 960,
+                    vec![2],
+                    now,
+                );
+            }
+            for _ in 0..5 {
+                if matches!(jb.pop(now + 1), Playout::Packet { .. }) {
+                    played_after += 1;
+                }
+                now += TICK;
+            }
+            seq = seq.wrapping_add(5);
+        }
+        let s = jb.stats();
+        // What arrived after each leap is played, not thousands of concealed slots.
+        assert!(played_after >= 150, "{played_after} played: {s:?}");
+        assert!(s.concealed < 100, "{s:?}");
+        assert!(s.dropped < 1_000, "skipped slot by slot: {s:?}");
     }
 }

@@ -80,6 +80,21 @@ pub struct EncodedFrame {
     pub capture_us: u64,
 }
 
+/// The largest picture we decode (4K UHD, either way round). A keyframe may declare up to
+/// 16383×16383: decoding that would allocate hundreds of MiB, and its RGBA copy about a GiB.
+pub const MAX_DECODED_SIZE: (u32, u32) = (3840, 2160);
+
+/// The size a VP8 keyframe declares (RFC 6386 §9.1: after the 3-byte tag, the start code
+/// 9d 01 2a, then 14-bit width and height, little-endian), `None` for other frames.
+pub fn keyframe_size(data: &[u8]) -> Option<(u32, u32)> {
+    if !is_vp8_keyframe(data) || data.len() < 10 || data[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([data[6], data[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([data[8], data[9]]) & 0x3fff;
+    Some((width as u32, height as u32))
+}
+
 /// True if a VP8 frame is a keyframe: bit 0 of the frame tag is 0 for
 /// keyframes (RFC 6386 §9.1).
 pub fn is_vp8_keyframe(data: &[u8]) -> bool {
@@ -417,9 +432,23 @@ impl Vp8Decoder {
     /// Decodes one compressed frame. `Ok(None)` if libvpx produced no
     /// picture; `Err(Codec)` on corrupt data (the caller should then ask the
     /// sender for a keyframe). `capture_us` is carried into the frame.
+    /// Decodes one frame. A keyframe declaring more than [`MAX_DECODED_SIZE`] (in either
+    /// orientation) is refused before libvpx sees it.
     pub fn decode(&mut self, data: &[u8], capture_us: u64) -> Result<Option<VideoFrame>> {
         if data.is_empty() || data.len() > u32::MAX as usize {
             return Err(MediaError::InvalidInput("empty VP8 frame".into()));
+        }
+        if let Some((width, height)) = keyframe_size(data) {
+            let (max_w, max_h) = MAX_DECODED_SIZE;
+            let fits = (width <= max_w && height <= max_h) || (width <= max_h && height <= max_w);
+            if !fits {
+                return Err(MediaError::TooLarge {
+                    width,
+                    height,
+                    max_width: max_w,
+                    max_height: max_h,
+                });
+            }
         }
         // SAFETY: ctx initialised; data/len describe a live slice, which
         // libvpx only reads during the call.

@@ -30,6 +30,17 @@ impl VideoTexture {
         if frame.pixels.len() != size[0] * size[1] * 4 {
             return;
         }
+        // The GPU cannot hold a texture beyond its limit (the decoder caps pictures at 4K, below
+        // any real GPU's; this is the last guard).
+        let max_side = ctx.input(|i| i.max_texture_side);
+        if size[0] > max_side || size[1] > max_side {
+            tracing::warn!(
+                ?size,
+                max_side,
+                "a picture too large for the GPU is not shown"
+            );
+            return;
+        }
         let image = ColorImage::from_rgba_unmultiplied(size, &frame.pixels);
         match &mut self.handle {
             Some(handle) if handle.size() == size => handle.set(image, TextureOptions::LINEAR),

@@ -138,7 +138,7 @@ use peercall::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoC
 use peercall::call::peer::NetworkSettings;
 use peercall::call::{CallEngine, CallEvent, EngineConfig};
 use signaling_client::{Signaling, WsOptions, WsSignaling};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 /// Tests in one file that run real calls take turns: on two cores, calls in parallel would
 /// measure the machine's overload rather than peercall.
@@ -232,11 +232,7 @@ pub fn remote_events(report: &Value) -> Vec<(String, Value)> {
 }
 
 /// A call engine in this process, registered as `id` on the server.
-pub async fn engine(
-    url: &str,
-    id: &str,
-    video: &str,
-) -> (CallEngine, UnboundedReceiver<CallEvent>) {
+pub async fn engine(url: &str, id: &str, video: &str) -> (CallEngine, Receiver<CallEvent>) {
     let signaling = WsSignaling::connect(url, WsOptions::default())
         .await
         .expect("connect");
@@ -262,7 +258,7 @@ pub fn media_setup(video: &str) -> MediaSetup {
 
 /// The next event that `pick` accepts, skipping others; panics after `within`.
 pub async fn next_event(
-    events: &mut UnboundedReceiver<CallEvent>,
+    events: &mut Receiver<CallEvent>,
     within: Duration,
     mut pick: impl FnMut(&CallEvent) -> bool,
 ) -> CallEvent {
