@@ -62,6 +62,10 @@ enum Command {
         /// `turn:user:password@host:port`); repeat for more.
         #[arg(long = "ice-server", value_name = "URL")]
         ice_servers: Vec<String>,
+        /// Open connections at most; more are refused (503). Default: 10 000, or fewer if the
+        /// process may not open that many files.
+        #[arg(long)]
+        max_connections: Option<usize>,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -202,8 +206,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             bind,
             ice_servers,
+            max_connections,
             tls,
-        } => runtime.block_on(serve(bind, ice_servers, tls.source())),
+        } => runtime.block_on(serve(bind, ice_servers, max_connections, tls.source())),
         Command::Call { dial, common } => {
             runtime.block_on(headless_call(Mode::Call { dial }, common, Duration::ZERO))
         }
@@ -226,18 +231,22 @@ fn main() -> anyhow::Result<()> {
 async fn serve(
     bind: SocketAddr,
     ice_servers: Vec<String>,
+    max_connections: Option<usize>,
     tls: Option<TlsSource>,
 ) -> anyhow::Result<()> {
     let tls = tls
         .map(|source| TlsIdentity::load(&source, bind))
         .transpose()
         .context("setting up TLS")?;
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         bind,
         ice_servers: headless::ice_servers(&ice_servers),
         tls: tls.clone(),
         ..ServerConfig::default()
     };
+    if let Some(max) = max_connections {
+        config.limits.max_connections = max;
+    }
     let server = Server::bind(config)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;

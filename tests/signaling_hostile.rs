@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{start_server, RawClient, Read};
 use futures_util::SinkExt;
-use peercall::server::ServerConfig;
+use peercall::server::{Limits, ServerConfig};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -167,4 +167,124 @@ async fn a_flood_is_rate_limited_and_others_keep_talking() {
         flooder.expect_error("unknown_peer").await["call_id"],
         "after"
     );
+}
+
+/// A server with tight limits, so the tests see them act in a moment.
+fn tight() -> ServerConfig {
+    ServerConfig {
+        limits: Limits {
+            max_connections: 8,
+            register_within: Duration::from_millis(500),
+            idle_ping: Duration::from_millis(300),
+            flood_close_after: Duration::from_millis(800),
+        },
+        ..ServerConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_registers_is_closed() {
+    let server = start_server(tight()).await;
+    let mut idle = RawClient::connect(&server.ws_url()).await;
+    match tokio::time::timeout(Duration::from_secs(5), idle.read()).await {
+        Ok(Read::Closed(code)) => assert_eq!(code, Some(1008)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused_and_the_others_go_on() {
+    let server = start_server(tight()).await;
+    let url = server.ws_url();
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        clients.push(RawClient::registered(&url, &format!("peer{i}")).await);
+    }
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("the ninth connection: {:?}", other.map(|_| ())),
+    }
+    // One leaves: there is room again.
+    drop(clients.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    RawClient::registered(&url, "late").await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_before_it_holds_much_memory() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (mut alice, bob) = live_call(&url, "alice", "bob", "c1").await;
+    // bob stops reading; alice relays ~60 KiB signals at the rate limit. bob's queue is bounded
+    // in bytes (1 MiB past what the sockets buffer), so the server drops him and tells alice.
+    let big = "x".repeat(60 * 1024);
+    let mut sent = 0;
+    let gone = loop {
+        assert!(sent < 2_000, "bob still not dropped after {sent} signals");
+        let data = json!({"sdp":{"type":"offer","sdp":big}});
+        alice
+            .send(json!({"type":"signal","call_id":"c1","data":data}))
+            .await;
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        // Anything for alice (rate-limit notices aside)?
+        if let Ok(Read::Json(v)) =
+            tokio::time::timeout(Duration::from_millis(1), alice.read()).await
+        {
+            if v["type"] == "hangup" {
+                break v;
+            }
+        }
+    };
+    assert_eq!(gone["reason"], "gone", "{gone}");
+    drop(bob);
+}
+
+#[tokio::test]
+async fn a_silent_client_is_pinged_then_closed() {
+    let server = start_server(tight()).await;
+    let url = server.ws_url();
+    let mut watcher = RawClient::registered(&url, "watcher").await;
+    // Registered, then never reads again: no pong ever goes back.
+    let silent = RawClient::registered(&url, "silent").await;
+    let left = watcher.recv_type("peer_joined").await;
+    assert_eq!(left["id"], "silent");
+    // watcher answers pings (it reads), so only silent goes.
+    let left = tokio::time::timeout(Duration::from_secs(5), watcher.recv_type("peer_left"))
+        .await
+        .expect("the silent client was never closed");
+    assert_eq!(left["id"], "silent");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn a_ping_flood_counts_against_the_rate_and_closes_the_flooder() {
+    use futures_util::StreamExt;
+    let server = start_server(tight()).await;
+    let url = server.ws_url();
+    let flooder = RawClient::registered(&url, "flooder").await;
+    let (mut sink, mut stream) = flooder.ws.split();
+    // Pings as fast as they go, while reading the pongs (so nothing stalls on a full socket).
+    let pinging =
+        tokio::spawn(
+            async move { while sink.send(Message::Ping(Default::default())).await.is_ok() {} },
+        );
+    let closed = async {
+        while let Some(frame) = stream.next().await {
+            match frame {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    let code = tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("a ping flood was never closed");
+    assert_eq!(code, Some(1008));
+    pinging.abort();
 }

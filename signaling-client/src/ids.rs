@@ -40,6 +40,30 @@ const ANIMALS: &[&str] = &[
     "tapir", "tiger", "walrus", "wombat",
 ];
 
+/// A readable random ID no one has (`taken` says who has one): `brave-otter-42` while those
+/// last, `brave-otter-3fa9c2d1` once they grow scarce. Bounded work either way: the hub looks
+/// this up under its lock.
+pub fn unused_random_peer_id(taken: impl Fn(&str) -> bool) -> String {
+    const TRIES: usize = 32;
+    (0..TRIES)
+        .map(|_| random_peer_id())
+        .chain((0..TRIES).map(|_| long_random_peer_id()))
+        .find(|id| !taken(id))
+        // 2^32 suffixes per name pair: all of them taken is not a state a server reaches.
+        .unwrap_or_else(long_random_peer_id)
+}
+
+/// `brave-otter-3fa9c2d1`: the readable part, and 32 random bits.
+fn long_random_peer_id() -> String {
+    let mut rng = rand::rng();
+    format!(
+        "{}-{}-{:08x}",
+        ADJECTIVES[rng.random_range(0..ADJECTIVES.len())],
+        ANIMALS[rng.random_range(0..ANIMALS.len())],
+        rng.random::<u32>()
+    )
+}
+
 /// A readable random ID such as `brave-otter-42`.
 pub fn random_peer_id() -> String {
     let mut rng = rand::rng();
@@ -87,5 +111,26 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, random_call_id());
         assert!(is_valid_call_id(&a));
+    }
+
+    #[test]
+    fn when_every_short_name_is_taken_a_longer_one_is_found() {
+        let id = unused_random_peer_id(|id| {
+            id.len() <= 20
+                && id.split('-').count() == 3
+                && id.ends_with(|c: char| c.is_ascii_digit())
+                && id.rsplit('-').next().unwrap().len() == 2
+        });
+        assert!(is_valid_peer_id(&id), "{id}");
+        assert_eq!(id.rsplit('-').next().unwrap().len(), 8, "{id}");
+        // And with nothing taken, the short readable form.
+        assert_eq!(
+            unused_random_peer_id(|_| false)
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::ids::{check_peer_id, is_valid_call_id, random_peer_id};
+use crate::ids::{check_peer_id, is_valid_call_id, unused_random_peer_id};
 use crate::protocol::{
     ClientMessage, ErrorCode, HangupReason, IceServer, ServerMessage, PROTOCOL_VERSION,
     RING_TIMEOUT_SECS,
@@ -307,12 +307,7 @@ impl Switchboard {
                 }
                 id
             }
-            None => loop {
-                let id = random_peer_id();
-                if !self.by_peer_id.contains_key(&id) {
-                    break id;
-                }
-            },
+            None => unused_random_peer_id(|id| self.by_peer_id.contains_key(id)),
         };
         let mut others: Vec<String> = self.by_peer_id.keys().cloned().collect();
         others.sort();

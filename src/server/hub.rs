@@ -9,36 +9,39 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Utf8Bytes;
 use signaling_client::switchboard::{ClientId, Delivery, Switchboard, SwitchboardConfig};
 use signaling_client::{ClientMessage, ServerMessage};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-/// Messages a connection may have waiting to be written before it counts as too slow and is
-/// closed; enough for the presence of several thousand peers arriving at once.
-pub const OUTBOX_CAPACITY: usize = 16_384;
+use super::limits::Limits;
+use super::outbox::{outbox, Outbox, OutboxSender};
 
 /// How often the ring timeouts are checked at the least.
 const TICK: Duration = Duration::from_millis(250);
 
-pub type Outbox = mpsc::Receiver<Utf8Bytes>;
-
 struct State {
     board: Switchboard,
-    outboxes: HashMap<ClientId, mpsc::Sender<Utf8Bytes>>,
+    outboxes: HashMap<ClientId, OutboxSender>,
 }
 
 pub struct Hub {
     state: Mutex<State>,
     shutdown: watch::Sender<bool>,
+    limits: Limits,
 }
 
 impl Hub {
-    pub fn new(config: SwitchboardConfig) -> Arc<Hub> {
+    pub fn new(config: SwitchboardConfig, limits: Limits) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State {
                 board: Switchboard::new(config),
                 outboxes: HashMap::new(),
             }),
             shutdown: watch::channel(false).0,
+            limits,
         })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -48,7 +51,7 @@ impl Hub {
 
     /// A new connection: its ID and the queue of text frames to write to it.
     pub fn join(&self) -> (ClientId, Outbox) {
-        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let (tx, rx) = outbox();
         let mut state = self.lock();
         let client = state.board.connect();
         state.outboxes.insert(client, tx);
@@ -75,6 +78,16 @@ impl Hub {
         state.outboxes.remove(&client);
         state.board.disconnect(client, &mut out);
         state.deliver(out);
+    }
+
+    /// Open connections, registered or not.
+    pub fn connections(&self) -> usize {
+        self.lock().outboxes.len()
+    }
+
+    /// Whether this connection has registered an ID.
+    pub fn is_registered(&self, client: ClientId) -> bool {
+        self.lock().board.peer_id(client).is_some()
     }
 
     pub fn counts(&self) -> (usize, usize) {
@@ -114,24 +127,39 @@ impl Hub {
 
 impl State {
     fn deliver(&mut self, deliveries: Vec<Delivery>) {
-        for delivery in deliveries {
-            // Serialised once, however many receive it (presence goes to everyone).
-            let text = Utf8Bytes::from(delivery.message().to_json());
-            for client in self.board.recipients(&delivery) {
-                self.push(client, text.clone());
+        let mut deliveries = deliveries;
+        // Dropping a slow client delivers more (presence, `gone` to its calls): until done.
+        while !deliveries.is_empty() {
+            let mut slow = Vec::new();
+            for delivery in deliveries {
+                // Serialised once, however many receive it (presence goes to everyone).
+                let text = Utf8Bytes::from(delivery.message().to_json());
+                for client in self.board.recipients(&delivery) {
+                    if !self.push(client, text.clone()) {
+                        slow.push(client);
+                    }
+                }
+            }
+            deliveries = Vec::new();
+            for client in slow {
+                // It leaves the switchboard now, whatever its socket is doing: the others hear
+                // it is gone, and nothing more is queued for it.
+                self.board.disconnect(client, &mut deliveries);
             }
         }
     }
 
-    fn push(&mut self, client: ClientId, text: Utf8Bytes) {
+    /// Queues `text` for `client`; false when it could not take it (too slow, about to go).
+    fn push(&mut self, client: ClientId, text: Utf8Bytes) -> bool {
         let Some(outbox) = self.outboxes.get(&client) else {
-            return;
+            return true;
         };
-        if outbox.try_send(text).is_err() {
-            // Too slow to keep up (or already closing): dropping the sender closes the connection,
-            // which then leaves the switchboard like any other.
+        if outbox.push(text).is_err() {
+            // Too slow to keep up: dropping the sender closes the connection (1008).
             tracing::warn!(client, "connection too slow, closing it");
             self.outboxes.remove(&client);
+            return false;
         }
+        true
     }
 }

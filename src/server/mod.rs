@@ -3,6 +3,8 @@
 //! - [`web`]: HTTP routes (`/ws`, `/health`, `/` the browser client);
 //! - [`connection`]: one WebSocket: size and rate limits, parsing, writing;
 //! - [`hub`]: shared state: the protocol's `Switchboard` plus an outbox per connection;
+//! - [`outbox`]: one connection's frames waiting to be written, bounded in frames and bytes;
+//! - [`limits`]: what one connection, and the server, may take;
 //! - [`rate_limit`]: the per-connection token bucket;
 //! - [`tls`]: optional HTTPS/WSS on the same port (self-signed or PEM files).
 //!
@@ -11,6 +13,8 @@
 
 pub mod connection;
 pub mod hub;
+pub mod limits;
+pub mod outbox;
 pub mod rate_limit;
 pub mod tls;
 pub mod web;
@@ -27,6 +31,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use hub::Hub;
+pub use limits::Limits;
 use tls::{TlsIdentity, TlsListener};
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8480";
@@ -38,6 +43,7 @@ pub struct ServerConfig {
     pub ring_timeout: Duration,
     /// Serve https:// and wss:// with this certificate instead of plain HTTP.
     pub tls: Option<TlsIdentity>,
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +53,7 @@ impl Default for ServerConfig {
             ice_servers: Vec::new(),
             ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
             tls: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -61,10 +68,13 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
         let listener = TcpListener::bind(config.bind).await?;
-        let hub = Hub::new(SwitchboardConfig {
-            ice_servers: config.ice_servers,
-            ring_timeout: config.ring_timeout,
-        });
+        let hub = Hub::new(
+            SwitchboardConfig {
+                ice_servers: config.ice_servers,
+                ring_timeout: config.ring_timeout,
+            },
+            config.limits,
+        );
         Ok(Server {
             listener,
             hub,

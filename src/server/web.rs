@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use signaling_client::protocol::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
@@ -89,7 +89,14 @@ async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
     }))
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> impl IntoResponse {
+async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> Response {
+    if hub.connections() >= hub.limits().max_connections {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try again later",
+        )
+            .into_response();
+    }
     // Small buffers: most connections are idle, and 128 KiB each (the default) would make 10 000
     // of them cost gigabytes. Frames up to the 64 KiB limit still arrive whole.
     ws.read_buffer_size(READ_BUFFER)
@@ -97,4 +104,5 @@ async fn upgrade(ws: WebSocketUpgrade, State(hub): State<Arc<Hub>>) -> impl Into
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| connection::serve(socket, hub))
+        .into_response()
 }
