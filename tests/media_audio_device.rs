@@ -3,9 +3,8 @@
 //! monitor as default source) and its frequency is found again.
 //!
 //! Needs a PulseAudio server with a null sink as default sink and its
-//! monitor as default source (see scripts/start-test-pulseaudio.sh). Without
-//! a server the test explains why and passes, unless PEERCALL_REQUIRE_AUDIO
-//! is set (CI sets it), in which case it fails.
+//! monitor as default source (scripts/start-test-pulseaudio.sh, which
+//! scripts/test.sh runs); without one it fails and says so.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +15,6 @@ use peercall::media::microphone::Microphone;
 use peercall::media::speaker::Speaker;
 use peercall::media::tone::ToneSource;
 use peercall::media::{AudioSink, AudioSource, SAMPLE_RATE};
-
-fn audio_required() -> bool {
-    std::env::var("PEERCALL_REQUIRE_AUDIO").is_ok_and(|v| !v.is_empty() && v != "0")
-}
 
 fn pulse_server_running() -> Result<(), String> {
     match Command::new("pactl").arg("info").output() {
@@ -35,14 +30,11 @@ fn pulse_server_running() -> Result<(), String> {
 #[test]
 fn tone_through_real_speaker_and_microphone() {
     if let Err(why) = pulse_server_running() {
-        assert!(
-            !audio_required(),
-            "PEERCALL_REQUIRE_AUDIO is set but there is no PulseAudio server: {why}"
+        panic!(
+            "this test plays through a real speaker into a real microphone: it needs the \
+             PulseAudio null sink scripts/start-test-pulseaudio.sh starts (scripts/test.sh does): \
+             {why}"
         );
-        eprintln!(
-            "skipping real audio test (set PEERCALL_REQUIRE_AUDIO=1 to make this fatal): {why}"
-        );
-        return;
     }
     const FREQ: f64 = 1000.0;
     let mut speaker = Speaker::open(None).expect("open default speaker");

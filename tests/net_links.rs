@@ -571,14 +571,14 @@ fn a_browser_calls_over_a_lossy_link() {
     println!(
         "[browser, 5 % loss, 40 ms RTT] page decoded {page_fps:.1} fps; peercall decoded \
          {decoded_fps:.1} fps, freezes {}, nack {} repaired {}, rtx sent {}, audio decoded {} \
-         fec {} level {} dBFS",
+         fec {} tone {} Hz",
         v["freezes"],
         report["stats"]["nack_sent"],
         report["stats"]["nack_repaired"],
         report["stats"]["rtx_sent"],
         report["audio"]["blocks_decoded"],
         report["stats"]["fec_recovered"],
-        report["audio"]["level_dbfs"],
+        report["audio"]["tone_hz"],
     );
     assert_eq!(report["ended"]["reason"], "hangup", "{report}");
     // Both ways the video keeps up through the loss: peercall's repairs (RTX) serve the page,

@@ -21,6 +21,39 @@ pub struct Chromium {
     profile: PathBuf,
 }
 
+/// What the browser's fake microphone plays: a steady tone peercall can find (Chromium's own fake
+/// microphone beeps, which has no one frequency).
+pub const FAKE_MIC_HZ: f64 = 880.0;
+
+/// A 48 kHz mono 16-bit WAV of [`FAKE_MIC_HZ`] (Chromium loops it).
+fn write_tone_wav(path: &std::path::Path) {
+    let rate = 48_000u32;
+    let samples: Vec<i16> = (0..rate * 4)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            (0.3 * (std::f64::consts::TAU * FAKE_MIC_HZ * t).sin() * i16::MAX as f64) as i16
+        })
+        .collect();
+    let data_len = samples.len() as u32 * 2;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, wav).expect("write the fake microphone's tone");
+}
+
 pub fn executable() -> PathBuf {
     std::env::var_os("PEERCALL_CHROMIUM")
         .map(PathBuf::from)
@@ -111,10 +144,17 @@ impl Chromium {
             // machine.
             .arg(("host-resolver-rules", resolver_rules.as_str()));
         if !without_media {
-            builder = builder.args([
-                "use-fake-device-for-media-stream",
-                "use-fake-ui-for-media-stream",
-            ]);
+            let tone = profile.join("tone.wav");
+            write_tone_wav(&tone);
+            builder = builder
+                .args([
+                    "use-fake-device-for-media-stream",
+                    "use-fake-ui-for-media-stream",
+                ])
+                .arg((
+                    "use-file-for-fake-audio-capture",
+                    tone.to_str().expect("a UTF-8 temp path"),
+                ));
         }
         if let Some(origin) = origin {
             builder = builder.arg(("unsafely-treat-insecure-origin-as-secure", origin));
