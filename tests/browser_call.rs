@@ -258,3 +258,95 @@ async fn a_browser_without_a_camera_calls_audio_only_and_says_so() {
     assert_eq!(report["video"]["frames_decoded"], 0);
     chromium.close().await;
 }
+
+/// Run before the page: every description the browser makes numbers VP8 and Opus its own way
+/// (each swapped with another payload type of its section), as Firefox does (VP8 120, Opus 109).
+const RENUMBERED_CODECS: &str = r#"
+(() => {
+  const renumber = (sdp, kind, codec) => {
+    const lines = sdp.split('\r\n');
+    const start = lines.findIndex((l) => l.startsWith(`m=${kind} `));
+    if (start < 0) return sdp;
+    let end = lines.findIndex((l, i) => i > start && l.startsWith('m='));
+    if (end < 0) end = lines.length;
+    const section = lines.slice(start, end);
+    const rtpmap = section.find((l) => new RegExp(`^a=rtpmap:\\d+ ${codec}/`, 'i').test(l));
+    if (!rtpmap) return sdp;
+    const ours = rtpmap.slice('a=rtpmap:'.length).split(' ')[0];
+    const formats = section[0].split(' ').slice(3);
+    const other = formats.filter((f) => f !== ours).pop();
+    if (!other) return sdp;
+    const swap = (pt) => (pt === ours ? other : pt === other ? ours : pt);
+    const renamed = section.map((l, i) => {
+      if (i === 0) {
+        const parts = l.split(' ');
+        return parts.slice(0, 3).concat(parts.slice(3).map(swap)).join(' ');
+      }
+      return l
+        .replace(/^(a=(?:rtpmap|fmtp|rtcp-fb):)(\d+)/, (_, a, pt) => a + swap(pt))
+        .replace(/apt=(\d+)/, (_, pt) => 'apt=' + swap(pt));
+    });
+    return lines.slice(0, start).concat(renamed, lines.slice(end)).join('\r\n');
+  };
+  const munge = (sdp) => renumber(renumber(sdp, 'video', 'VP8'), 'audio', 'opus');
+  for (const name of ['createOffer', 'createAnswer']) {
+    const original = RTCPeerConnection.prototype[name];
+    RTCPeerConnection.prototype[name] = async function (...args) {
+      const d = await original.apply(this, args);
+      return { type: d.type, sdp: munge(d.sdp) };
+    };
+  }
+})();
+"#;
+
+/// peercall follows the payload types the other side's description gives, both when it answers
+/// and when it offers: before, it wrote VP8 as 96 and Opus as 111 whatever was negotiated, every
+/// packet was refused, and the other side saw and heard nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_numbers_codecs_its_own_way_sees_and_hears_peercall() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open_with(
+            &format!("{}?id=web&autoaccept=1", server.page_url()),
+            RENUMBERED_CODECS,
+        )
+        .await;
+    // The page offers (peercall answers), then the page answers (peercall offers).
+    for role in ["answer", "call"] {
+        let mut args = vec!["--server", server.ws_url().leak(), "--id", "native"];
+        if role == "answer" {
+            args.extend(["answer", "--auto-accept", "--wait", "60"]);
+        } else {
+            args.extend(["call", "--dial", "web", "--duration", "4"]);
+        }
+        args.rotate_left(4);
+        let pc = spawn_headless(&args);
+        if role == "answer" {
+            tab.wait_for("peercall.peers.includes('native')").await;
+            assert!(tab.eval::<bool>("peercall.dial('native')").await);
+        }
+        tab.wait_for("peercall.state === 'in_call' && peercall.connected")
+            .await;
+        assert_page_receives_media(&tab).await;
+        if role == "answer" {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            tab.eval::<Value>("peercall.hangup()").await;
+        }
+        let report = report_of(pc).await;
+        assert!(
+            report["errors"].as_array().unwrap().is_empty(),
+            "{}",
+            report["errors"]
+        );
+        assert!(
+            report["video"]["frames_sent"].as_u64().unwrap() > 30,
+            "{}",
+            report["video"]
+        );
+        assert_peercall_received_media(&report);
+        tab.wait_for("peercall.state === 'idle'").await;
+    }
+    chromium.close().await;
+}

@@ -86,6 +86,7 @@ impl CallEngine {
             counters: counters.clone(),
             link: link.clone(),
             last_sample: None,
+            refused_seconds: (0, 0),
         };
         tokio::spawn(task.run(command_rx, signaling_events));
         (
@@ -128,6 +129,9 @@ struct StatsSample {
     bytes_in: u64,
     frames_in: u64,
     frames_out: u64,
+    /// Frames and audio blocks the encoders made, and those the connection accepted.
+    encoded: (u64, u64),
+    accepted: (u64, u64),
 }
 
 struct EngineTask {
@@ -143,6 +147,8 @@ struct EngineTask {
     counters: Arc<Mutex<Arc<MediaCounters>>>,
     link: Arc<Mutex<Option<Arc<LinkStats>>>>,
     last_sample: Option<StatsSample>,
+    /// Seconds in a row in which encoded media was refused by the connection, per kind.
+    refused_seconds: (u32, u32),
 }
 
 impl EngineTask {
@@ -384,6 +390,7 @@ impl EngineTask {
         *self.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer.link.clone());
         self.peer = Some(peer);
         self.last_sample = None;
+        self.refused_seconds = (0, 0);
         Ok(())
     }
 
@@ -419,6 +426,11 @@ impl EngineTask {
         let counters = self.counters();
         let frames_in = MediaCounters::get(&counters.frames_decoded);
         let frames_out = MediaCounters::get(&counters.frames_sent);
+        let encoded = (frames_out, MediaCounters::get(&counters.blocks_sent));
+        let accepted = (
+            LinkStats::get(&peer.link.video_frames_accepted),
+            LinkStats::get(&peer.link.audio_packets_accepted),
+        );
         let mut stats = CallStats {
             rtt_ms,
             packets_lost,
@@ -433,6 +445,27 @@ impl EngineTask {
                 bytes_in.saturating_sub(last.bytes_in) as f64 * 8.0 / 1000.0 / secs;
             stats.fps_in = frames_in.saturating_sub(last.frames_in) as f64 / secs;
             stats.fps_out = frames_out.saturating_sub(last.frames_out) as f64 / secs;
+            let refused = |made: u64, made_before: u64, taken: u64, taken_before: u64| {
+                made.saturating_sub(made_before) >= 5 && taken == taken_before
+            };
+            let (video, audio) = (
+                refused(encoded.0, last.encoded.0, accepted.0, last.accepted.0),
+                refused(encoded.1, last.encoded.1, accepted.1, last.accepted.1),
+            );
+            self.refused_seconds.0 = if video { self.refused_seconds.0 + 1 } else { 0 };
+            self.refused_seconds.1 = if audio { self.refused_seconds.1 + 1 } else { 0 };
+        }
+        for (seconds, kind) in [
+            (self.refused_seconds.0, "video"),
+            (self.refused_seconds.1, "audio"),
+        ] {
+            // Said once, after two seconds of it.
+            if seconds == 2 {
+                self.emit(CallEvent::Error(format!(
+                    "our {kind} does not reach the connection: it refuses every packet the \
+                     encoder makes (a codec or payload type the other side did not agree to)"
+                )));
+            }
         }
         self.last_sample = Some(StatsSample {
             at: now,
@@ -440,6 +473,8 @@ impl EngineTask {
             bytes_in,
             frames_in,
             frames_out,
+            encoded,
+            accepted,
         });
         self.emit(CallEvent::Stats(stats));
     }

@@ -3,6 +3,7 @@
 //!
 //! Everything here is I/O; the decisions (what to send when) are the session's.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -294,7 +295,10 @@ fn opus_codec() -> RTCRtpCodec {
 pub struct LocalTrack {
     track: Arc<TrackLocalStaticSample>,
     ssrc: u32,
-    payload_type: u8,
+    /// The payload type the other side gave this codec: ours until negotiation says otherwise
+    /// (any stack may number codecs its own way; Firefox offers VP8 as 120, Opus as 109).
+    payload_type: AtomicU8,
+    mime_type: &'static str,
 }
 
 impl LocalTrack {
@@ -306,6 +310,11 @@ impl LocalTrack {
         payload_type: u8,
         rtx: bool,
     ) -> Result<Self, PeerError> {
+        let mime_type = if kind == RtpCodecKind::Video {
+            MIME_TYPE_VP8
+        } else {
+            MIME_TYPE_OPUS
+        };
         let ssrc = rand::random::<u32>();
         let encoding = RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
@@ -327,7 +336,8 @@ impl LocalTrack {
         Ok(LocalTrack {
             track: Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?),
             ssrc,
-            payload_type,
+            payload_type: AtomicU8::new(payload_type),
+            mime_type,
         })
     }
 
@@ -339,7 +349,12 @@ impl LocalTrack {
             ..Sample::new(Instant::now())
         };
         self.track
-            .write_sample(self.ssrc, self.payload_type, &sample, &[])
+            .write_sample(
+                self.ssrc,
+                self.payload_type.load(Ordering::Relaxed),
+                &sample,
+                &[],
+            )
             .await?;
         Ok(())
     }
@@ -531,6 +546,7 @@ impl Peer {
         self.remote_description_set = true;
         if self.role == Role::Caller {
             self.dtls_client = remote_setup_passive;
+            self.follow_negotiated_payload_types().await;
         }
         for candidate in std::mem::take(&mut self.pending_candidates) {
             if let Err(e) = self.pc.add_ice_candidate(candidate).await {
@@ -541,6 +557,7 @@ impl Peer {
             let answer = self.pc.create_answer(None).await?;
             self.pc.set_local_description(answer.clone()).await?;
             self.dtls_client = dtls_setup(&answer.sdp) == Some("active");
+            self.follow_negotiated_payload_types().await;
             let _ = self
                 .events
                 .send(PeerEvent::LocalDescription(SessionDescription {
@@ -616,6 +633,34 @@ impl Peer {
                 Err(why) => tracing::warn!(%name, %why, "a .local candidate is skipped"),
             }
         });
+    }
+
+    /// Sends each codec with the payload type negotiation gave it (the other side's numbering).
+    async fn follow_negotiated_payload_types(&self) {
+        for sender in self.pc.get_senders().await {
+            let Ok(parameters) = sender.get_parameters().await else {
+                continue;
+            };
+            for track in [&self.video, &self.audio] {
+                let negotiated = parameters
+                    .rtp_parameters
+                    .codecs
+                    .iter()
+                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(track.mime_type));
+                if let Some(codec) = negotiated {
+                    let before = track
+                        .payload_type
+                        .swap(codec.payload_type, Ordering::Relaxed);
+                    if before != codec.payload_type {
+                        tracing::info!(
+                            codec = track.mime_type,
+                            payload_type = codec.payload_type,
+                            "the other side numbers this codec its own way"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Whether we are the DTLS client (see the field).

@@ -337,7 +337,7 @@ impl Run {
             t_ms,
             frames_decoded: MediaCounters::get(&counters.frames_decoded),
             blocks_decoded: MediaCounters::get(&counters.blocks_decoded),
-            frames_sent: MediaCounters::get(&counters.frames_sent),
+            frames_sent: link.map_or(0, |l| LinkStats::get(&l.video_frames_accepted)),
             keyframes_requested: MediaCounters::get(&counters.keyframes_requested),
             target_kbps,
             bitrate_out_kbps: sent as f64 * 8.0 / 1000.0 / interval_s,
@@ -357,7 +357,7 @@ fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Insta
     let received = counters.received_video();
     let v = &mut report.video;
     v.size = received.size.map(|(w, h)| [w, h]);
-    v.frames_sent = MediaCounters::get(&counters.frames_sent);
+    v.frames_encoded = MediaCounters::get(&counters.frames_sent);
     v.frames_decoded = MediaCounters::get(&counters.frames_decoded);
     v.counters_read = received.counters_read;
     v.counter_gaps = (received.counters_read > 0).then_some(received.counter_gaps);
@@ -373,7 +373,7 @@ fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Insta
         longest_ms: received.longest_freeze.as_secs_f64() * 1000.0,
     };
     let a = &mut report.audio;
-    a.blocks_sent = MediaCounters::get(&counters.blocks_sent);
+    a.blocks_encoded = MediaCounters::get(&counters.blocks_sent);
     a.blocks_decoded = MediaCounters::get(&counters.blocks_decoded);
     a.blocks_concealed = MediaCounters::get(&counters.blocks_concealed);
     a.longest_silence_ms = counters.longest_audio_silence().as_secs_f64() * 1000.0;
@@ -385,6 +385,8 @@ fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Insta
 }
 
 fn fill_link(report: &mut Report, link: &LinkStats) {
+    report.video.frames_sent = LinkStats::get(&link.video_frames_accepted);
+    report.audio.blocks_sent = LinkStats::get(&link.audio_packets_accepted);
     let s = &mut report.stats;
     s.nack_sent = LinkStats::get(&link.nack_sent);
     s.nack_repaired = LinkStats::get(&link.nack_repaired);

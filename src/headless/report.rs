@@ -45,7 +45,9 @@ pub struct SetupTimes {
 pub struct VideoReport {
     /// The size of the last frame decoded, `[width, height]`.
     pub size: Option<[u32; 2]>,
+    /// Frames the connection accepted from our encoder (really sent), and frames encoded.
     pub frames_sent: u64,
+    pub frames_encoded: u64,
     pub frames_decoded: u64,
     /// Test-pattern counters read back from decoded frames.
     pub counters_read: u64,
@@ -79,7 +81,9 @@ pub struct Latency {
 
 #[derive(Debug, Default, Serialize)]
 pub struct AudioReport {
+    /// Blocks the connection accepted (really sent), and blocks encoded.
     pub blocks_sent: u64,
+    pub blocks_encoded: u64,
     /// Blocks decoded from their own packet.
     pub blocks_decoded: u64,
     /// Lost blocks extrapolated by the decoder (packet-loss concealment).

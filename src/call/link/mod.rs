@@ -63,6 +63,10 @@ pub struct LinkStats {
     pub pacer_dropped: AtomicU64,
     /// Bytes waiting in the pacer now.
     pub pacer_queued_bytes: AtomicU64,
+    /// Video frames (their last packets) and audio packets the connection accepted from our
+    /// tracks: what was really sent, as opposed to what the encoders made.
+    pub video_frames_accepted: AtomicU64,
+    pub audio_packets_accepted: AtomicU64,
     /// RTP packets that arrived from the other side (decrypted: it is really there).
     pub rtp_received: AtomicU64,
     /// RTP bytes the pacer let out (media, retransmissions), for the bitrate actually sent.

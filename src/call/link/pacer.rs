@@ -164,6 +164,7 @@ pub struct PriorityPacer {
     queue: PacingQueue<TaggedPacket>,
     stats: Arc<LinkStats>,
     audio_ssrcs: Vec<u32>,
+    video_ssrcs: Vec<u32>,
     reads: VecDeque<TaggedPacket>,
     /// RTCP, and packets released by the queue.
     writes: VecDeque<TaggedPacket>,
@@ -175,6 +176,7 @@ impl PriorityPacer {
             queue: PacingQueue::new(start_bps),
             stats,
             audio_ssrcs: Vec::new(),
+            video_ssrcs: Vec::new(),
             reads: VecDeque::new(),
             writes: VecDeque::new(),
         }
@@ -224,7 +226,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
             self.writes.push_back(msg);
             return Ok(());
         };
-        let priority = if self.audio_ssrcs.contains(&packet.header.ssrc) {
+        // What the connection accepted from our tracks (a packet with a payload type it was not
+        // given never gets here): what the report counts as sent.
+        let ssrc = packet.header.ssrc;
+        if self.audio_ssrcs.contains(&ssrc) {
+            LinkStats::add(&self.stats.audio_packets_accepted, 1);
+        } else if packet.header.marker && self.video_ssrcs.contains(&ssrc) {
+            LinkStats::add(&self.stats.video_frames_accepted, 1);
+        }
+        let priority = if self.audio_ssrcs.contains(&ssrc) {
             Priority::Audio
         } else if msg.message.has(&Attribute::Retransmission) {
             if let [a, b, ..] = packet.payload[..] {
@@ -263,11 +273,14 @@ impl Interceptor for PriorityPacer {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         if info.mime_type.to_ascii_lowercase().starts_with("audio/") {
             self.audio_ssrcs.push(info.ssrc);
+        } else {
+            self.video_ssrcs.push(info.ssrc);
         }
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
         self.audio_ssrcs.retain(|s| *s != info.ssrc);
+        self.video_ssrcs.retain(|s| *s != info.ssrc);
     }
 
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
