@@ -9,4 +9,7 @@ cd "$(dirname "$0")/.."
 # 1 000 clients and the server share one process in the scale test.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# Each fuzz target (tests/fuzz) runs 10 s here; scripts/fuzz.sh runs them longer.
+export BOLERO_RANDOM_TEST_TIME_MS="${BOLERO_RANDOM_TEST_TIME_MS:-10000}"
+
 cargo test --workspace --all-targets "$@"

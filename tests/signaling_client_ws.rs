@@ -153,3 +153,51 @@ async fn ws_signaling_survives_a_server_restart() {
         }
     );
 }
+
+/// A signal at the frame limit reaches a `WsSignaling` peer: relayed with its `from` it is
+/// longer than 64 KiB, which our client once refused, dropping its connection mid-call.
+#[tokio::test]
+async fn a_signal_at_the_frame_limit_reaches_a_ws_signaling_peer() {
+    let server = common::start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let bob = WsSignaling::connect(&url, WsOptions::default())
+        .await
+        .unwrap();
+    let mut bob_events = bob.take_events().unwrap();
+    bob.register(Some("bob".into())).await.unwrap();
+    let mut alice = common::RawClient::registered(&url, "alice-whose-name-is-32-chars-ok").await;
+    alice
+        .send(serde_json::json!({"type":"call","to":"bob","call_id":"c1"}))
+        .await;
+    next_matching(&mut bob_events, |e| {
+        matches!(e, SignalingEvent::Incoming { .. })
+    })
+    .await;
+    bob.accept("c1").await.unwrap();
+    alice.recv_type("accepted").await;
+
+    let frame = |sdp_len: usize| {
+        serde_json::json!({"type":"signal","call_id":"c1",
+            "data":{"sdp":{"type":"offer","sdp":"v".repeat(sdp_len)}}})
+        .to_string()
+    };
+    let sdp_len = 64 * 1024 - frame(0).len();
+    alice.send_text(frame(sdp_len)).await;
+    let signal = next_matching(&mut bob_events, |e| {
+        matches!(
+            e,
+            SignalingEvent::Signal { .. } | SignalingEvent::Disconnected { .. }
+        )
+    })
+    .await;
+    match signal {
+        SignalingEvent::Signal {
+            data: signaling_client::SignalData::Sdp { sdp },
+            ..
+        } => assert_eq!(sdp.sdp.len(), sdp_len),
+        other => panic!("expected the signal, got {other:?}"),
+    }
+    // Still connected: the hang-up goes through.
+    bob.hangup("c1").await.unwrap();
+    assert_eq!(alice.recv_type("hangup").await["from"], "bob");
+}

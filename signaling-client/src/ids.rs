@@ -7,7 +7,7 @@ pub fn check_peer_id(id: &str) -> Result<(), String> {
     if !(3..=32).contains(&id.len()) {
         return Err(format!(
             "an ID is 3 to 32 characters, {:?} has {}",
-            id,
+            shown(id),
             id.len()
         ));
     }
@@ -17,6 +17,16 @@ pub fn check_peer_id(id: &str) -> Result<(), String> {
     {
         Some(c) => Err(format!("an ID may hold a-z, 0-9, - and _, not {c:?}")),
         None => Ok(()),
+    }
+}
+
+/// What an error message may quote of a name the client sent: its start, not 64 KiB of it
+/// (a reply must fit in a frame too).
+pub fn shown(name: &str) -> String {
+    const SHOWN_CHARS: usize = 40;
+    match name.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_string(),
     }
 }
 
@@ -83,6 +93,18 @@ pub fn random_call_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing the switchboard: the error quoted a 64 KiB ID in full, escaped, so the
+    /// reply (117 160 bytes) was over the frame limit the client reads with.
+    #[test]
+    fn errors_quote_only_the_start_of_a_name() {
+        let id = "alice\u{202e}".repeat(10_000);
+        let error = check_peer_id(&id).unwrap_err();
+        assert!(error.len() < 200, "{error}");
+        assert!(error.contains("80000"), "{error}");
+        assert_eq!(shown("bob"), "bob");
+        assert_eq!(shown(&"é".repeat(50)), format!("{}…", "é".repeat(40)));
+    }
 
     #[test]
     fn peer_id_rules() {

@@ -11,6 +11,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Frames larger than this close the connection with code 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// The largest frame the server sends: a relayed signal carries `from` besides what arrived, so
+/// a client must accept a little more than it may send.
+pub const MAX_SERVER_FRAME_BYTES: usize = MAX_FRAME_BYTES + 1024;
+
 /// Sustained messages a second a client may send before it is rate limited.
 pub const RATE_LIMIT_PER_SEC: u32 = 50;
 

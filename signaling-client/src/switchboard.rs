@@ -8,10 +8,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::ids::{check_peer_id, is_valid_call_id, unused_random_peer_id};
+use crate::ids::{check_peer_id, is_valid_call_id, shown, unused_random_peer_id};
 use crate::protocol::{
-    ClientMessage, ErrorCode, HangupReason, IceServer, ServerMessage, PROTOCOL_VERSION,
-    RING_TIMEOUT_SECS,
+    ClientMessage, ErrorCode, HangupReason, IceServer, ServerMessage, MAX_SERVER_FRAME_BYTES,
+    PROTOCOL_VERSION, RING_TIMEOUT_SECS,
 };
 
 /// A connection, numbered by the switchboard.
@@ -203,17 +203,27 @@ impl Switchboard {
                 _ => out.push(unknown_call(client, &call_id)),
             },
             ClientMessage::Signal { call_id, data } => {
-                match self.calls.get(&call_id).and_then(|c| c.other(client)) {
-                    Some(other) => out.push(Delivery::To(
-                        other,
-                        ServerMessage::Signal {
-                            from: my_id,
-                            call_id,
-                            data,
-                        },
-                    )),
-                    None => out.push(unknown_call(client, &call_id)),
+                let Some(other) = self.calls.get(&call_id).and_then(|c| c.other(client)) else {
+                    out.push(unknown_call(client, &call_id));
+                    return;
+                };
+                let relayed = ServerMessage::Signal {
+                    from: my_id,
+                    call_id: call_id.clone(),
+                    data,
+                };
+                // `from` makes it longer than what arrived, by less than the margin clients allow
+                // (re-encoding never grows JSON otherwise); checked, as the promise is ours.
+                if relayed.to_json().len() > MAX_SERVER_FRAME_BYTES {
+                    out.push(error(
+                        client,
+                        ErrorCode::BadMessage,
+                        "this signal is too large to relay",
+                        Some(&call_id),
+                    ));
+                    return;
                 }
+                out.push(Delivery::To(other, relayed));
             }
             ClientMessage::Hangup { call_id } => {
                 match self.calls.get(&call_id).and_then(|c| c.other(client)) {
@@ -363,7 +373,7 @@ impl Switchboard {
                 out.push(error(
                     client,
                     ErrorCode::UnknownPeer,
-                    format!("{to} is not online"),
+                    format!("{} is not online", shown(&to)),
                     Some(&call_id),
                 ));
                 return;
@@ -423,7 +433,8 @@ fn unknown_call(client: ClientId, call_id: &str) -> Delivery {
         client,
         ErrorCode::UnknownCall,
         "no live call with that call_id of yours",
-        Some(call_id),
+        // Echo only what could be a call_id: not 64 KiB of it.
+        is_valid_call_id(call_id).then_some(call_id),
     )
 }
 
@@ -558,6 +569,62 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    /// Found by fuzzing: `from` lengthens a relayed signal, so one that arrived at the frame
+    /// limit left over it (and our own client, reading with the same limit, dropped its
+    /// connection). What relays stays within the server's frame size.
+    #[test]
+    fn a_signal_at_the_frame_limit_relays_within_the_server_frame_size() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice-with-a-long-name-of-32-ch");
+        let bob = f.registered("bob");
+        f.dial(alice, "bob", "c1");
+        let signal = |len: usize| ClientMessage::Signal {
+            call_id: "c1".into(),
+            data: SignalData::Sdp {
+                sdp: crate::protocol::SessionDescription {
+                    kind: crate::protocol::SdpKind::Offer,
+                    sdp: "v".repeat(len),
+                },
+            },
+        };
+        let overhead = signal(0).to_json().len();
+        let text = signal(crate::protocol::MAX_FRAME_BYTES - overhead).to_json();
+        assert_eq!(text.len(), crate::protocol::MAX_FRAME_BYTES);
+        let out = f.send(alice, ClientMessage::parse(&text).unwrap());
+        let [Delivery::To(to, relayed @ ServerMessage::Signal { .. })] = &out[..] else {
+            panic!("{out:?}");
+        };
+        assert_eq!(*to, bob);
+        let size = relayed.to_json().len();
+        assert!(size > crate::protocol::MAX_FRAME_BYTES, "{size}");
+        assert!(size <= MAX_SERVER_FRAME_BYTES, "{size}");
+    }
+
+    #[test]
+    fn unknown_call_errors_echo_only_what_could_be_a_call_id() {
+        let mut f = Fixture::new();
+        let alice = f.registered("alice");
+        let out = f.send(
+            alice,
+            ClientMessage::Hangup {
+                call_id: "x".repeat(60_000),
+            },
+        );
+        assert!(matches!(
+            &out[..],
+            [Delivery::To(_, ServerMessage::Error { call_id: None, .. })]
+        ));
+        let out = f.send(
+            alice,
+            ClientMessage::Hangup {
+                call_id: "c9".into(),
+            },
+        );
+        assert!(
+            matches!(&out[..], [Delivery::To(_, ServerMessage::Error { call_id: Some(c), .. })] if c == "c9")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_FRAME_BYTES};
+use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_SERVER_FRAME_BYTES};
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
 };
@@ -136,8 +136,8 @@ impl Signaling for WsSignaling {
 
 async fn open(url: &str, trust: TlsTrust) -> Result<Socket, SignalingError> {
     let mut config = WebSocketConfig::default();
-    config.max_frame_size = Some(MAX_FRAME_BYTES);
-    config.max_message_size = Some(MAX_FRAME_BYTES);
+    config.max_frame_size = Some(MAX_SERVER_FRAME_BYTES);
+    config.max_message_size = Some(MAX_SERVER_FRAME_BYTES);
     // `None` keeps tokio-tungstenite's own choice (WebPKI roots for wss://).
     let connector = trust.client_config().map(Connector::Rustls);
     let (socket, _) =

@@ -12,6 +12,7 @@ use crate::media::microphone::Microphone;
 use crate::media::speaker::Speaker;
 use crate::media::test_pattern::TestPatternSource;
 use crate::media::tone::ToneSource;
+use crate::media::vp8::MAX_DECODED_SIZE;
 use crate::media::{AudioBlock, AudioSink, AudioSource, MediaError, VideoSource};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,16 +63,25 @@ impl FromStr for VideoChoice {
                         fps: 30,
                     });
                 };
-                let parse = || -> Option<VideoChoice> {
+                let parse = || -> Option<(u32, u32, u32)> {
                     let (size, fps) = arg.split_once('@').unwrap_or((arg, "30"));
                     let (w, h) = size.split_once('x')?;
-                    Some(VideoChoice::Synthetic {
-                        width: w.parse().ok()?,
-                        height: h.parse().ok()?,
-                        fps: fps.parse().ok()?,
-                    })
+                    Some((w.parse().ok()?, h.parse().ok()?, fps.parse().ok()?))
                 };
-                parse().ok_or_else(|| format!("expected synthetic:WIDTHxHEIGHT@FPS, got {s:?}"))
+                let Some((width, height, fps)) = parse() else {
+                    return Err(format!("expected synthetic:WIDTHxHEIGHT@FPS, got {s:?}"));
+                };
+                // What the other side decodes (up to 4K, either way round) at a sane rate.
+                let (max_w, max_h) = MAX_DECODED_SIZE;
+                let fits = (32..=max_w).contains(&width)
+                    && (16..=max_w).contains(&height)
+                    && u64::from(width) * u64::from(height) <= u64::from(max_w) * u64::from(max_h);
+                if !fits || !(1..=120).contains(&fps) {
+                    return Err(format!(
+                        "synthetic video from 32x16 to {max_w}x{max_h} at 1 to 120 fps, got {s:?}"
+                    ));
+                }
+                Ok(VideoChoice::Synthetic { width, height, fps })
             }
             "camera" | "camera-hd" => Ok(VideoChoice::Camera {
                 index: match arg {
@@ -303,7 +313,18 @@ mod tests {
         for s in ["none", "synthetic:1000", "mic", "mic:USB Audio"] {
             assert_eq!(s.parse::<AudioChoice>().unwrap().to_string(), s);
         }
-        for bad in ["synthetic:640", "synthetic:axb@3", "webcam", "camera:x"] {
+        // Found by fuzzing the settings file: sizes and rates no source or decoder takes.
+        for bad in [
+            "synthetic:640",
+            "synthetic:axb@3",
+            "webcam",
+            "camera:x",
+            "synthetic:0x0@0",
+            "synthetic:640x480@0",
+            "synthetic:99999x99999@30",
+            "synthetic:3840x3840@30",
+            "synthetic:640x480@100000",
+        ] {
             assert!(bad.parse::<VideoChoice>().is_err(), "{bad}");
         }
         for bad in ["synthetic:5", "speaker", "synthetic:abc"] {
@@ -318,8 +339,14 @@ mod tests {
             index: Some(7),
             hd: false,
         };
-        if let Err(e) = camera.open() {
-            assert!(!e.to_string().is_empty());
+        // nokhwa's camera 7 is /dev/video7 on Linux.
+        let present = std::path::Path::new("/dev/video7").exists();
+        match camera.open() {
+            Ok(_) => assert!(present, "opened a camera that is not there"),
+            Err(e) => {
+                assert!(!present, "camera 7 is there but did not open: {e}");
+                assert!(e.to_string().contains("camera"), "{e}");
+            }
         }
     }
 }
