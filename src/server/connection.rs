@@ -21,6 +21,8 @@ const TOO_BIG: u16 = 1009;
 
 /// Writes to the socket are batched: up to this many queued frames per flush.
 const WRITE_BATCH: usize = 64;
+/// How long a closed connection waits for the client's answering close frame.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// A batch that cannot be written for this long means a client that stopped reading: close.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -138,14 +140,25 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
             _ = stop.changed() => break Some((GOING_AWAY, "server shutting down")),
         }
     };
+    hub.leave(client);
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        if sink.send(Message::Close(Some(frame))).await.is_ok() {
+            // Read on until the client answers the close (briefly): a socket closed with
+            // unread frames in it resets the connection, and the client never sees why.
+            let drain = async {
+                while let Some(Ok(m)) = stream.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
+        }
     }
-    hub.leave(client);
     tracing::debug!(client, "disconnected");
 }
 
