@@ -77,7 +77,7 @@ enum Command {
         #[command(flatten)]
         common: HeadlessArgs,
     },
-    /// Wait for one call without a window and print a JSON report of it.
+    /// Wait for a call without a window and print a JSON report of it.
     Answer {
         /// Take the call at once (otherwise it is declined).
         #[arg(long)]
@@ -88,6 +88,10 @@ enum Command {
         /// Let the call ring this many seconds before answering.
         #[arg(long, default_value_t = 0.0)]
         ring: f64,
+        /// Answer this many calls, one after another, printing each report on one line as
+        /// its call ends (a long-lived callee).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        calls: u32,
         #[command(flatten)]
         common: HeadlessArgs,
     },
@@ -209,13 +213,17 @@ fn main() -> anyhow::Result<()> {
             max_connections,
             tls,
         } => runtime.block_on(serve(bind, ice_servers, max_connections, tls.source())),
-        Command::Call { dial, common } => {
-            runtime.block_on(headless_call(Mode::Call { dial }, common, Duration::ZERO))
-        }
+        Command::Call { dial, common } => runtime.block_on(headless_call(
+            Mode::Call { dial },
+            common,
+            Duration::ZERO,
+            1,
+        )),
         Command::Answer {
             auto_accept,
             wait,
             ring,
+            calls,
             common,
         } => runtime.block_on(headless_call(
             Mode::Answer {
@@ -224,6 +232,7 @@ fn main() -> anyhow::Result<()> {
             },
             common,
             Duration::from_secs_f64(wait.max(0.0)),
+            calls,
         )),
     }
 }
@@ -267,7 +276,12 @@ async fn serve(
         .context("serving")
 }
 
-async fn headless_call(mode: Mode, args: HeadlessArgs, wait: Duration) -> anyhow::Result<()> {
+async fn headless_call(
+    mode: Mode,
+    args: HeadlessArgs,
+    wait: Duration,
+    calls: u32,
+) -> anyhow::Result<()> {
     let mut network = if args.loopback {
         NetworkSettings::loopback()
     } else {
@@ -288,17 +302,32 @@ async fn headless_call(mode: Mode, args: HeadlessArgs, wait: Duration) -> anyhow
         unmute_after: args.unmute_after,
         network,
         wait,
+        calls,
         tls: match (args.insecure_tls, args.pin_cert) {
             (_, Some(pin)) => pin,
             (true, None) => TlsTrust::AcceptInvalid,
             (false, None) => TlsTrust::WebPki,
         },
     };
-    let report = headless::run(options).await?;
-    let json = serde_json::to_string_pretty(&report)?;
-    if let Some(path) = args.report {
-        std::fs::write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
-    }
-    println!("{json}");
-    Ok(())
+    // One call: the report, pretty. Several: one line each (JSON Lines), as each call ends.
+    let mut written = String::new();
+    let mut failed = None;
+    headless::run(options, |report| {
+        let json = if calls == 1 {
+            serde_json::to_string_pretty(&report)
+        } else {
+            serde_json::to_string(&report)
+        }
+        .expect("a report always serializes");
+        println!("{json}");
+        written.push_str(&json);
+        written.push('\n');
+        if let Some(path) = &args.report {
+            if let Err(e) = std::fs::write(path, &written) {
+                failed.get_or_insert(anyhow::anyhow!("writing {}: {e}", path.display()));
+            }
+        }
+    })
+    .await?;
+    failed.map_or(Ok(()), Err)
 }

@@ -3,16 +3,18 @@
 
 pub mod report;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signaling_client::{IceServer, Signaling, TlsTrust, WsOptions, WsSignaling};
+use tokio::sync::mpsc;
 
 use crate::call::link::LinkStats;
 use crate::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoice};
 use crate::call::media_stats::MediaCounters;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig, MediaKind};
+use crate::media::audio_analyzer::AudioAnalyzer;
 use report::{Ended, Freezes, RemoteEvent, Report, TimelinePoint};
 
 /// What a headless run does.
@@ -44,6 +46,8 @@ pub struct HeadlessOptions {
     pub wait: Duration,
     /// Which `wss://` server certificates to accept.
     pub tls: TlsTrust,
+    /// Calls to run one after another before exiting (a long-lived callee for soak tests).
+    pub calls: u32,
 }
 
 /// The other side's messages kept in a report, at most (a chatty or hostile peer sends more).
@@ -52,8 +56,13 @@ const MAX_REMOTE_EVENTS: usize = 1000;
 /// When the steady part of a call starts (ms after connecting), for `p95_steady`.
 const STEADY_AFTER_MS: f64 = 3000.0;
 
-/// Connects, registers, runs one call, and returns its report.
-pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
+/// Connects, registers, then runs `options.calls` calls one after another on the same
+/// connection and engine (as the window does), handing each call's report to `on_report` as it
+/// ends.
+pub async fn run(
+    options: HeadlessOptions,
+    mut on_report: impl FnMut(Report),
+) -> anyhow::Result<()> {
     let ws_options = WsOptions {
         tls: options.tls,
         ..WsOptions::default()
@@ -80,7 +89,21 @@ pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
     };
     let signaling: Arc<dyn Signaling> = Arc::new(signaling);
     let (engine, mut calls) = CallEngine::start(signaling, events, setup, config);
-    let mut run = Run::new(&options);
+    for _ in 0..options.calls.max(1) {
+        let report = one_call(&options, &engine, &mut calls, &analyzer).await?;
+        on_report(report);
+    }
+    Ok(())
+}
+
+/// Runs one call to its end and returns its report.
+async fn one_call(
+    options: &HeadlessOptions,
+    engine: &CallEngine,
+    calls: &mut mpsc::Receiver<CallEvent>,
+    analyzer: &Mutex<AudioAnalyzer>,
+) -> anyhow::Result<Report> {
+    let mut run = Run::new(options);
     if let Mode::Call { dial } = &options.mode {
         run.start = Some(Instant::now());
         engine.send(CallCommand::Dial(dial.clone()));
@@ -114,7 +137,7 @@ pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
         let Some(event) = event else {
             anyhow::bail!("the call engine stopped");
         };
-        if run.on_event(event, &engine) {
+        if run.on_event(event, engine) {
             break;
         }
     }
@@ -133,9 +156,7 @@ pub async fn run(options: HeadlessOptions) -> anyhow::Result<Report> {
     report.audio.tone_hz = analyzer.dominant_frequency();
     report.audio.level_dbfs = (analyzer.blocks() > 0).then(|| analyzer.level_dbfs() as f64);
     report.av_sync_ms = av_sync_ms(analyzer.mark_delays_us(), &counters);
-    let (cpu_s, peak_rss_mb) = report::process_cost();
-    report.cpu_s = cpu_s;
-    report.peak_rss_mb = peak_rss_mb;
+    report.process = report::ProcessCost::now();
     Ok(report)
 }
 

@@ -16,8 +16,9 @@ pub struct Report {
     /// How much later audio plays than the matching video shows, ms (from the sync marks in the
     /// other side's synthetic tone and its test pattern's capture times).
     pub av_sync_ms: Option<f64>,
-    pub cpu_s: f64,
-    pub peak_rss_mb: f64,
+    /// `cpu_s`, `peak_rss_mb`, `rss_mb`, `open_fds`: what the process has cost so far.
+    #[serde(flatten)]
+    pub process: ProcessCost,
     pub ended: Option<Ended>,
     /// Cumulative media counts every 250 ms of the connected call: media stopping and resuming
     /// (mute) shows here.
@@ -146,24 +147,46 @@ pub struct Ended {
     pub detail: String,
 }
 
-/// CPU seconds (user + system) and peak RSS in MiB of this process, from /proc.
-pub fn process_cost() -> (f64, f64) {
-    let cpu = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let after = stat.get(stat.rfind(')')? + 2..)?.to_string();
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            let ticks: f64 =
-                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-            Some(ticks / 100.0)
-        })
-        .unwrap_or(0.0);
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0);
-    (cpu, rss)
+/// What the process has used up to now (Linux `/proc`; zeros elsewhere).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ProcessCost {
+    /// CPU time, user and system, seconds.
+    pub cpu_s: f64,
+    /// The most memory resident at once, MiB.
+    pub peak_rss_mb: f64,
+    /// Memory resident now, MiB: after many calls, what a leak would grow.
+    pub rss_mb: f64,
+    /// File descriptors open now (sockets among them).
+    pub open_fds: u64,
+}
+
+impl ProcessCost {
+    pub fn now() -> ProcessCost {
+        let cpu_s = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| {
+                let after = stat.get(stat.rfind(')')? + 2..)?.to_string();
+                let fields: Vec<&str> = after.split_whitespace().collect();
+                let ticks: f64 =
+                    fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+                Some(ticks / 100.0)
+            })
+            .unwrap_or(0.0);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let mib = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .map_or(0.0, |kib| kib / 1024.0)
+        };
+        let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        ProcessCost {
+            cpu_s,
+            peak_rss_mb: mib("VmHWM:"),
+            rss_mb: mib("VmRSS:"),
+            // Less the one read_dir itself held open.
+            open_fds: open_fds.saturating_sub(1),
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Shared test helpers: a real server on 127.0.0.1:0 and a raw WebSocket client speaking JSON.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -172,6 +174,48 @@ impl Proc {
     pub fn stderr(&mut self) -> Option<std::process::ChildStderr> {
         self.0.as_mut()?.stderr.take()
     }
+
+    /// The lines the process prints, as they come (read on a thread of their own). Its log is
+    /// read too, its last lines kept in the returned tail: a long-lived process whose log pipe
+    /// nobody reads stops dead when the pipe fills.
+    pub fn stdout_lines(
+        &mut self,
+    ) -> (
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+        Arc<Mutex<VecDeque<String>>>,
+    ) {
+        use std::io::BufRead;
+        let child = self.0.as_mut().expect("a process");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = tail.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let mut tail = tail.lock().unwrap();
+                    if tail.len() == 200 {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+            });
+        }
+        (rx, tail)
+    }
 }
 
 impl Drop for Proc {
@@ -181,13 +225,19 @@ impl Drop for Proc {
 }
 
 /// A headless `peercall` process (`call` or `answer`) on loopback.
+/// `PEERCALL_TEST_LOGS=1` shows its log (with `RUST_LOG`) instead of keeping it for failures.
 pub fn spawn_headless(args: &[&str]) -> Proc {
+    let stderr = if std::env::var_os("PEERCALL_TEST_LOGS").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::piped()
+    };
     Proc::spawn(
         Command::new(env!("CARGO_BIN_EXE_peercall"))
             .args(args)
             .arg("--loopback")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
+            .stderr(stderr),
     )
 }
 
