@@ -12,7 +12,7 @@ use peercall::headless::{self, HeadlessOptions, Mode};
 use peercall::server::tls::{TlsIdentity, TlsSource};
 use peercall::server::{Server, ServerConfig, DEFAULT_BIND};
 use peercall::ui::WindowOptions;
-use signaling_client::TlsTrust;
+use signaling_client::{SignalingKind, TlsTrust};
 
 #[derive(Parser)]
 #[command(
@@ -129,7 +129,11 @@ impl TlsArgs {
 
 #[derive(Args)]
 struct HeadlessArgs {
-    /// The signaling server (ws:// or wss://).
+    /// The kind of signaling server: peercall (ws:// or wss://), webrtc-call (an HTTP call-code
+    /// server: http(s)://HOST/APP; --dial takes the code).
+    #[arg(long, default_value = "peercall")]
+    signaling: SignalingKind,
+    /// The signaling server.
     #[arg(long, default_value = "ws://127.0.0.1:8480/ws")]
     server: String,
     /// Our peer ID (the server picks one when absent).
@@ -290,6 +294,7 @@ async fn headless_call(
     network.ice_servers = headless::ice_servers(&args.ice_servers);
     network.offer_mdns_names = args.mdns_names;
     let options = HeadlessOptions {
+        signaling: args.signaling,
         server: args.server,
         id: args.id,
         mode,

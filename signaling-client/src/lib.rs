@@ -6,13 +6,15 @@
 //!   timeouts): messages and the time in, deliveries out. The server and `MemorySignaling` run it.
 //! - [`signaling`]: the [`Signaling`] trait the call engine talks to, and its events.
 //! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting; [`tls`] says
-//!   which `wss://` certificates it trusts) and
-//!   [`MemorySignaling`] (in-process, for tests).
+//!   which `wss://` / `https://` certificates it trusts), [`CallCodeSignaling`] (HTTP call-code
+//!   servers, polled) and [`MemorySignaling`] (in-process, for tests).
 //!
 //! Data flows one way: commands go in as trait calls, everything the other side says comes out as
 //! [`SignalingEvent`]s on one stream.
 
+pub mod call_code;
 pub mod ids;
+pub mod kind;
 pub mod memory;
 pub mod protocol;
 pub mod signaling;
@@ -20,6 +22,8 @@ pub mod switchboard;
 pub mod tls;
 pub mod ws;
 
+pub use call_code::CallCodeSignaling;
+pub use kind::SignalingKind;
 pub use memory::{MemoryNetwork, MemorySignaling};
 pub use protocol::{
     ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, RejectReason, SdpKind,

@@ -31,6 +31,13 @@ pub enum SignalingEvent {
         from: String,
         call_id: String,
     },
+    /// In the call we dialled, the other side makes the offer and we answer it: transports
+    /// whose rooms decide who offers by who came first (call codes, socket.io rooms). Stands for
+    /// `Accepted` too.
+    OfferComing {
+        from: String,
+        call_id: String,
+    },
     Rejected {
         from: String,
         call_id: String,

@@ -63,6 +63,25 @@ impl TlsTrust {
     }
 }
 
+impl TlsTrust {
+    /// A rustls configuration for every mode (HTTP clients need one for WebPKI too).
+    pub(crate) fn http_config(&self) -> Arc<rustls::ClientConfig> {
+        if let Some(config) = self.client_config() {
+            return config;
+        }
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+}
+
 pub fn sha256(der: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let mut out = [0u8; 32];

@@ -349,6 +349,9 @@ impl Session {
                     }
                 }
             }
+            SignalingEvent::OfferComing { from, call_id } => {
+                self.offer_coming(from, call_id, &mut out)
+            }
             SignalingEvent::Rejected {
                 call_id, reason, ..
             } if self.is_current(&call_id) => {
@@ -543,6 +546,38 @@ impl Session {
         }
     }
 
+    /// The call we dialled is answered the other way round: the other side offers. Our
+    /// connection (built to offer) makes way for one that answers.
+    fn offer_coming(&mut self, from: String, call_id: String, out: &mut Vec<Action>) {
+        let Phase::Outgoing {
+            call_id: ours,
+            peer,
+            accepted: false,
+            ..
+        } = &self.phase
+        else {
+            tracing::warn!(?self.phase, "an offer announced outside a call being dialled: ignored");
+            return;
+        };
+        if *ours != call_id {
+            tracing::warn!(%call_id, "an offer announced for another call: ignored");
+            return;
+        }
+        let peer = peer.clone();
+        out.push(Action::ClosePeer);
+        out.push(Action::StartPeer {
+            call_id: call_id.clone(),
+            role: Role::Callee,
+        });
+        out.push(Action::Emit(CallEvent::Accepted { peer: from }));
+        self.connected = false;
+        self.setup = Setup {
+            attempts: 1,
+            ..Setup::default()
+        };
+        self.phase = Phase::Answered { call_id, peer };
+    }
+
     /// SDP or a candidate from the other side, in an answered call. A second offer means the
     /// caller started the connection over: so do we — even if ours thinks it is up (webrtc-rs's
     /// DTLS client can believe so while the server gave up).
@@ -707,6 +742,67 @@ mod tests {
             }
         );
         call_id.clone()
+    }
+
+    /// Rooms that pick the offerer by who came first: the call we dialled turns out to be one
+    /// we answer.
+    #[test]
+    fn a_dialled_call_whose_other_side_offers_is_answered() {
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        let call_id = dial(&mut s);
+        // Announced for another call, or twice: ignored.
+        assert!(s
+            .signaling(SignalingEvent::OfferComing {
+                from: "room".into(),
+                call_id: "other".into(),
+            })
+            .is_empty());
+        let out = s.signaling(SignalingEvent::OfferComing {
+            from: "room".into(),
+            call_id: call_id.clone(),
+        });
+        assert_eq!(
+            out,
+            vec![
+                Action::ClosePeer,
+                Action::StartPeer {
+                    call_id: call_id.clone(),
+                    role: Role::Callee
+                },
+                Action::Emit(CallEvent::Accepted {
+                    peer: "room".into()
+                }),
+            ]
+        );
+        assert!(s
+            .signaling(SignalingEvent::OfferComing {
+                from: "room".into(),
+                call_id: call_id.clone(),
+            })
+            .is_empty());
+        let offer = SignalData::Sdp {
+            sdp: sdp(SdpKind::Offer),
+        };
+        let out = s.signaling(SignalingEvent::Signal {
+            from: "room".into(),
+            call_id: call_id.clone(),
+            data: offer,
+        });
+        assert_eq!(
+            out,
+            vec![Action::ApplyRemoteDescription(sdp(SdpKind::Offer))]
+        );
+        let out = s.peer_notice(
+            PeerNotice::LocalDescription(sdp(SdpKind::Answer)),
+            Instant::now(),
+        );
+        assert!(matches!(
+            &out[0],
+            Action::Signal(ClientMessage::Signal { data: SignalData::Sdp { sdp }, .. })
+                if sdp.kind == SdpKind::Answer
+        ));
+        let out = s.command(CallCommand::HangUp, Instant::now());
+        assert_eq!(ended(&out), Some((EndedBy::Local, EndReason::HungUp)));
     }
 
     #[test]

@@ -6,7 +6,9 @@ pub mod report;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use signaling_client::{IceServer, Signaling, TlsTrust, WsOptions, WsSignaling};
+use signaling_client::{
+    CallCodeSignaling, IceServer, Signaling, SignalingKind, TlsTrust, WsOptions, WsSignaling,
+};
 use tokio::sync::mpsc;
 
 use crate::call::link::LinkStats;
@@ -29,6 +31,8 @@ pub enum Mode {
 
 #[derive(Debug, Clone)]
 pub struct HeadlessOptions {
+    /// Which kind of server `server` is.
+    pub signaling: SignalingKind,
     pub server: String,
     pub id: Option<String>,
     pub mode: Mode,
@@ -63,16 +67,21 @@ pub async fn run(
     options: HeadlessOptions,
     mut on_report: impl FnMut(Report),
 ) -> anyhow::Result<()> {
-    let ws_options = WsOptions {
-        tls: options.tls,
-        ..WsOptions::default()
+    let signaling: Arc<dyn Signaling> = match options.signaling {
+        SignalingKind::Peercall => {
+            let ws_options = WsOptions {
+                tls: options.tls,
+                ..WsOptions::default()
+            };
+            Arc::new(WsSignaling::connect(&options.server, ws_options).await?)
+        }
+        SignalingKind::CallCode => Arc::new(CallCodeSignaling::new(&options.server, options.tls)?),
     };
-    let signaling = WsSignaling::connect(&options.server, ws_options).await?;
     let events = signaling
         .take_events()
         .ok_or_else(|| anyhow::anyhow!("signaling events already taken"))?;
     let registration = signaling.register(options.id.clone()).await?;
-    tracing::info!(id = %registration.id, "registered");
+    tracing::info!(id = %registration.id, signaling = %options.signaling, "registered");
     let mut network = options.network.clone();
     if network.ice_servers.is_empty() {
         network.ice_servers = registration.ice_servers.clone();
@@ -87,7 +96,6 @@ pub async fn run(
         network,
         ..EngineConfig::default()
     };
-    let signaling: Arc<dyn Signaling> = Arc::new(signaling);
     let (engine, mut calls) = CallEngine::start(signaling, events, setup, config);
     for _ in 0..options.calls.max(1) {
         let report = one_call(&options, &engine, &mut calls, &analyzer).await?;
@@ -196,6 +204,7 @@ impl Run {
             last_latency_index: 0,
             steady_latency_from: None,
             report: Report {
+                signaling: options.signaling.name(),
                 role: match options.mode {
                     Mode::Call { .. } => "caller",
                     Mode::Answer { .. } => "callee",

@@ -4,6 +4,8 @@ use serde::Serialize;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
+    /// The kind of signaling the call went through (`peercall`, `webrtc-call`, …).
+    pub signaling: &'static str,
     pub role: &'static str,
     pub peer: Option<String>,
     pub setup_ms: SetupTimes,
