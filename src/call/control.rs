@@ -9,18 +9,46 @@ use serde_json::{json, Value};
 pub const CHANNEL_LABEL: &str = "system_channel";
 /// A control message longer than this is dropped unread (a chat line is far shorter).
 pub const MAX_CONTROL_BYTES: usize = 16 * 1024;
-/// Control messages accepted a second, sustained, and in a burst.
+/// Control messages accepted a second, sustained, and in a burst, in each [`Lane`].
 pub const CONTROL_RATE: f64 = 20.0;
 pub const CONTROL_BURST: f64 = 50.0;
 
+/// Which budget a control message spends. State changes (mute, camera, hang-up) have their own,
+/// so that a flood of chat lines cannot hide a mute or a hang-up behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    State,
+    Chat,
+}
+
+impl Lane {
+    /// Unknown and malformed messages share the chat lane: they cost the sender, not the call.
+    pub fn of(parsed: &Parsed) -> Lane {
+        match parsed {
+            Parsed::Message(
+                ControlMessage::MuteAudio(_)
+                | ControlMessage::MuteVideo(_)
+                | ControlMessage::Reject,
+            ) => Lane::State,
+            _ => Lane::Chat,
+        }
+    }
+}
+
 /// Whether an incoming control message is let through: not over [`MAX_CONTROL_BYTES`], and
-/// within [`CONTROL_RATE`] a second (bursts of [`CONTROL_BURST`]). A peer that floods the
-/// channel loses its excess; the call goes on. Pure: time is an input.
-#[derive(Debug)]
+/// within [`CONTROL_RATE`] a second (bursts of [`CONTROL_BURST`]) in its [`Lane`]. A peer that
+/// floods the channel loses its excess; the call goes on. Pure: time is an input.
+#[derive(Debug, Default)]
 pub struct ControlLimiter {
+    state: Bucket,
+    chat: Bucket,
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+struct Bucket {
     tokens: f64,
     last: Option<Instant>,
-    pub dropped: u64,
 }
 
 /// Why a message was not let through.
@@ -30,35 +58,51 @@ pub enum Refused {
     TooFast,
 }
 
-impl Default for ControlLimiter {
+impl Default for Bucket {
     fn default() -> Self {
-        ControlLimiter {
+        Bucket {
             tokens: CONTROL_BURST,
             last: None,
-            dropped: 0,
         }
     }
 }
 
-impl ControlLimiter {
-    pub fn admit(&mut self, len: usize, now: Instant) -> Result<(), Refused> {
+impl Bucket {
+    fn take(&mut self, now: Instant) -> bool {
         let elapsed = self
             .last
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.last = Some(now);
         self.tokens = (self.tokens + elapsed.as_secs_f64() * CONTROL_RATE).min(CONTROL_BURST);
-        let verdict = if len > MAX_CONTROL_BYTES {
-            Err(Refused::TooLong)
-        } else if self.tokens < 1.0 {
-            Err(Refused::TooFast)
-        } else {
-            self.tokens -= 1.0;
-            Ok(())
-        };
-        if verdict.is_err() {
-            self.dropped += 1;
+        if self.tokens < 1.0 {
+            return false;
         }
-        verdict
+        self.tokens -= 1.0;
+        true
+    }
+}
+
+impl ControlLimiter {
+    /// Checks the length before anything is read; call [`ControlLimiter::admit`] once parsed.
+    pub fn admit_len(&mut self, len: usize) -> Result<(), Refused> {
+        if len > MAX_CONTROL_BYTES {
+            self.dropped += 1;
+            return Err(Refused::TooLong);
+        }
+        Ok(())
+    }
+
+    pub fn admit(&mut self, lane: Lane, now: Instant) -> Result<(), Refused> {
+        let bucket = match lane {
+            Lane::State => &mut self.state,
+            Lane::Chat => &mut self.chat,
+        };
+        if bucket.take(now) {
+            Ok(())
+        } else {
+            self.dropped += 1;
+            Err(Refused::TooFast)
+        }
     }
 }
 
@@ -174,20 +218,44 @@ mod tests {
     fn the_limiter_drops_long_messages_and_floods_but_lets_a_normal_pace_through() {
         let t0 = Instant::now();
         let mut l = ControlLimiter::default();
-        assert_eq!(l.admit(MAX_CONTROL_BYTES + 1, t0), Err(Refused::TooLong));
-        assert_eq!(l.admit(MAX_CONTROL_BYTES, t0), Ok(()));
+        assert_eq!(l.admit_len(MAX_CONTROL_BYTES + 1), Err(Refused::TooLong));
+        assert_eq!(l.admit_len(MAX_CONTROL_BYTES), Ok(()));
         // A flood: the burst passes, then nothing until tokens come back.
-        let passed = (0..1000).filter(|_| l.admit(10, t0).is_ok()).count();
-        assert_eq!(passed, CONTROL_BURST as usize - 1);
+        let passed = (0..1000)
+            .filter(|_| l.admit(Lane::Chat, t0).is_ok())
+            .count();
+        assert_eq!(passed, CONTROL_BURST as usize);
         // A second later, a second's worth.
         let later = t0 + Duration::from_secs(1);
-        let passed = (0..1000).filter(|_| l.admit(10, later).is_ok()).count();
+        let passed = (0..1000)
+            .filter(|_| l.admit(Lane::Chat, later).is_ok())
+            .count();
         assert_eq!(passed, CONTROL_RATE as usize);
         // Someone typing (one message every 100 ms) is never held back.
         for i in 0..100 {
             assert!(l
-                .admit(100, later + Duration::from_millis(2000 + 100 * i))
+                .admit(Lane::Chat, later + Duration::from_millis(2000 + 100 * i))
                 .is_ok());
+        }
+    }
+
+    #[test]
+    fn a_chat_flood_does_not_hide_a_mute_or_a_hang_up() {
+        let t0 = Instant::now();
+        let mut l = ControlLimiter::default();
+        let chat = Lane::of(&ControlMessage::parse(r#"{"code":"chat","text":"x"}"#));
+        let junk = Lane::of(&ControlMessage::parse("not json"));
+        assert_eq!((chat, junk), (Lane::Chat, Lane::Chat));
+        let flooded = (0..10_000).filter(|_| l.admit(chat, t0).is_err()).count();
+        assert!(flooded > 9_900);
+        for text in [
+            r#"{"code":"mute_audio","value":true}"#,
+            r#"{"code":"mute_video","value":false}"#,
+            r#"{"code":"reject"}"#,
+        ] {
+            let lane = Lane::of(&ControlMessage::parse(text));
+            assert_eq!(lane, Lane::State);
+            assert_eq!(l.admit(lane, t0), Ok(()), "{text}");
         }
     }
 }

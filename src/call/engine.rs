@@ -10,7 +10,6 @@ use signaling_client::{Signaling, SignalingEvent, SignalingEvents};
 use tokio::sync::mpsc;
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState, StatsSelector};
 
-use super::control::ControlMessage;
 use super::events::{CallEvent, CallEvents, CallStats};
 use super::link::LinkStats;
 use super::media_setup::MediaSetup;
@@ -298,7 +297,7 @@ impl EngineTask {
                 }
                 PeerNotice::ControlOpen
             }
-            PeerEvent::ControlText(text) => PeerNotice::Control(ControlMessage::parse(&text)),
+            PeerEvent::Control(parsed) => PeerNotice::Control(parsed),
             PeerEvent::KeyframeRequest => {
                 self.gate.keyframe_wanted.store(true, Ordering::Relaxed);
                 return;

@@ -30,7 +30,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-use super::control::{ControlLimiter, CHANNEL_LABEL};
+use super::control::{ControlLimiter, ControlMessage, Lane, Parsed, CHANNEL_LABEL};
 use super::link::{self, LinkStats};
 use super::mdns::{self, mdns_name};
 use super::session::Role;
@@ -155,7 +155,8 @@ pub enum PeerEvent {
     /// The callee's handle on the control channel the caller opened.
     ControlChannel(Arc<dyn DataChannel>),
     ControlOpen,
-    ControlText(String),
+    /// A control message, parsed and within its lane's rate.
+    Control(Parsed),
     /// A `.local` remote candidate, resolved to a plain address.
     ResolvedCandidate(IceCandidate),
     /// The remote asked for a keyframe (PLI / FIR).
@@ -239,20 +240,30 @@ fn spawn_control_reader(channel: Arc<dyn DataChannel>, events: PeerEvents, alrea
                     events.send(PeerEvent::ControlOpen);
                 }
                 DataChannelEvent::OnMessage(message) => {
-                    if let Err(why) = limiter.admit(message.data.len(), Instant::now()) {
-                        // Once a second at most: the log is not the flood's either.
-                        if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                            last_warning = Some(Instant::now());
-                            tracing::warn!(
-                                ?why,
-                                dropped = limiter.dropped,
-                                "control messages dropped"
-                            );
+                    let parsed = limiter
+                        .admit_len(message.data.len())
+                        .map(|()| ControlMessage::parse(&String::from_utf8_lossy(&message.data)));
+                    let admitted = parsed.and_then(|parsed| {
+                        limiter
+                            .admit(Lane::of(&parsed), Instant::now())
+                            .map(|()| parsed)
+                    });
+                    let parsed = match admitted {
+                        Ok(parsed) => parsed,
+                        Err(why) => {
+                            // Once a second at most: the log is not the flood's either.
+                            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                                last_warning = Some(Instant::now());
+                                tracing::warn!(
+                                    ?why,
+                                    dropped = limiter.dropped,
+                                    "control messages dropped"
+                                );
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    let text = String::from_utf8_lossy(&message.data).into_owned();
-                    events.send(PeerEvent::ControlText(text));
+                    };
+                    events.send(PeerEvent::Control(parsed));
                 }
                 DataChannelEvent::OnClose => break,
                 _ => {}
