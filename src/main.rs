@@ -130,7 +130,8 @@ impl TlsArgs {
 #[derive(Args)]
 struct HeadlessArgs {
     /// The kind of signaling server: peercall (ws:// or wss://), webrtc-call (an HTTP call-code
-    /// server: http(s)://HOST/APP; --dial takes the code).
+    /// server: http(s)://HOST/APP; --dial takes the code), manual (no server: our line is
+    /// printed, the other side's is read from stdin; --dial takes any name).
     #[arg(long, default_value = "peercall")]
     signaling: SignalingKind,
     /// The signaling server.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignalingKind {
@@ -11,16 +12,23 @@ pub enum SignalingKind {
     Peercall,
     /// An HTTP call-code server (`webrtc_call`): both sides dial the same code.
     CallCode,
+    /// No server: a line copied each way by the people calling.
+    Manual,
 }
 
 impl SignalingKind {
-    pub const ALL: [SignalingKind; 2] = [SignalingKind::Peercall, SignalingKind::CallCode];
+    pub const ALL: [SignalingKind; 3] = [
+        SignalingKind::Peercall,
+        SignalingKind::CallCode,
+        SignalingKind::Manual,
+    ];
 
     /// The name on the command line and in the settings.
     pub fn name(self) -> &'static str {
         match self {
             SignalingKind::Peercall => "peercall",
             SignalingKind::CallCode => "webrtc-call",
+            SignalingKind::Manual => "manual",
         }
     }
 
@@ -29,7 +37,22 @@ impl SignalingKind {
         match self {
             SignalingKind::Peercall => "a peer ID",
             SignalingKind::CallCode => "a call code (both sides dial the same)",
+            SignalingKind::Manual => "nobody: copy your line to the other side, paste theirs",
         }
+    }
+
+    /// How long a call set up through it may take to connect (`None`: the engine's default).
+    /// People copying lines by hand take minutes, not seconds.
+    pub fn setup_patience(self) -> Option<Duration> {
+        match self {
+            SignalingKind::Manual => Some(Duration::from_secs(600)),
+            _ => None,
+        }
+    }
+
+    /// Whether it uses a server address at all.
+    pub fn has_server(self) -> bool {
+        self != SignalingKind::Manual
     }
 }
 

@@ -7,14 +7,17 @@
 //! - [`signaling`]: the [`Signaling`] trait the call engine talks to, and its events.
 //! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting; [`tls`] says
 //!   which `wss://` / `https://` certificates it trusts), [`CallCodeSignaling`] (HTTP call-code
-//!   servers, polled) and [`MemorySignaling`] (in-process, for tests).
+//!   servers, polled), [`ManualSignaling`] (no server: a line copied each way; the description
+//!   waits for its candidates in `gathered`) and [`MemorySignaling`] (in-process, for tests).
 //!
 //! Data flows one way: commands go in as trait calls, everything the other side says comes out as
 //! [`SignalingEvent`]s on one stream.
 
 pub mod call_code;
+mod gathered;
 pub mod ids;
 pub mod kind;
+pub mod manual;
 pub mod memory;
 pub mod protocol;
 pub mod signaling;
@@ -24,6 +27,7 @@ pub mod ws;
 
 pub use call_code::CallCodeSignaling;
 pub use kind::SignalingKind;
+pub use manual::ManualSignaling;
 pub use memory::{MemoryNetwork, MemorySignaling};
 pub use protocol::{
     ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, RejectReason, SdpKind,

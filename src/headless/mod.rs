@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signaling_client::{
-    CallCodeSignaling, IceServer, Signaling, SignalingKind, TlsTrust, WsOptions, WsSignaling,
+    CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, TlsTrust, WsOptions,
+    WsSignaling,
 };
 use tokio::sync::mpsc;
 
@@ -76,6 +77,11 @@ pub async fn run(
             Arc::new(WsSignaling::connect(&options.server, ws_options).await?)
         }
         SignalingKind::CallCode => Arc::new(CallCodeSignaling::new(&options.server, options.tls)?),
+        SignalingKind::Manual => {
+            let manual = Arc::new(ManualSignaling::new());
+            exchange_lines_on_stdio(&manual);
+            manual
+        }
     };
     let events = signaling
         .take_events()
@@ -92,16 +98,47 @@ pub async fn run(
         options.speaker.clone(),
     );
     let analyzer = setup.analyzer.clone();
-    let config = EngineConfig {
+    let mut config = EngineConfig {
         network,
         ..EngineConfig::default()
     };
+    if let Some(patience) = options.signaling.setup_patience() {
+        config.connect_timeout = patience;
+    }
     let (engine, mut calls) = CallEngine::start(signaling, events, setup, config);
     for _ in 0..options.calls.max(1) {
         let report = one_call(&options, &engine, &mut calls, &analyzer).await?;
         on_report(report);
     }
     Ok(())
+}
+
+/// Manual signaling without a window: our line goes to stdout as it is ready, and lines read
+/// from stdin are pasted (what does not read as one is said on stderr, and reading goes on).
+fn exchange_lines_on_stdio(manual: &Arc<ManualSignaling>) {
+    let mut lines = manual.lines();
+    tokio::spawn(async move {
+        while lines.changed().await.is_ok() {
+            if let Some(line) = lines.borrow_and_update().clone() {
+                println!("{line}");
+            }
+        }
+    });
+    // A thread of its own, not tokio's stdin: a read blocked on a terminal would hold the
+    // runtime's shutdown, and the process would not exit when the call ends.
+    let manual = manual.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match manual.paste(&line) {
+                Ok(()) => tracing::info!("pasted line taken"),
+                Err(why) => eprintln!("peercall: cannot use that line: {why}"),
+            }
+        }
+    });
 }
 
 /// Runs one call to its end and returns its report.

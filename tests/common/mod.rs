@@ -171,6 +171,10 @@ impl Proc {
         self.0.take().expect("a process")
     }
 
+    pub fn stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.0.as_mut()?.stdin.take()
+    }
+
     pub fn stderr(&mut self) -> Option<std::process::ChildStderr> {
         self.0.as_mut()?.stderr.take()
     }

@@ -5,15 +5,14 @@
 //! The first to dial a code is the *initiator* and offers once the second (the *subscriber*)
 //! is there; peercall may land on either side. The server keeps whole rows, so candidates
 //! trickled close together may overwrite each other: ours travel inside the SDP (held until
-//! gathering ends, or [`GATHER_WAIT`]), and the trickled ones are a bonus.
+//! gathering ends, or `GATHER_WAIT`), and the trickled ones are a bonus.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use crate::gathered::Gathered;
 
 use crate::protocol::{HangupReason, IceCandidate, SdpKind, SessionDescription, SignalData};
 use crate::signaling::SignalingEvent;
-
-/// The longest our description waits for its candidates before it goes without the rest.
-pub const GATHER_WAIT: Duration = Duration::from_millis(1500);
 
 /// What `get_status` said.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,12 +55,7 @@ pub struct Line {
     call_id: String,
     side: Side,
     /// Our description, held until it may go and its candidates are in.
-    description: Option<SessionDescription>,
-    candidates: Vec<String>,
-    gathered: bool,
-    /// When the description could go but waited for candidates.
-    waiting_since: Option<Instant>,
-    described: bool,
+    ours: Gathered,
     connected: bool,
     ended: bool,
 }
@@ -72,11 +66,7 @@ impl Line {
             code: code.to_string(),
             call_id: call_id.to_string(),
             side: Side::Unknown,
-            description: None,
-            candidates: Vec::new(),
-            gathered: false,
-            waiting_since: None,
-            described: false,
+            ours: Gathered::default(),
             connected: false,
             ended: false,
         }
@@ -104,9 +94,7 @@ impl Line {
                 // The other side came first: it offers, we answer. What we gathered to offer
                 // belongs to a connection the engine now replaces.
                 self.side = Side::Subscriber;
-                self.description = None;
-                self.candidates.clear();
-                self.gathered = false;
+                self.ours = Gathered::default();
                 out.push(Out::Emit(SignalingEvent::OfferComing {
                     from: self.code.clone(),
                     call_id: self.call_id.clone(),
@@ -145,22 +133,14 @@ impl Line {
                     tracing::debug!(kind = ?sdp.kind, "a description this side does not send");
                     return out;
                 }
-                self.description = Some(sdp);
+                self.ours.description(sdp);
                 self.send_description(now, &mut out);
             }
-            SignalData::Candidate { candidate: None } => {
-                self.gathered = true;
-                self.send_description(now, &mut out);
-            }
-            SignalData::Candidate {
-                candidate: Some(candidate),
-            } => {
-                if self.described {
-                    out.push(Out::Post(Post::Ice(candidate)));
-                } else {
-                    self.candidates.push(candidate.candidate);
-                    self.send_description(now, &mut out);
+            SignalData::Candidate { candidate } => {
+                if let Some(late) = self.ours.candidate(candidate) {
+                    out.push(Out::Post(Post::Ice(late)));
                 }
+                self.send_description(now, &mut out);
             }
         }
         out
@@ -204,22 +184,12 @@ impl Line {
     /// Posts our description once it may go (the initiator after `need_init`, the subscriber
     /// once it has one) and its candidates are in or have had their time.
     fn send_description(&mut self, now: Instant, out: &mut Vec<Out>) {
-        if self.described || self.side == Side::Unknown {
+        if self.side == Side::Unknown {
             return;
         }
-        let Some(description) = &self.description else {
+        let Some(description) = self.ours.take_ready(now) else {
             return;
         };
-        let since = *self.waiting_since.get_or_insert(now);
-        if !self.gathered && now.saturating_duration_since(since) < GATHER_WAIT {
-            return;
-        }
-        let sdp = with_candidates(&description.sdp, &self.candidates, self.gathered);
-        let description = SessionDescription {
-            kind: description.kind,
-            sdp,
-        };
-        self.described = true;
         out.push(Out::Post(match self.side {
             Side::Initiator => Post::Offer(description),
             _ => Post::Answer(description),
@@ -227,43 +197,10 @@ impl Line {
     }
 }
 
-/// `sdp` with `candidates` (`candidate:…` strings) written into its first media section, where
-/// a bundled connection uses them (and `a=end-of-candidates` when gathering finished).
-pub fn with_candidates(sdp: &str, candidates: &[String], complete: bool) -> String {
-    let eol = if sdp.contains("\r\n") { "\r\n" } else { "\n" };
-    let lines: Vec<&str> = sdp.lines().collect();
-    let Some(first) = lines.iter().position(|l| l.starts_with("m=")) else {
-        return sdp.to_string();
-    };
-    let end = lines[first + 1..]
-        .iter()
-        .position(|l| l.starts_with("m="))
-        .map_or(lines.len(), |i| first + 1 + i);
-    let present: Vec<&str> = lines[first..end]
-        .iter()
-        .filter_map(|l| l.strip_prefix("a="))
-        .filter(|a| a.starts_with("candidate:"))
-        .collect();
-    let mut added: Vec<String> = candidates
-        .iter()
-        .map(|c| c.strip_prefix("a=").unwrap_or(c).to_string())
-        .filter(|c| !present.contains(&c.as_str()))
-        .map(|c| format!("a={c}"))
-        .collect();
-    if complete && !lines[first..end].contains(&"a=end-of-candidates") {
-        added.push("a=end-of-candidates".into());
-    }
-    let mut out: Vec<String> = lines[..end].iter().map(|l| l.to_string()).collect();
-    out.extend(added);
-    out.extend(lines[end..].iter().map(|l| l.to_string()));
-    let mut text = out.join(eol);
-    text.push_str(eol);
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gathered::GATHER_WAIT;
 
     fn sdp(kind: SdpKind) -> SessionDescription {
         SessionDescription {
@@ -442,27 +379,5 @@ mod tests {
         ));
         assert!(line.gone().is_empty());
         assert!(line.is_ended());
-    }
-
-    #[test]
-    fn candidates_go_into_the_first_section_once() {
-        let sdp =
-            "v=0\nm=audio 9 X 0\na=mid:0\na=candidate:1 1 udp 1 h 9 typ host\nm=video 9 X 96\n";
-        let out = with_candidates(
-            sdp,
-            &[
-                "candidate:1 1 udp 1 h 9 typ host".into(),
-                "candidate:2 1 udp 1 h 9 typ host".into(),
-            ],
-            true,
-        );
-        assert_eq!(
-            out,
-            "v=0\nm=audio 9 X 0\na=mid:0\na=candidate:1 1 udp 1 h 9 typ host\na=candidate:2 1 udp 1 h 9 typ host\na=end-of-candidates\nm=video 9 X 96\n"
-        );
-        assert_eq!(
-            with_candidates("v=0\n", &["candidate:1".into()], true),
-            "v=0\n"
-        );
     }
 }
