@@ -23,6 +23,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The socket.io test servers (tests/socketio): node and the exact npm packages of its lock file.
+if ! command -v npm >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+socketio="$(dirname "$0")/../tests/socketio"
+if [ ! -f "$socketio/node_modules/.package-lock.json" ] \
+  || [ "$socketio/package-lock.json" -nt "$socketio/node_modules/.package-lock.json" ]; then
+  (cd "$socketio" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 if ! command -v cargo >/dev/null; then
   echo "peercall needs Rust 1.95 or newer: https://rustup.rs" >&2
   exit 1

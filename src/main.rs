@@ -130,7 +130,8 @@ impl TlsArgs {
 #[derive(Args)]
 struct HeadlessArgs {
     /// The kind of signaling server: peercall (ws:// or wss://), webrtc-call (an HTTP call-code
-    /// server: http(s)://HOST/APP; --dial takes the code), manual (no server: our line is
+    /// server: http(s)://HOST/APP; --dial takes the code), socketio-room (a socket.io room server:
+    /// http(s)://HOST:PORT; --dial takes the room), manual (no server: our line is
     /// printed, the other side's is read from stdin; --dial takes any name).
     #[arg(long, default_value = "peercall")]
     signaling: SignalingKind,
@@ -161,6 +162,9 @@ struct HeadlessArgs {
     /// Unmute again this many seconds after muting.
     #[arg(long)]
     unmute_after: Option<f64>,
+    /// Send a chat line this many seconds into the call.
+    #[arg(long, num_args = 2, value_names = ["SECONDS", "TEXT"])]
+    chat_at: Vec<String>,
     /// Write the JSON report here too (it always goes to stdout).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -306,6 +310,14 @@ async fn headless_call(
         mute_audio_at: args.mute_audio_at,
         mute_video_at: args.mute_video_at,
         unmute_after: args.unmute_after,
+        chat_at: match args.chat_at.as_slice() {
+            [at, text] => Some((
+                at.parse()
+                    .with_context(|| format!("--chat-at takes SECONDS, not {at:?}"))?,
+                text.clone(),
+            )),
+            _ => None,
+        },
         network,
         wait,
         calls,

@@ -12,14 +12,17 @@ pub enum SignalingKind {
     Peercall,
     /// An HTTP call-code server (`webrtc_call`): both sides dial the same code.
     CallCode,
+    /// A socket.io room of two (`webrtc_primer`): both sides dial the same room.
+    SocketIoRoom,
     /// No server: a line copied each way by the people calling.
     Manual,
 }
 
 impl SignalingKind {
-    pub const ALL: [SignalingKind; 3] = [
+    pub const ALL: [SignalingKind; 4] = [
         SignalingKind::Peercall,
         SignalingKind::CallCode,
+        SignalingKind::SocketIoRoom,
         SignalingKind::Manual,
     ];
 
@@ -28,6 +31,7 @@ impl SignalingKind {
         match self {
             SignalingKind::Peercall => "peercall",
             SignalingKind::CallCode => "webrtc-call",
+            SignalingKind::SocketIoRoom => "socketio-room",
             SignalingKind::Manual => "manual",
         }
     }
@@ -37,6 +41,7 @@ impl SignalingKind {
         match self {
             SignalingKind::Peercall => "a peer ID",
             SignalingKind::CallCode => "a call code (both sides dial the same)",
+            SignalingKind::SocketIoRoom => "a room name (both sides dial the same)",
             SignalingKind::Manual => "nobody: copy your line to the other side, paste theirs",
         }
     }

@@ -21,6 +21,7 @@ pub mod manual;
 pub mod memory;
 pub mod protocol;
 pub mod signaling;
+pub mod socketio;
 pub mod switchboard;
 pub mod tls;
 pub mod ws;
@@ -34,6 +35,7 @@ pub use protocol::{
     ServerMessage, SessionDescription, SignalData,
 };
 pub use signaling::{Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents};
+pub use socketio::SocketIoRoomSignaling;
 pub use switchboard::{Switchboard, SwitchboardConfig};
 pub use tls::TlsTrust;
 pub use ws::{WsOptions, WsSignaling};

@@ -150,6 +150,13 @@ pub trait Signaling: Send + Sync {
     /// The event stream; there is one, so only the first call gets it.
     fn take_events(&self) -> Option<SignalingEvents>;
 
+    /// The label of a data channel this dialect's own clients chat on in plain text (the
+    /// caller opens it instead of `system_channel`, so mute states do not cross: the dialect
+    /// has none); `None`: chat travels as control messages on `system_channel`.
+    fn chat_channel(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Rings `to` under a fresh random call ID, which is returned.
     async fn dial(&self, to: &str) -> Result<String, SignalingError> {
         let call_id = random_call_id();

@@ -283,6 +283,12 @@ impl EngineTask {
                 }
                 return;
             }
+            PeerEvent::ChatChannel(channel) => {
+                if let Some(peer) = self.peer.as_mut() {
+                    peer.adopt_chat(channel);
+                }
+                return;
+            }
             PeerEvent::ResolvedCandidate(candidate) => {
                 if let Some(peer) = self.peer.as_mut() {
                     if let Err(e) = peer.add_remote_candidate(Some(candidate)).await {
@@ -362,6 +368,13 @@ impl EngineTask {
                         }
                     }
                 }
+                Action::SendChat(text) => {
+                    if let Some(peer) = self.peer.as_mut() {
+                        if let Err(e) = peer.send_chat(&text).await {
+                            tracing::debug!(error = %e, "chat line not sent");
+                        }
+                    }
+                }
                 Action::ClosePeer => self.close_peer().await,
             }
         }
@@ -378,7 +391,8 @@ impl EngineTask {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .reset();
-        let peer = Peer::start(role, &self.config.network, self.config.bitrate, tx)
+        let chat = self.signaling.chat_channel();
+        let peer = Peer::start(role, &self.config.network, self.config.bitrate, chat, tx)
             .await
             .map_err(|e| e.to_string())?;
         self.gate = Arc::new(SendGate::default());

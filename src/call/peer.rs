@@ -19,7 +19,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use signaling_client::{IceCandidate, IceServer, SdpKind, SessionDescription};
 use tokio::sync::mpsc;
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -154,6 +154,8 @@ pub enum PeerEvent {
     Track(Arc<dyn TrackRemote>),
     /// The callee's handle on the control channel the caller opened.
     ControlChannel(Arc<dyn DataChannel>),
+    /// The callee's handle on the transport's chat channel the caller opened.
+    ChatChannel(Arc<dyn DataChannel>),
     ControlOpen,
     /// A control message, parsed and within its lane's rate.
     Control(Parsed),
@@ -180,6 +182,8 @@ pub enum PeerError {
 /// wait on us.
 struct Forwarder {
     events: PeerEvents,
+    /// The transport's own chat channel label, if its dialect has one.
+    chat_label: Option<&'static str>,
 }
 
 #[async_trait::async_trait]
@@ -219,9 +223,13 @@ impl PeerConnectionEventHandler for Forwarder {
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        if channel.label().await.ok().as_deref() == Some(CHANNEL_LABEL) {
+        let label = channel.label().await.ok();
+        if label.as_deref() == Some(CHANNEL_LABEL) {
             self.events.send(PeerEvent::ControlChannel(channel.clone()));
             spawn_control_reader(channel, self.events.clone(), true);
+        } else if label.is_some() && label.as_deref() == self.chat_label {
+            self.events.send(PeerEvent::ChatChannel(channel.clone()));
+            spawn_chat_reader(channel, self.events.clone());
         }
     }
 }
@@ -264,6 +272,32 @@ fn spawn_control_reader(channel: Arc<dyn DataChannel>, events: PeerEvents, alrea
                         }
                     };
                     events.send(PeerEvent::Control(parsed));
+                }
+                DataChannelEvent::OnClose => break,
+                _ => {}
+            }
+        }
+    });
+}
+
+/// Reads a transport's chat channel (plain text lines, not control JSON) into chat messages,
+/// under the same limits as control messages.
+fn spawn_chat_reader(channel: Arc<dyn DataChannel>, events: PeerEvents) {
+    tokio::spawn(async move {
+        let mut limiter = ControlLimiter::default();
+        while let Some(event) = channel.poll().await {
+            match event {
+                DataChannelEvent::OnMessage(message) => {
+                    let admitted = limiter
+                        .admit_len(message.data.len())
+                        .and_then(|()| limiter.admit(Lane::Chat, Instant::now()));
+                    if admitted.is_err() {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&message.data).into_owned();
+                    events.send(PeerEvent::Control(Parsed::Message(ControlMessage::Chat(
+                        text,
+                    ))));
                 }
                 DataChannelEvent::OnClose => break,
                 _ => {}
@@ -377,6 +411,8 @@ pub struct Peer {
     pub video: Arc<LocalTrack>,
     pub audio: Arc<LocalTrack>,
     control: Option<Arc<dyn DataChannel>>,
+    /// The transport's own chat channel (plain text), when its dialect has one.
+    chat: Option<Arc<dyn DataChannel>>,
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     resolve_mdns: bool,
@@ -397,6 +433,7 @@ impl Peer {
         role: Role,
         network: &NetworkSettings,
         bitrate: BitrateLimits,
+        chat_label: Option<&'static str>,
         events: PeerEvents,
     ) -> Result<Peer, PeerError> {
         let mut media = MediaEngine::default();
@@ -478,6 +515,7 @@ impl Peer {
             .with_setting_engine(settings)
             .with_handler(Arc::new(Forwarder {
                 events: events.clone(),
+                chat_label,
             }));
         let udp_addrs = if network.udp_addrs.is_empty() {
             vec!["0.0.0.0:0".to_string()]
@@ -513,6 +551,7 @@ impl Peer {
             video,
             audio,
             control: None,
+            chat: None,
             remote_description_set: false,
             pending_candidates: Vec::new(),
             resolve_mdns: network.mdns,
@@ -523,9 +562,17 @@ impl Peer {
             events: events.clone(),
         };
         if role == Role::Caller {
-            let channel = peer.pc.create_data_channel(CHANNEL_LABEL, None).await?;
-            spawn_control_reader(channel.clone(), events.clone(), false);
-            peer.control = Some(channel);
+            // A dialect with its own chat channel gets only that one: its pages take any
+            // channel that comes to them for their chat, and know no control messages.
+            if let Some(label) = chat_label {
+                let chat = peer.pc.create_data_channel(label, None).await?;
+                spawn_chat_reader(chat.clone(), events.clone());
+                peer.chat = Some(chat);
+            } else {
+                let channel = peer.pc.create_data_channel(CHANNEL_LABEL, None).await?;
+                spawn_control_reader(channel.clone(), events.clone(), false);
+                peer.control = Some(channel);
+            }
             let offer = peer.pc.create_offer(None).await?;
             peer.pc.set_local_description(offer.clone()).await?;
             events.send(PeerEvent::LocalDescription(SessionDescription {
@@ -686,6 +733,25 @@ impl Peer {
 
     pub fn adopt_control(&mut self, channel: Arc<dyn DataChannel>) {
         self.control = Some(channel);
+    }
+
+    pub fn adopt_chat(&mut self, channel: Arc<dyn DataChannel>) {
+        self.chat = Some(channel);
+    }
+
+    /// A chat line: plain text on the transport's chat channel once it is open; otherwise as a
+    /// control message (which peercall reads, and which waits for its channel to open).
+    pub async fn send_chat(&mut self, text: &str) -> Result<(), PeerError> {
+        if let Some(chat) = &self.chat {
+            if chat.ready_state().await.ok() == Some(RTCDataChannelState::Open) {
+                return chat
+                    .send_text(text)
+                    .await
+                    .map_err(|_| PeerError::ControlClosed);
+            }
+        }
+        self.send_control(&ControlMessage::Chat(text.to_string()).to_json())
+            .await
     }
 
     /// Sends a control message, or holds it (the newest [`MAX_HELD_CONTROL`]) until the channel

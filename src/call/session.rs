@@ -80,6 +80,8 @@ pub enum Action {
     AddRemoteCandidate(Option<IceCandidate>),
     /// A control-channel message, as its JSON text.
     SendControl(String),
+    /// A chat line: on the transport's own chat channel if it has one, else as control.
+    SendChat(String),
     ClosePeer,
     Emit(CallEvent),
 }
@@ -302,7 +304,7 @@ impl Session {
             }
             CallCommand::Chat(text) => {
                 if self.has_peer() {
-                    out.push(Action::SendControl(ControlMessage::Chat(text).to_json()));
+                    out.push(Action::SendChat(text));
                 }
             }
             CallCommand::RawControl(text) => {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signaling_client::{
-    CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, TlsTrust, WsOptions,
-    WsSignaling,
+    CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, SocketIoRoomSignaling,
+    TlsTrust, WsOptions, WsSignaling,
 };
 use tokio::sync::mpsc;
 
@@ -46,6 +46,8 @@ pub struct HeadlessOptions {
     pub mute_video_at: Option<f64>,
     /// Unmute again this many seconds after muting (so a test sees media stop and resume).
     pub unmute_after: Option<f64>,
+    /// Send this chat line this many seconds into the call.
+    pub chat_at: Option<(f64, String)>,
     pub network: NetworkSettings,
     /// How long a callee waits for a call before giving up.
     pub wait: Duration,
@@ -77,6 +79,9 @@ pub async fn run(
             Arc::new(WsSignaling::connect(&options.server, ws_options).await?)
         }
         SignalingKind::CallCode => Arc::new(CallCodeSignaling::new(&options.server, options.tls)?),
+        SignalingKind::SocketIoRoom => {
+            Arc::new(SocketIoRoomSignaling::new(&options.server, options.tls)?)
+        }
         SignalingKind::Manual => {
             let manual = Arc::new(ManualSignaling::new());
             exchange_lines_on_stdio(&manual);
@@ -212,6 +217,7 @@ struct Run {
     mute_audio_at: Option<f64>,
     mute_video_at: Option<f64>,
     unmute_after: Option<f64>,
+    chat_at: Option<(f64, String)>,
     /// The dial, or `incoming`: what setup times count from.
     start: Option<Instant>,
     /// When media connected: what `--duration` and the mute times count from.
@@ -234,6 +240,7 @@ impl Run {
             mute_audio_at: options.mute_audio_at,
             mute_video_at: options.mute_video_at,
             unmute_after: options.unmute_after,
+            chat_at: options.chat_at.clone(),
             start: None,
             connected: None,
             scheduled: Vec::new(),
@@ -321,6 +328,10 @@ impl Run {
                             .push((at(t + u), CallCommand::MuteVideo(false)));
                     }
                 }
+                if let Some((t, text)) = &self.chat_at {
+                    self.scheduled
+                        .push((at(*t), CallCommand::Chat(text.clone())));
+                }
             }
             CallEvent::RemoteMuted { kind, muted } => {
                 let code = match kind {
@@ -331,12 +342,14 @@ impl Run {
                     t_ms: self.connected_ms(),
                     code: code.into(),
                     value: muted.into(),
+                    text: None,
                 });
             }
             CallEvent::Chat { text } => self.remote_event(RemoteEvent {
                 t_ms: self.connected_ms(),
                 code: "chat".into(),
-                value: text.into(),
+                value: text.clone().into(),
+                text: Some(text),
             }),
             CallEvent::Stats(stats) => {
                 let s = &mut self.report.stats;

@@ -103,6 +103,9 @@ pub struct RemoteEvent {
     pub t_ms: f64,
     pub code: String,
     pub value: serde_json::Value,
+    /// A chat line (also in `value`), as the control message `{"code":"chat","text":…}` has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -192,6 +192,12 @@ impl Chromium {
         tab
     }
 
+    /// Opens any page (not peercall's) in a new tab, without waiting for anything in it.
+    pub async fn open_page(&self, url: &str) -> Tab {
+        let page = self.browser.new_page(url).await.expect("open page");
+        Tab { page }
+    }
+
     /// Like [`Chromium::open`], running `script` before the page's own (e.g. to take a device
     /// away).
     pub async fn open_with(&self, url: &str, script: &str) -> Tab {

@@ -399,12 +399,12 @@ fn descriptions(runtime: &tokio::runtime::Runtime) -> Descriptions {
     runtime.block_on(async {
         let network = NetworkSettings::loopback();
         let (tx, mut rx) = PeerEvents::channel();
-        let caller = Peer::start(Role::Caller, &network, BitrateLimits::default(), tx)
+        let caller = Peer::start(Role::Caller, &network, BitrateLimits::default(), None, tx)
             .await
             .unwrap();
         let offer = next_description(&mut rx).await;
         let (tx, mut rx) = PeerEvents::channel();
-        let mut callee = Peer::start(Role::Callee, &network, BitrateLimits::default(), tx)
+        let mut callee = Peer::start(Role::Callee, &network, BitrateLimits::default(), None, tx)
             .await
             .unwrap();
         callee
@@ -445,7 +445,7 @@ fn fuzz_remote_descriptions() {
         runtime.block_on(async {
             let (tx, mut rx) = PeerEvents::channel();
             let network = NetworkSettings::loopback();
-            let mut peer = Peer::start(role, &network, BitrateLimits::default(), tx)
+            let mut peer = Peer::start(role, &network, BitrateLimits::default(), None, tx)
                 .await
                 .unwrap();
             let (kind, seed) = match role {

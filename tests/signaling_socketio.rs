@@ -1,0 +1,172 @@
+//! Calls through real socket.io servers (tests/socketio: node, socket.io 3.1.2 and 1.4.5),
+//! between headless peercalls and with Chromium running pages that speak each server's dialect.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+#[path = "common/socketio_servers.rs"]
+mod socketio_servers;
+
+use std::time::Duration;
+
+use browser::Chromium;
+use common::{report_of, spawn_headless, ONE_CALL_AT_A_TIME};
+use serde_json::Value;
+use socketio_servers::{self_signed_pem, NodeServer};
+
+fn room_call(base: &str, room: &str, extra: &[&str]) -> common::Proc {
+    let mut args = vec![
+        "call",
+        "--signaling",
+        "socketio-room",
+        "--server",
+        base,
+        "--insecure-tls",
+        "--dial",
+        room,
+        "--video",
+        "synthetic:320x240@15",
+    ];
+    args.extend_from_slice(extra);
+    spawn_headless(&args)
+}
+
+fn chats(report: &Value) -> Vec<String> {
+    report["remote_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["code"] == "chat")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_media(me: &Value, hz: f64) {
+    assert_eq!(me["signaling"], "socketio-room");
+    assert!(
+        me["video"]["frames_decoded"].as_u64().unwrap_or(0) >= 30,
+        "{}",
+        me["video"]
+    );
+    let tone = me["audio"]["tone_hz"].as_f64().unwrap_or(0.0);
+    assert!((tone - hz).abs() < 20.0, "heard {tone} Hz, not {hz}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peercalls_meet_in_a_room_over_https_chat_and_say_bye_and_a_third_finds_it_full() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let (cert, key) = self_signed_pem();
+    let server = NodeServer::start(
+        "room_server.js",
+        &[cert.to_str().unwrap(), key.to_str().unwrap()],
+    )
+    .await;
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let room = format!("room{}", rand::random::<u32>());
+    let first = room_call(
+        &base,
+        &room,
+        &[
+            "--audio",
+            "synthetic:440",
+            "--chat-at",
+            "1",
+            "hello from the first",
+            "--duration",
+            "6",
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = room_call(
+        &base,
+        &room,
+        &[
+            "--audio",
+            "synthetic:1000",
+            "--chat-at",
+            "1.5",
+            "hi from the second",
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let third = report_of(room_call(&base, &room, &[])).await;
+    assert_eq!(third["ended"]["reason"], "busy", "{}", third["ended"]);
+
+    let (first, second) = (report_of(first).await, report_of(second).await);
+    assert_media(&first, 1000.0);
+    assert_media(&second, 440.0);
+    assert_eq!(chats(&first), ["hi from the second"], "{}", server.log());
+    assert_eq!(chats(&second), ["hello from the first"]);
+    assert_eq!(first["ended"]["by"], "local");
+    assert_eq!(second["ended"]["by"], "remote", "bye: {}", second["ended"]);
+    assert_eq!(second["ended"]["reason"], "hangup");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peercall_and_a_browser_page_meet_in_a_room_either_first() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = NodeServer::start("room_server.js", &[]).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let chromium = Chromium::launch(false).await;
+
+    // 1. The page is in the room first (it offers); peercall joins, chats, and hangs up.
+    let room = format!("a{}", rand::random::<u32>());
+    let tab = chromium
+        .open_page(&format!(
+            "{base}/room.html?room={room}&chat=hello%20from%20the%20page"
+        ))
+        .await;
+    tab.wait_for("window.isInitiator && window.mediaReady")
+        .await;
+    let pc = room_call(
+        &base,
+        &room,
+        &["--duration", "6", "--chat-at", "2", "hello from peercall"],
+    );
+    tab.wait_for("window.callState === 'connected'").await;
+    tab.wait_for(
+        "window.stats().then(s => s.video.framesDecoded > 20 && s.audio.packetsReceived > 0)",
+    )
+    .await;
+    tab.wait_for("window.toneHz() > 430 && window.toneHz() < 450")
+        .await;
+    tab.wait_for("window.chatReceived.includes('hello from peercall')")
+        .await;
+    let report = report_of(pc).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let state: String = tab.eval("window.callState").await;
+    let page_log: Value = tab.eval("window.testLog.slice(-15)").await;
+    assert_eq!(state, "ended", "the page heard bye: {page_log:#}");
+    assert_eq!(report["ended"]["by"], "local", "{}", report["ended"]);
+    assert!(report["video"]["frames_decoded"].as_u64().unwrap() > 20);
+    let tone = report["audio"]["tone_hz"].as_f64().unwrap_or(0.0);
+    assert!((tone - browser::FAKE_MIC_HZ).abs() <= 5.0, "{tone}");
+    assert_eq!(chats(&report), ["hello from the page"]);
+
+    // 2. peercall is first (it offers); the page joins, then hangs up with `bye`.
+    let room = format!("b{}", rand::random::<u32>());
+    let pc = room_call(&base, &room, &["--chat-at", "1", "first in the room"]);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let tab = chromium
+        .open_page(&format!("{base}/room.html?room={room}"))
+        .await;
+    tab.wait_for("window.callState === 'connected' && !window.isInitiator")
+        .await;
+    tab.wait_for("window.stats().then(s => s.video.framesDecoded > 20)")
+        .await;
+    tab.wait_for("window.chatReceived.includes('first in the room')")
+        .await;
+    // Typed a moment after the channel opened. (A line sent within the first milliseconds of
+    // a channel peercall opened was lost in about one run of four: see the issue note.)
+    assert!(tab.eval::<bool>("window.sendChat('joined late')").await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tab.eval::<Value>("window.hangUp()").await;
+    let report = report_of(pc).await;
+    assert_eq!(report["ended"]["by"], "remote", "{}", report["ended"]);
+    assert!(report["video"]["frames_decoded"].as_u64().unwrap() > 20);
+    let page_log: Value = tab.eval("window.testLog.slice(-12)").await;
+    assert_eq!(chats(&report), ["joined late"], "{page_log:#}");
+    chromium.close().await;
+    server.stop();
+}
