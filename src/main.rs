@@ -131,16 +131,20 @@ impl TlsArgs {
 struct HeadlessArgs {
     /// The kind of signaling server: peercall (ws:// or wss://), webrtc-call (an HTTP call-code
     /// server: http(s)://HOST/APP; --dial takes the code), socketio-room (a socket.io room server:
-    /// http(s)://HOST:PORT; --dial takes the room), manual (no server: our line is
+    /// http(s)://HOST:PORT; --dial takes the room), socketio-1v1 (a socket.io 1-to-1 server with
+    /// a user list: --room ROOM --id ACCOUNT; --dial takes an account), manual (no server: our line is
     /// printed, the other side's is read from stdin; --dial takes any name).
     #[arg(long, default_value = "peercall")]
     signaling: SignalingKind,
     /// The signaling server.
     #[arg(long, default_value = "ws://127.0.0.1:8480/ws")]
     server: String,
-    /// Our peer ID (the server picks one when absent).
+    /// Our peer ID (the server picks one when absent); the account on a socketio-1v1 server.
     #[arg(long)]
     id: Option<String>,
+    /// The room to join on a socketio-1v1 server.
+    #[arg(long)]
+    room: Option<String>,
     /// none | synthetic[:WxH@FPS] | camera[:N] | camera-hd[:N]
     #[arg(long, default_value = "synthetic:640x480@30")]
     video: VideoChoice,
@@ -301,6 +305,7 @@ async fn headless_call(
     let options = HeadlessOptions {
         signaling: args.signaling,
         server: args.server,
+        room: args.room,
         id: args.id,
         mode,
         video: args.video,

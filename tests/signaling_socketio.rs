@@ -170,3 +170,81 @@ async fn peercall_and_a_browser_page_meet_in_a_room_either_first() {
     chromium.close().await;
     server.stop();
 }
+
+fn one_to_one(port: u16, id: &str, args: &[&str]) -> common::Proc {
+    let base = format!("http://127.0.0.1:{port}");
+    let mut all = vec![
+        "--signaling",
+        "socketio-1v1",
+        "--server",
+        &base,
+        "--room",
+        "lobby",
+        "--id",
+        id,
+        "--video",
+        "synthetic:320x240@15",
+    ];
+    all.splice(0..0, args.iter().copied());
+    spawn_headless(&all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socketio_1x_user_list_rings_accepts_declines_is_busy_and_hangs_up() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = NodeServer::start("onev1_server.js", &[]).await;
+    let port = server.port;
+    let bob = one_to_one(
+        port,
+        "bob",
+        &[
+            "answer",
+            "--auto-accept",
+            "--wait",
+            "60",
+            "--audio",
+            "synthetic:1000",
+        ],
+    );
+    let carol = one_to_one(port, "carol", &["answer", "--wait", "60"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let alice = one_to_one(
+        port,
+        "alice",
+        &[
+            "call",
+            "--dial",
+            "bob",
+            "--duration",
+            "6",
+            "--audio",
+            "synthetic:440",
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // bob is in a call: busy. carol does not take calls: declined. A name nobody joined as is
+    // refused here, before the server could choke on it.
+    let dave = report_of(one_to_one(port, "dave", &["call", "--dial", "bob"])).await;
+    assert_eq!(dave["ended"]["reason"], "busy", "{}", dave["ended"]);
+    let erin = report_of(one_to_one(port, "erin", &["call", "--dial", "carol"])).await;
+    assert_eq!(erin["ended"]["reason"], "declined", "{}", erin["ended"]);
+    let zed = report_of(one_to_one(port, "zed", &["call", "--dial", "nobody"])).await;
+    assert_eq!(zed["ended"]["reason"], "unknown_peer", "{}", zed["ended"]);
+
+    let (alice, bob) = (report_of(alice).await, report_of(bob).await);
+    for (me, hz) in [(&alice, 1000.0), (&bob, 440.0)] {
+        assert_eq!(me["signaling"], "socketio-1v1");
+        assert!(
+            me["video"]["frames_decoded"].as_u64().unwrap_or(0) >= 30,
+            "{}",
+            me["video"]
+        );
+        let tone = me["audio"]["tone_hz"].as_f64().unwrap_or(0.0);
+        assert!((tone - hz).abs() < 20.0, "heard {tone} Hz, not {hz}");
+    }
+    assert_eq!(alice["ended"]["by"], "local");
+    assert_eq!(bob["ended"]["by"], "remote", "{}", bob["ended"]);
+    let carol = report_of(carol).await;
+    assert_eq!(carol["ended"]["reason"], "declined", "{}", carol["ended"]);
+    server.stop();
+}

@@ -14,15 +14,18 @@ pub enum SignalingKind {
     CallCode,
     /// A socket.io room of two (`webrtc_primer`): both sides dial the same room.
     SocketIoRoom,
+    /// A socket.io 1-to-1 server with a user list (socket.io 1.x/2.x too): dial an account.
+    SocketIo1v1,
     /// No server: a line copied each way by the people calling.
     Manual,
 }
 
 impl SignalingKind {
-    pub const ALL: [SignalingKind; 4] = [
+    pub const ALL: [SignalingKind; 5] = [
         SignalingKind::Peercall,
         SignalingKind::CallCode,
         SignalingKind::SocketIoRoom,
+        SignalingKind::SocketIo1v1,
         SignalingKind::Manual,
     ];
 
@@ -32,6 +35,7 @@ impl SignalingKind {
             SignalingKind::Peercall => "peercall",
             SignalingKind::CallCode => "webrtc-call",
             SignalingKind::SocketIoRoom => "socketio-room",
+            SignalingKind::SocketIo1v1 => "socketio-1v1",
             SignalingKind::Manual => "manual",
         }
     }
@@ -42,6 +46,7 @@ impl SignalingKind {
             SignalingKind::Peercall => "a peer ID",
             SignalingKind::CallCode => "a call code (both sides dial the same)",
             SignalingKind::SocketIoRoom => "a room name (both sides dial the same)",
+            SignalingKind::SocketIo1v1 => "an account in the room",
             SignalingKind::Manual => "nobody: copy your line to the other side, paste theirs",
         }
     }

@@ -7,7 +7,8 @@
 //! - [`signaling`]: the [`Signaling`] trait the call engine talks to, and its events.
 //! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting; [`tls`] says
 //!   which `wss://` / `https://` certificates it trusts), [`CallCodeSignaling`] (HTTP call-code
-//!   servers, polled), [`ManualSignaling`] (no server: a line copied each way; the description
+//!   servers, polled), [`SocketIoRoomSignaling`] and [`SocketIo1v1Signaling`] (socket.io
+//!   servers, Engine.IO v4 and v3), [`ManualSignaling`] (no server: a line copied each way; the description
 //!   waits for its candidates in `gathered`) and [`MemorySignaling`] (in-process, for tests).
 //!
 //! Data flows one way: commands go in as trait calls, everything the other side says comes out as
@@ -35,7 +36,7 @@ pub use protocol::{
     ServerMessage, SessionDescription, SignalData,
 };
 pub use signaling::{Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents};
-pub use socketio::SocketIoRoomSignaling;
+pub use socketio::{SocketIo1v1Signaling, SocketIoRoomSignaling};
 pub use switchboard::{Switchboard, SwitchboardConfig};
 pub use tls::TlsTrust;
 pub use ws::{WsOptions, WsSignaling};

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signaling_client::{
-    CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, SocketIoRoomSignaling,
-    TlsTrust, WsOptions, WsSignaling,
+    CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, SocketIo1v1Signaling,
+    SocketIoRoomSignaling, TlsTrust, WsOptions, WsSignaling,
 };
 use tokio::sync::mpsc;
 
@@ -35,6 +35,8 @@ pub struct HeadlessOptions {
     /// Which kind of server `server` is.
     pub signaling: SignalingKind,
     pub server: String,
+    /// The room a socket.io 1-to-1 server lists us in.
+    pub room: Option<String>,
     pub id: Option<String>,
     pub mode: Mode,
     pub video: VideoChoice,
@@ -81,6 +83,16 @@ pub async fn run(
         SignalingKind::CallCode => Arc::new(CallCodeSignaling::new(&options.server, options.tls)?),
         SignalingKind::SocketIoRoom => {
             Arc::new(SocketIoRoomSignaling::new(&options.server, options.tls)?)
+        }
+        SignalingKind::SocketIo1v1 => {
+            let room = options.room.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("--signaling socketio-1v1 needs --room ROOM (and --id ACCOUNT)")
+            })?;
+            Arc::new(SocketIo1v1Signaling::new(
+                &options.server,
+                room,
+                options.tls,
+            )?)
         }
         SignalingKind::Manual => {
             let manual = Arc::new(ManualSignaling::new());

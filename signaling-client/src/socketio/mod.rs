@@ -5,10 +5,16 @@
 //! - [`room`]: the rules of rooms of two (`create or join`, `message`), pure;
 //!   [`room_transport`] is the [`crate::Signaling`] transport built on them
 //!   ([`SocketIoRoomSignaling`]): one socket.io connection per call.
+//! - [`one_to_one`]: the rules of 1-to-1 servers with a user list (`join`, `apply`, `reply`,
+//!   `1v1offer`…), pure; [`one_to_one_transport`] is [`SocketIo1v1Signaling`]: one
+//!   socket.io v3 connection for the session.
 
 pub mod client;
 pub mod engine_io;
+pub mod one_to_one;
+pub mod one_to_one_transport;
 pub mod room;
 pub mod room_transport;
 
+pub use one_to_one_transport::SocketIo1v1Signaling;
 pub use room_transport::SocketIoRoomSignaling;
