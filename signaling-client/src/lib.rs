@@ -15,6 +15,7 @@
 //! [`SignalingEvent`]s on one stream.
 
 pub mod call_code;
+mod call_task;
 mod gathered;
 pub mod ids;
 pub mod kind;

@@ -226,78 +226,76 @@ impl PeerConnectionEventHandler for Forwarder {
         let label = channel.label().await.ok();
         if label.as_deref() == Some(CHANNEL_LABEL) {
             self.events.send(PeerEvent::ControlChannel(channel.clone()));
-            spawn_control_reader(channel, self.events.clone(), true);
+            spawn_channel_reader(channel, ChannelKind::Control, self.events.clone(), true);
         } else if label.is_some() && label.as_deref() == self.chat_label {
             self.events.send(PeerEvent::ChatChannel(channel.clone()));
-            spawn_chat_reader(channel, self.events.clone());
+            spawn_channel_reader(channel, ChannelKind::Chat, self.events.clone(), true);
         }
     }
 }
 
-/// Reads the control channel into events; a channel handed over by `on_data_channel` is open.
-fn spawn_control_reader(channel: Arc<dyn DataChannel>, events: PeerEvents, already_open: bool) {
+/// What a data channel carries, and so how its messages are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelKind {
+    /// `system_channel`: control JSON; its opening is news (held messages may go).
+    Control,
+    /// A transport's own chat channel: every message is a plain-text chat line.
+    Chat,
+}
+
+/// Reads a data channel into events, under the control limits (length, and a rate per lane);
+/// a channel handed over by `on_data_channel` is open already.
+fn spawn_channel_reader(
+    channel: Arc<dyn DataChannel>,
+    kind: ChannelKind,
+    events: PeerEvents,
+    already_open: bool,
+) {
     tokio::spawn(async move {
-        if already_open {
+        if already_open && kind == ChannelKind::Control {
             events.send(PeerEvent::ControlOpen);
         }
         let mut limiter = ControlLimiter::default();
         let mut last_warning: Option<Instant> = None;
         while let Some(event) = channel.poll().await {
             match event {
-                DataChannelEvent::OnOpen => {
+                DataChannelEvent::OnOpen if kind == ChannelKind::Control => {
                     events.send(PeerEvent::ControlOpen);
                 }
                 DataChannelEvent::OnMessage(message) => {
-                    let parsed = limiter
-                        .admit_len(message.data.len())
-                        .map(|()| ControlMessage::parse(&String::from_utf8_lossy(&message.data)));
+                    let parsed = limiter.admit_len(message.data.len()).map(|()| {
+                        let text = String::from_utf8_lossy(&message.data);
+                        match kind {
+                            ChannelKind::Control => ControlMessage::parse(&text),
+                            ChannelKind::Chat => {
+                                Parsed::Message(ControlMessage::Chat(text.into_owned()))
+                            }
+                        }
+                    });
                     let admitted = parsed.and_then(|parsed| {
                         limiter
                             .admit(Lane::of(&parsed), Instant::now())
                             .map(|()| parsed)
                     });
-                    let parsed = match admitted {
-                        Ok(parsed) => parsed,
-                        Err(why) => {
-                            // Once a second at most: the log is not the flood's either.
-                            if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                                last_warning = Some(Instant::now());
-                                tracing::warn!(
-                                    ?why,
-                                    dropped = limiter.dropped,
-                                    "control messages dropped"
-                                );
-                            }
-                            continue;
+                    match admitted {
+                        Ok(parsed) => {
+                            events.send(PeerEvent::Control(parsed));
                         }
-                    };
-                    events.send(PeerEvent::Control(parsed));
-                }
-                DataChannelEvent::OnClose => break,
-                _ => {}
-            }
-        }
-    });
-}
-
-/// Reads a transport's chat channel (plain text lines, not control JSON) into chat messages,
-/// under the same limits as control messages.
-fn spawn_chat_reader(channel: Arc<dyn DataChannel>, events: PeerEvents) {
-    tokio::spawn(async move {
-        let mut limiter = ControlLimiter::default();
-        while let Some(event) = channel.poll().await {
-            match event {
-                DataChannelEvent::OnMessage(message) => {
-                    let admitted = limiter
-                        .admit_len(message.data.len())
-                        .and_then(|()| limiter.admit(Lane::Chat, Instant::now()));
-                    if admitted.is_err() {
-                        continue;
+                        // Once a second at most: the log is not the flood's either.
+                        Err(why)
+                            if last_warning
+                                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) =>
+                        {
+                            last_warning = Some(Instant::now());
+                            tracing::warn!(
+                                ?why,
+                                ?kind,
+                                dropped = limiter.dropped,
+                                "messages dropped"
+                            );
+                        }
+                        Err(_) => {}
                     }
-                    let text = String::from_utf8_lossy(&message.data).into_owned();
-                    events.send(PeerEvent::Control(Parsed::Message(ControlMessage::Chat(
-                        text,
-                    ))));
                 }
                 DataChannelEvent::OnClose => break,
                 _ => {}
@@ -566,11 +564,11 @@ impl Peer {
             // channel that comes to them for their chat, and know no control messages.
             if let Some(label) = chat_label {
                 let chat = peer.pc.create_data_channel(label, None).await?;
-                spawn_chat_reader(chat.clone(), events.clone());
+                spawn_channel_reader(chat.clone(), ChannelKind::Chat, events.clone(), false);
                 peer.chat = Some(chat);
             } else {
                 let channel = peer.pc.create_data_channel(CHANNEL_LABEL, None).await?;
-                spawn_control_reader(channel.clone(), events.clone(), false);
+                spawn_channel_reader(channel.clone(), ChannelKind::Control, events.clone(), false);
                 peer.control = Some(channel);
             }
             let offer = peer.pc.create_offer(None).await?;

@@ -6,6 +6,7 @@ pub mod report;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use signaling_client::manual::blob::MAX_BLOB_BYTES;
 use signaling_client::{
     CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, SocketIo1v1Signaling,
     SocketIoRoomSignaling, TlsTrust, WsOptions, WsSignaling,
@@ -145,17 +146,54 @@ fn exchange_lines_on_stdio(manual: &Arc<ManualSignaling>) {
     // runtime's shutdown, and the process would not exit when the call ends.
     let manual = manual.clone();
     std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-            if line.trim().is_empty() {
-                continue;
-            }
+        let mut stdin = std::io::stdin().lock();
+        while let Some(line) = read_line_within(&mut stdin, MAX_BLOB_BYTES) {
+            let line = match line {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => line,
+                Err(len) => {
+                    eprintln!("peercall: cannot use that line: it is over {len} bytes long");
+                    continue;
+                }
+            };
             match manual.paste(&line) {
                 Ok(()) => tracing::info!("pasted line taken"),
                 Err(why) => eprintln!("peercall: cannot use that line: {why}"),
             }
         }
     });
+}
+
+/// The next line of `input`, kept only up to `max` bytes (a longer one is skipped to its end and
+/// given as `Err(max)`); `None` at the end of input.
+fn read_line_within(
+    input: &mut impl std::io::BufRead,
+    max: usize,
+) -> Option<Result<String, usize>> {
+    use std::io::{BufRead, Read};
+    let mut line = Vec::new();
+    let read = input
+        .by_ref()
+        .take(max as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    if read == 0 {
+        return None;
+    }
+    if line.len() > max && !line.ends_with(b"\n") {
+        // Skip the rest of the long line, without keeping it.
+        let mut rest = Vec::new();
+        loop {
+            rest.clear();
+            match input.by_ref().take(64 * 1024).read_until(b'\n', &mut rest) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if rest.ends_with(b"\n") => break,
+                Ok(_) => {}
+            }
+        }
+        return Some(Err(max));
+    }
+    Some(Ok(String::from_utf8_lossy(&line).into_owned()))
 }
 
 /// Runs one call to its end and returns its report.
@@ -504,4 +542,22 @@ fn av_sync_ms(mark_delays_us: &[u64], counters: &MediaCounters) -> Option<f64> {
 /// `--ice-server` values as the protocol's shape.
 pub fn ice_servers(urls: &[String]) -> Vec<IceServer> {
     urls.iter().map(|u| IceServer::from_url(u)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pasted_lines_are_read_within_a_limit() {
+        let long = "x".repeat(100);
+        let text = format!("short\n{long}\nafter\nlast");
+        let mut input = std::io::Cursor::new(text.into_bytes());
+        let mut read = || read_line_within(&mut input, 10);
+        assert_eq!(read(), Some(Ok("short\n".into())));
+        assert_eq!(read(), Some(Err(10)), "the long line is skipped whole");
+        assert_eq!(read(), Some(Ok("after\n".into())));
+        assert_eq!(read(), Some(Ok("last".into())));
+        assert_eq!(read(), None);
+    }
 }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::protocol::{ClientMessage, IceCandidate, SessionDescription, SignalData};
+use crate::call_task::{own_registration, CallCommand, CurrentCall};
+use crate::protocol::{ClientMessage, IceCandidate, SessionDescription};
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
 };
@@ -27,8 +28,6 @@ const FAST_POLL: Duration = Duration::from_millis(150);
 const SLOW_POLL: Duration = Duration::from_secs(1);
 /// One request, at most.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
-/// Signals from our connection waiting for the line's task, at most.
-const LINE_QUEUE: usize = 256;
 
 pub struct CallCodeSignaling {
     shared: Arc<Shared>,
@@ -39,17 +38,8 @@ struct Shared {
     http: reqwest::Client,
     endpoint: String,
     events: mpsc::Sender<SignalingEvent>,
-    line: Mutex<Option<LineHandle>>,
-}
-
-struct LineHandle {
-    call_id: String,
-    commands: mpsc::Sender<Command>,
-}
-
-enum Command {
-    Local(SignalData),
-    HangUp,
+    /// The call being set up or running: one at a time.
+    line: CurrentCall,
 }
 
 impl CallCodeSignaling {
@@ -75,39 +65,10 @@ impl CallCodeSignaling {
                 http,
                 endpoint,
                 events,
-                line: Mutex::new(None),
+                line: CurrentCall::default(),
             }),
             events: Mutex::new(Some(rx)),
         })
-    }
-
-    fn start_line(&self, code: String, call_id: String) {
-        let (commands, rx) = mpsc::channel(LINE_QUEUE);
-        let previous = self
-            .shared
-            .line
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(LineHandle {
-                call_id: call_id.clone(),
-                commands,
-            });
-        if let Some(previous) = previous {
-            let _ = previous.commands.try_send(Command::HangUp);
-        }
-        tokio::spawn(run_line(self.shared.clone(), code, call_id, rx));
-    }
-
-    fn to_line(&self, call_id: &str, command: Command) {
-        let line = self.shared.line.lock().unwrap_or_else(|p| p.into_inner());
-        match line.as_ref() {
-            Some(line) if line.call_id == call_id => {
-                if line.commands.try_send(command).is_err() {
-                    tracing::warn!("the call-code line is not keeping up: a signal is dropped");
-                }
-            }
-            _ => tracing::debug!(%call_id, "a signal for a call no longer on the line"),
-        }
     }
 }
 
@@ -115,28 +76,13 @@ impl CallCodeSignaling {
 impl Signaling for CallCodeSignaling {
     /// Nothing to register: a call-code server knows nobody until they dial.
     async fn register(&self, id: Option<String>) -> Result<Registration, SignalingError> {
-        let registration = Registration {
-            id: id.unwrap_or_else(|| "me".into()),
-            ice_servers: Vec::new(),
-        };
-        let _ = self
-            .shared
-            .events
-            .send(SignalingEvent::Registered(registration.clone()))
-            .await;
-        Ok(registration)
+        Ok(own_registration(id, &self.shared.events).await)
     }
 
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
-        match message {
-            ClientMessage::Call { to, call_id } => self.start_line(to, call_id),
-            ClientMessage::Signal { call_id, data } => self.to_line(&call_id, Command::Local(data)),
-            ClientMessage::Hangup { call_id } => self.to_line(&call_id, Command::HangUp),
-            // Nobody rings through a call code, so there is nothing to accept or decline.
-            ClientMessage::Accept { .. }
-            | ClientMessage::Reject { .. }
-            | ClientMessage::Register { .. } => {}
-        }
+        self.shared.line.route(message, |code, call_id, commands| {
+            tokio::spawn(run_line(self.shared.clone(), code, call_id, commands));
+        });
         Ok(())
     }
 
@@ -200,7 +146,7 @@ async fn run_line(
     shared: Arc<Shared>,
     code: String,
     call_id: String,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::Receiver<CallCommand>,
 ) {
     let user_id = match shared
         .post(json!({"code": "dial", "call_code": code}))
@@ -226,8 +172,8 @@ async fn run_line(
     loop {
         let outs = tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::Local(data)) => line.local(data, Instant::now()),
-                Some(Command::HangUp) | None => {
+                Some(CallCommand::Local(data)) => line.local(data, Instant::now()),
+                Some(CallCommand::HangUp) | None => {
                     let _ = shared.post(json!({"code": "disconnect", "user_id": user_id})).await;
                     return;
                 }

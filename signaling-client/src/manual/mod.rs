@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
+use crate::call_task::own_registration;
 use crate::gathered::{Gathered, GATHER_WAIT};
 use crate::ids::random_call_id;
 use crate::protocol::{ClientMessage, SdpKind, SessionDescription, SignalData};
@@ -209,14 +210,7 @@ impl Shared {
 impl Signaling for ManualSignaling {
     /// Nothing to register with: the name is only ours.
     async fn register(&self, id: Option<String>) -> Result<Registration, SignalingError> {
-        let registration = Registration {
-            id: id.unwrap_or_else(|| "me".into()),
-            ice_servers: Vec::new(),
-        };
-        self.shared
-            .emit(SignalingEvent::Registered(registration.clone()))
-            .await;
-        Ok(registration)
+        Ok(own_registration(id, &self.shared.events).await)
     }
 
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {

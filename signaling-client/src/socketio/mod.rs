@@ -18,3 +18,42 @@ pub mod room_transport;
 
 pub use one_to_one_transport::SocketIo1v1Signaling;
 pub use room_transport::SocketIoRoomSignaling;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::signaling::SignalingEvent;
+
+/// What a dialect's rules ask for: an event for the server (name, its one argument), or one
+/// for the call engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    Emit(&'static str, Value),
+    Event(SignalingEvent),
+}
+
+/// The connection to the server is gone.
+pub(crate) struct Gone;
+
+/// Carries `outs` out in order: emits to the server, events to the engine (each shown to
+/// `seen` first).
+pub(crate) async fn deliver(
+    outs: Vec<Out>,
+    outgoing: &client::Outgoing,
+    events: &mpsc::Sender<SignalingEvent>,
+    mut seen: impl FnMut(&SignalingEvent),
+) -> Result<(), Gone> {
+    for out in outs {
+        match out {
+            Out::Emit(name, arg) => outgoing
+                .send((name.to_string(), vec![arg]))
+                .await
+                .map_err(|_| Gone)?,
+            Out::Event(event) => {
+                seen(&event);
+                let _ = events.send(event).await;
+            }
+        }
+    }
+    Ok(())
+}

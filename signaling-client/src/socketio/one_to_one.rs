@@ -16,17 +16,15 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::Out;
 use crate::gathered::Gathered;
 use crate::protocol::{
     ErrorCode, IceCandidate, RejectReason, SdpKind, SessionDescription, SignalData,
 };
 use crate::signaling::{Registration, SignalingEvent};
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Out {
-    Emit(&'static str, Value),
-    Event(SignalingEvent),
-}
+/// Accounts remembered at most: the server's list only ever grows.
+const MAX_USERS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -110,12 +108,13 @@ impl Lobby {
                 ice_servers: Vec::new(),
             })));
             self.users = listed;
+            self.users.truncate(MAX_USERS);
             let others = self.users.iter().filter(|u| **u != self.me).cloned();
             out.push(Out::Event(SignalingEvent::Peers(others.collect())));
             return out;
         }
         for user in listed {
-            if !self.users.contains(&user) {
+            if !self.users.contains(&user) && self.users.len() < MAX_USERS {
                 self.users.push(user.clone());
                 if user != self.me {
                     out.push(Out::Event(SignalingEvent::PeerJoined(user)));
@@ -216,11 +215,7 @@ impl Lobby {
     }
 
     fn candidate(&mut self, body: &Value) -> Vec<Out> {
-        let Some(call) = self
-            .call
-            .as_ref()
-            .filter(|c| body["self"] == c.with.as_str())
-        else {
+        let Some(call) = self.call_with_sender(body) else {
             return Vec::new();
         };
         let Ok(candidate) = serde_json::from_value::<IceCandidate>(body["sdp"].clone()) else {
@@ -239,11 +234,7 @@ impl Lobby {
     }
 
     fn hangup(&mut self, body: &Value) -> Vec<Out> {
-        let Some(call) = self
-            .call
-            .as_ref()
-            .filter(|c| body["self"] == c.with.as_str())
-        else {
+        let Some(call) = self.call_with_sender(body) else {
             return Vec::new();
         };
         let event = SignalingEvent::Hangup {
@@ -253,6 +244,13 @@ impl Lobby {
         };
         self.call = None;
         vec![Out::Event(event)]
+    }
+
+    /// The current call, when `body` comes from the other side of it.
+    fn call_with_sender(&self, body: &Value) -> Option<&Call> {
+        self.call
+            .as_ref()
+            .filter(|c| body["self"] == c.with.as_str())
     }
 
     fn current(&mut self, body: &Value, role: Role) -> Option<&mut Call> {

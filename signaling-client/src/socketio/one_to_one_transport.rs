@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::client::{self, Incoming, Outgoing};
+use super::deliver;
 use super::engine_io::Version;
-use super::one_to_one::{Lobby, Out};
+use super::one_to_one::Lobby;
 use crate::ids::random_peer_id;
 use crate::protocol::{ClientMessage, RejectReason, SignalData};
 use crate::signaling::{
@@ -143,24 +144,20 @@ async fn run(
     let mut registered = Some(registered);
     let mut outs = lobby.enter();
     loop {
-        for out in outs.drain(..) {
-            match out {
-                Out::Emit(name, arg) => {
-                    if outgoing.send((name.to_string(), vec![arg])).await.is_err() {
-                        let reason = "the connection to the 1v1 server closed".to_string();
-                        let _ = events.send(SignalingEvent::Disconnected { reason }).await;
-                        return;
-                    }
-                }
-                Out::Event(event) => {
-                    if let SignalingEvent::Registered(registration) = &event {
-                        if let Some(tx) = registered.take() {
-                            let _ = tx.send(registration.clone());
-                        }
-                    }
-                    let _ = events.send(event).await;
+        let told_registered = |event: &SignalingEvent| {
+            if let SignalingEvent::Registered(registration) = event {
+                if let Some(tx) = registered.take() {
+                    let _ = tx.send(registration.clone());
                 }
             }
+        };
+        if deliver(outs, &outgoing, &events, told_registered)
+            .await
+            .is_err()
+        {
+            let reason = "the connection to the 1v1 server closed".to_string();
+            let _ = events.send(SignalingEvent::Disconnected { reason }).await;
+            return;
         }
         let tick = async {
             if lobby.waiting() {

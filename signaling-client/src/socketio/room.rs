@@ -10,6 +10,7 @@
 
 use serde_json::{json, Value};
 
+use super::Out;
 use crate::protocol::{IceCandidate, RejectReason, SdpKind, SessionDescription, SignalData};
 use crate::signaling::SignalingEvent;
 
@@ -19,13 +20,6 @@ pub const BYE: &str = "bye";
 pub const CHAT_CHANNEL: &str = "sendDataChannel";
 /// Signals held for the other side, at most (an offer and its candidates are a few dozen).
 const MAX_HELD: usize = 256;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Out {
-    /// An event for the server: (name, its one argument).
-    Emit(&'static str, Value),
-    Event(SignalingEvent),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {

@@ -9,16 +9,16 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::client::{self, Incoming};
+use super::deliver;
 use super::engine_io::Version;
-use super::room::{Out, Room, CHAT_CHANNEL};
-use crate::protocol::{ClientMessage, SignalData};
+use super::room::{Room, CHAT_CHANNEL};
+use crate::call_task::{own_registration, CallCommand, CurrentCall};
+use crate::protocol::ClientMessage;
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
 };
 use crate::tls::TlsTrust;
 
-/// Signals from our connection waiting for the room's task, at most.
-const ROOM_QUEUE: usize = 256;
 /// How long the connection stays after our `bye`.
 const BYE_LINGER: Duration = Duration::from_millis(500);
 
@@ -31,17 +31,8 @@ struct Shared {
     base: String,
     tls: TlsTrust,
     events: mpsc::Sender<SignalingEvent>,
-    room: Mutex<Option<RoomHandle>>,
-}
-
-struct RoomHandle {
-    call_id: String,
-    commands: mpsc::Sender<Command>,
-}
-
-enum Command {
-    Local(SignalData),
-    HangUp,
+    /// The call in a room: one at a time.
+    room: CurrentCall,
 }
 
 impl SocketIoRoomSignaling {
@@ -54,39 +45,10 @@ impl SocketIoRoomSignaling {
                 base: base.to_string(),
                 tls,
                 events,
-                room: Mutex::new(None),
+                room: CurrentCall::default(),
             }),
             events: Mutex::new(Some(rx)),
         })
-    }
-
-    fn enter(&self, room: String, call_id: String) {
-        let (commands, rx) = mpsc::channel(ROOM_QUEUE);
-        let previous = self
-            .shared
-            .room
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(RoomHandle {
-                call_id: call_id.clone(),
-                commands,
-            });
-        if let Some(previous) = previous {
-            let _ = previous.commands.try_send(Command::HangUp);
-        }
-        tokio::spawn(run_room(self.shared.clone(), room, call_id, rx));
-    }
-
-    fn to_room(&self, call_id: &str, command: Command) {
-        let room = self.shared.room.lock().unwrap_or_else(|p| p.into_inner());
-        match room.as_ref() {
-            Some(room) if room.call_id == call_id => {
-                if room.commands.try_send(command).is_err() {
-                    tracing::warn!("the room is not keeping up: a signal is dropped");
-                }
-            }
-            _ => tracing::debug!(%call_id, "a signal for a call no longer in a room"),
-        }
     }
 }
 
@@ -94,28 +56,13 @@ impl SocketIoRoomSignaling {
 impl Signaling for SocketIoRoomSignaling {
     /// Nothing to register: a room server knows nobody until they enter a room.
     async fn register(&self, id: Option<String>) -> Result<Registration, SignalingError> {
-        let registration = Registration {
-            id: id.unwrap_or_else(|| "me".into()),
-            ice_servers: Vec::new(),
-        };
-        let _ = self
-            .shared
-            .events
-            .send(SignalingEvent::Registered(registration.clone()))
-            .await;
-        Ok(registration)
+        Ok(own_registration(id, &self.shared.events).await)
     }
 
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
-        match message {
-            ClientMessage::Call { to, call_id } => self.enter(to, call_id),
-            ClientMessage::Signal { call_id, data } => self.to_room(&call_id, Command::Local(data)),
-            ClientMessage::Hangup { call_id } => self.to_room(&call_id, Command::HangUp),
-            // Nobody rings in a room, so there is nothing to accept or decline.
-            ClientMessage::Accept { .. }
-            | ClientMessage::Reject { .. }
-            | ClientMessage::Register { .. } => {}
-        }
+        self.shared.room.route(message, |room, call_id, commands| {
+            tokio::spawn(run_room(self.shared.clone(), room, call_id, commands));
+        });
         Ok(())
     }
 
@@ -132,7 +79,7 @@ async fn run_room(
     shared: Arc<Shared>,
     name: String,
     call_id: String,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::Receiver<CallCommand>,
 ) {
     let lost = |reason: String| async {
         tracing::warn!(%reason, "socket.io room server");
@@ -149,17 +96,11 @@ async fn run_room(
     let mut room = Room::new(&name, &call_id);
     let mut outs = room.enter();
     loop {
-        for out in outs.drain(..) {
-            match out {
-                Out::Emit(event, arg) => {
-                    if outgoing.send((event.to_string(), vec![arg])).await.is_err() {
-                        return lost("the connection to the room server closed".into()).await;
-                    }
-                }
-                Out::Event(event) => {
-                    let _ = shared.events.send(event).await;
-                }
-            }
+        if deliver(outs, &outgoing, &shared.events, |_| {})
+            .await
+            .is_err()
+        {
+            return lost("the connection to the room server closed".into()).await;
         }
         if room.is_ended() {
             // socket.io servers handle an event a tick after reading it: a connection closed
@@ -170,8 +111,8 @@ async fn run_room(
         }
         outs = tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::Local(data)) => room.local(data),
-                Some(Command::HangUp) | None => room.hang_up(),
+                Some(CallCommand::Local(data)) => room.local(data),
+                Some(CallCommand::HangUp) | None => room.hang_up(),
             },
             server = incoming.recv() => match server {
                 Some(Incoming::Event { name, args }) => room.server(&name, &args),
