@@ -283,12 +283,6 @@ impl EngineTask {
                 }
                 return;
             }
-            PeerEvent::ChatChannel(channel) => {
-                if let Some(peer) = self.peer.as_mut() {
-                    peer.adopt_chat(channel);
-                }
-                return;
-            }
             PeerEvent::ResolvedCandidate(candidate) => {
                 if let Some(peer) = self.peer.as_mut() {
                     if let Err(e) = peer.add_remote_candidate(Some(candidate)).await {

@@ -19,7 +19,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use signaling_client::{IceCandidate, IceServer, SdpKind, SessionDescription};
 use tokio::sync::mpsc;
-use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -152,10 +152,8 @@ pub enum PeerEvent {
     IceState(RTCIceConnectionState),
     State(RTCPeerConnectionState),
     Track(Arc<dyn TrackRemote>),
-    /// The callee's handle on the control channel the caller opened.
+    /// The callee's handle on the data channel the caller opened.
     ControlChannel(Arc<dyn DataChannel>),
-    /// The callee's handle on the transport's chat channel the caller opened.
-    ChatChannel(Arc<dyn DataChannel>),
     ControlOpen,
     /// A control message, parsed and within its lane's rate.
     Control(Parsed),
@@ -182,8 +180,8 @@ pub enum PeerError {
 /// wait on us.
 struct Forwarder {
     events: PeerEvents,
-    /// The transport's own chat channel label, if its dialect has one.
-    chat_label: Option<&'static str>,
+    /// The data channel this call talks on, and its label.
+    channel: (ChannelKind, &'static str),
 }
 
 #[async_trait::async_trait]
@@ -223,23 +221,22 @@ impl PeerConnectionEventHandler for Forwarder {
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let label = channel.label().await.ok();
-        if label.as_deref() == Some(CHANNEL_LABEL) {
+        let (kind, ours) = self.channel;
+        if channel.label().await.ok().as_deref() == Some(ours) {
             self.events.send(PeerEvent::ControlChannel(channel.clone()));
-            spawn_channel_reader(channel, ChannelKind::Control, self.events.clone(), true);
-        } else if label.is_some() && label.as_deref() == self.chat_label {
-            self.events.send(PeerEvent::ChatChannel(channel.clone()));
-            spawn_channel_reader(channel, ChannelKind::Chat, self.events.clone(), true);
+            spawn_channel_reader(channel, kind, self.events.clone(), true);
         }
     }
 }
 
-/// What a data channel carries, and so how its messages are read.
+/// What the call's data channel carries, and so how its messages are read and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChannelKind {
-    /// `system_channel`: control JSON; its opening is news (held messages may go).
+    /// `system_channel`: control JSON (mute, camera, hang-up, chat).
     Control,
-    /// A transport's own chat channel: every message is a plain-text chat line.
+    /// A transport's own chat channel (`Signaling::chat_channel`): every message is a
+    /// plain-text chat line; its dialect has no control messages, and its pages take any
+    /// channel that comes to them for their chat, so it is the only one.
     Chat,
 }
 
@@ -252,14 +249,14 @@ fn spawn_channel_reader(
     already_open: bool,
 ) {
     tokio::spawn(async move {
-        if already_open && kind == ChannelKind::Control {
+        if already_open {
             events.send(PeerEvent::ControlOpen);
         }
         let mut limiter = ControlLimiter::default();
         let mut last_warning: Option<Instant> = None;
         while let Some(event) = channel.poll().await {
             match event {
-                DataChannelEvent::OnOpen if kind == ChannelKind::Control => {
+                DataChannelEvent::OnOpen => {
                     events.send(PeerEvent::ControlOpen);
                 }
                 DataChannelEvent::OnMessage(message) => {
@@ -408,9 +405,9 @@ pub struct Peer {
     role: Role,
     pub video: Arc<LocalTrack>,
     pub audio: Arc<LocalTrack>,
-    control: Option<Arc<dyn DataChannel>>,
-    /// The transport's own chat channel (plain text), when its dialect has one.
-    chat: Option<Arc<dyn DataChannel>>,
+    /// The call's data channel (the caller opens it, the callee adopts it), and what it carries.
+    channel: Option<Arc<dyn DataChannel>>,
+    channel_kind: ChannelKind,
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     resolve_mdns: bool,
@@ -434,6 +431,10 @@ impl Peer {
         chat_label: Option<&'static str>,
         events: PeerEvents,
     ) -> Result<Peer, PeerError> {
+        let (channel_kind, channel_label) = match chat_label {
+            Some(label) => (ChannelKind::Chat, label),
+            None => (ChannelKind::Control, CHANNEL_LABEL),
+        };
         let mut media = MediaEngine::default();
         media.register_codec(
             RTCRtpCodecParameters {
@@ -513,7 +514,7 @@ impl Peer {
             .with_setting_engine(settings)
             .with_handler(Arc::new(Forwarder {
                 events: events.clone(),
-                chat_label,
+                channel: (channel_kind, channel_label),
             }));
         let udp_addrs = if network.udp_addrs.is_empty() {
             vec!["0.0.0.0:0".to_string()]
@@ -548,8 +549,8 @@ impl Peer {
             role,
             video,
             audio,
-            control: None,
-            chat: None,
+            channel: None,
+            channel_kind,
             remote_description_set: false,
             pending_candidates: Vec::new(),
             resolve_mdns: network.mdns,
@@ -560,17 +561,9 @@ impl Peer {
             events: events.clone(),
         };
         if role == Role::Caller {
-            // A dialect with its own chat channel gets only that one: its pages take any
-            // channel that comes to them for their chat, and know no control messages.
-            if let Some(label) = chat_label {
-                let chat = peer.pc.create_data_channel(label, None).await?;
-                spawn_channel_reader(chat.clone(), ChannelKind::Chat, events.clone(), false);
-                peer.chat = Some(chat);
-            } else {
-                let channel = peer.pc.create_data_channel(CHANNEL_LABEL, None).await?;
-                spawn_channel_reader(channel.clone(), ChannelKind::Control, events.clone(), false);
-                peer.control = Some(channel);
-            }
+            let channel = peer.pc.create_data_channel(channel_label, None).await?;
+            spawn_channel_reader(channel.clone(), channel_kind, events.clone(), false);
+            peer.channel = Some(channel);
             let offer = peer.pc.create_offer(None).await?;
             peer.pc.set_local_description(offer.clone()).await?;
             events.send(PeerEvent::LocalDescription(SessionDescription {
@@ -724,37 +717,35 @@ impl Peer {
         self.dtls_client
     }
 
-    /// The callee's control channel arrives from the caller.
-    pub fn has_control(&self) -> bool {
-        self.control.is_some()
-    }
-
+    /// The callee's data channel arrives from the caller.
     pub fn adopt_control(&mut self, channel: Arc<dyn DataChannel>) {
-        self.control = Some(channel);
+        self.channel = Some(channel);
     }
 
-    pub fn adopt_chat(&mut self, channel: Arc<dyn DataChannel>) {
-        self.chat = Some(channel);
-    }
-
-    /// A chat line: plain text on the transport's chat channel once it is open; otherwise as a
-    /// control message (which peercall reads, and which waits for its channel to open).
+    /// A chat line: a control message, or plain text on a transport's own chat channel.
     pub async fn send_chat(&mut self, text: &str) -> Result<(), PeerError> {
-        if let Some(chat) = &self.chat {
-            if chat.ready_state().await.ok() == Some(RTCDataChannelState::Open) {
-                return chat
-                    .send_text(text)
+        match self.channel_kind {
+            ChannelKind::Control => {
+                self.send_on_channel(&ControlMessage::Chat(text.to_string()).to_json())
                     .await
-                    .map_err(|_| PeerError::ControlClosed);
             }
+            ChannelKind::Chat => self.send_on_channel(text).await,
         }
-        self.send_control(&ControlMessage::Chat(text.to_string()).to_json())
-            .await
     }
 
-    /// Sends a control message, or holds it (the newest [`MAX_HELD_CONTROL`]) until the channel
-    /// opens: a chat line typed the moment the call connects is not lost.
+    /// A control message (JSON); a dialect with only a chat channel has no place for it.
     pub async fn send_control(&mut self, text: &str) -> Result<(), PeerError> {
+        if self.channel_kind == ChannelKind::Chat {
+            tracing::debug!(%text, "this signaling dialect carries no control messages");
+            return Ok(());
+        }
+        self.send_on_channel(text).await
+    }
+
+    /// Sends on the call's data channel, or holds the message (the newest
+    /// [`MAX_HELD_CONTROL`]) until the channel opens: a chat line typed the moment the call
+    /// connects is not lost.
+    async fn send_on_channel(&mut self, text: &str) -> Result<(), PeerError> {
         if !self.control_open {
             if self.held_control.len() == MAX_HELD_CONTROL {
                 self.held_control.pop_front();
@@ -762,7 +753,7 @@ impl Peer {
             self.held_control.push_back(text.to_string());
             return Ok(());
         }
-        let channel = self.control.as_ref().ok_or(PeerError::ControlClosed)?;
+        let channel = self.channel.as_ref().ok_or(PeerError::ControlClosed)?;
         channel
             .send_text(text)
             .await
@@ -773,7 +764,7 @@ impl Peer {
     pub async fn control_opened(&mut self) {
         self.control_open = true;
         while let Some(text) = self.held_control.pop_front() {
-            if let Err(e) = self.send_control(&text).await {
+            if let Err(e) = self.send_on_channel(&text).await {
                 tracing::debug!(error = %e, "a held control message was not sent");
             }
         }
@@ -785,7 +776,7 @@ impl Peer {
 
     /// Closes the connection; its tasks end as their event streams do.
     pub async fn close(self) {
-        if let Some(channel) = &self.control {
+        if let Some(channel) = &self.channel {
             let _ = channel.close().await;
         }
         if let Err(e) = self.pc.close().await {
