@@ -31,9 +31,16 @@ struct Cli {
 /// Overrides of the window's settings, for this run.
 #[derive(Args)]
 struct WindowArgs {
+    /// The kind of signaling server: peercall, webrtc-call, socketio-room, socketio-1v1 or
+    /// manual (see `peercall call --help`).
+    #[arg(long)]
+    signaling: Option<SignalingKind>,
     /// The signaling server (default: this computer's, started inside the app if none runs).
     #[arg(long)]
     server: Option<String>,
+    /// The room to join on a socketio-1v1 server.
+    #[arg(long)]
+    room: Option<String>,
     /// Our peer ID.
     #[arg(long)]
     id: Option<String>,
@@ -210,7 +217,9 @@ fn main() -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         let w = cli.window;
         return peercall::ui::run(WindowOptions {
+            signaling: w.signaling,
             server: w.server,
+            room: w.room,
             id: w.id,
             video: w.video,
             audio: w.audio,

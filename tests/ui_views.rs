@@ -5,7 +5,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use peercall::call::{CallEvent, EndReason, EndedBy};
-use peercall::ui::state::{AppState, Connection, UiEvent};
+use peercall::ui::state::{AppState, BackendEvent, Connection, UiEvent};
 use peercall::ui::views::{self, Action, Fields};
 use std::time::Instant;
 
@@ -104,7 +104,10 @@ fn an_incoming_call_can_be_accepted_or_declined() {
 #[test]
 fn calling_can_be_cancelled() {
     let mut harness = Harness::new_ui_state(
-        |ui, actions: &mut Vec<Action>| views::calling::show(ui, "bob", 3, actions),
+        |ui, actions: &mut Vec<Action>| {
+            let state = AppState::default();
+            views::calling::show(ui, &state, &mut Fields::default(), "bob", 3, actions)
+        },
         Vec::new(),
     );
     // The spinner keeps repainting: step rather than wait for the UI to settle.
@@ -188,4 +191,131 @@ fn settings_are_edited_checked_and_saved() {
         [Action::SaveSettings(saved)] => assert_eq!(saved.id, "dave"),
         other => panic!("{other:?}"),
     }
+}
+
+fn connected_as(screen: &mut Screen, kind: signaling_client::SignalingKind) {
+    screen.state.apply(
+        UiEvent::Backend(BackendEvent::Connected {
+            server: "http://example.org".into(),
+            kind,
+            embedded: false,
+            lan_urls: Vec::new(),
+        }),
+        Instant::now(),
+    );
+}
+
+#[test]
+fn the_dial_field_asks_for_what_the_server_dials() {
+    use signaling_client::SignalingKind;
+    let mut screen = online(&[]);
+    connected_as(&mut screen, SignalingKind::CallCode);
+    let mut harness = idle_harness(screen);
+    harness.run();
+    assert!(harness.query_by_label("Call code:").is_some());
+    // A call-code server says nothing about who is there: no presence list.
+    assert!(harness.query_by_label_contains("Online now").is_none());
+    harness.get_by_role(Role::TextInput).type_text("4711");
+    harness.run();
+    harness.key_press(egui::Key::Enter);
+    harness.run();
+    assert_eq!(harness.state().actions, vec![Action::Dial("4711".into())]);
+
+    let mut screen = online(&["bob"]);
+    connected_as(&mut screen, SignalingKind::SocketIo1v1);
+    let mut harness = idle_harness(screen);
+    harness.run();
+    assert!(harness.query_by_label("Call an account:").is_some());
+    assert!(harness.query_by_label("In the room").is_some());
+    assert!(harness.query_by_label("bob").is_some());
+}
+
+#[test]
+fn with_no_server_a_call_starts_and_lines_are_copied_and_pasted() {
+    use signaling_client::SignalingKind;
+    let mut screen = online(&[]);
+    connected_as(&mut screen, SignalingKind::Manual);
+    let mut harness = idle_harness(screen);
+    harness.run();
+    harness.get_by_label("Start a call").click();
+    harness.run();
+    // Paste the other side's line to take their call.
+    harness.get_by_role(Role::MultilineTextInput).click();
+    harness.run();
+    harness
+        .get_by_role(Role::MultilineTextInput)
+        .type_text("peercall-offer:abc");
+    harness.run();
+    harness.get_by_label("Use line").click();
+    harness.run();
+    assert_eq!(
+        harness.state().actions,
+        vec![
+            Action::Dial(signaling_client::manual::OTHER_SIDE.into()),
+            Action::Paste("peercall-offer:abc".into()),
+        ]
+    );
+    assert!(harness.state().fields.paste.is_empty(), "the box empties");
+
+    // What the backend reports shows up: our line with Copy, and why a paste was refused.
+    let now = Instant::now();
+    let state = &mut harness.state_mut().state;
+    state.apply(
+        UiEvent::Backend(BackendEvent::ManualLine(Some("peercall-answer:xyz".into()))),
+        now,
+    );
+    state.apply(
+        UiEvent::Backend(BackendEvent::Pasted(Err("that line is damaged".into()))),
+        now,
+    );
+    harness.run();
+    assert!(harness.query_by_label("that line is damaged").is_some());
+    harness.get_by_label("Copy line").click();
+    harness.run();
+    assert_eq!(harness.state().actions.last(), Some(&Action::CopyLine));
+}
+
+#[test]
+fn settings_choose_the_kind_of_server_and_ask_for_what_it_needs() {
+    use peercall::ui::settings::Settings;
+    let fields = Fields {
+        settings: Some(Settings::default()),
+        ..Fields::default()
+    };
+    let mut harness = Harness::new_ui_state(
+        |ui, s: &mut (Fields, Vec<Action>)| views::settings::show(ui.ctx(), &mut s.0, &mut s.1),
+        (fields, Vec::new()),
+    );
+    harness.run();
+    assert!(harness.query_by_label("Room").is_none());
+    // A socket.io 1-to-1 server: an http address and a room, else Save stays off.
+    let draft = harness.state_mut().0.settings.as_mut().unwrap();
+    draft.signaling = "socketio-1v1".into();
+    draft.server = "http://127.0.0.1:3000".into();
+    harness.run();
+    assert!(harness.query_by_label("Room").is_some());
+    assert!(harness.query_by_label_contains("needs a room").is_some());
+    harness.get_by_label("Save").click();
+    harness.run();
+    assert!(harness.state().1.is_empty());
+    harness.get_by_label("Room").click();
+    harness.run();
+    harness.get_by_label("Room").type_text("lobby");
+    harness.run();
+    harness.get_by_label("Save").click();
+    harness.run();
+    match harness.state().1.as_slice() {
+        [Action::SaveSettings(saved)] => {
+            assert_eq!(saved.signaling, "socketio-1v1");
+            assert_eq!(saved.room, "lobby");
+        }
+        other => panic!("{other:?}"),
+    }
+    // No server at all: no address to fill in.
+    harness.state_mut().0.settings = Some(Settings {
+        signaling: "manual".into(),
+        ..Settings::default()
+    });
+    harness.run();
+    assert!(harness.query_by_label("Server").is_none());
 }

@@ -10,6 +10,7 @@
 //!   servers, polled), [`SocketIoRoomSignaling`] and [`SocketIo1v1Signaling`] (socket.io
 //!   servers, Engine.IO v4 and v3), [`ManualSignaling`] (no server: a line copied each way; the description
 //!   waits for its candidates in `gathered`) and [`MemorySignaling`] (in-process, for tests).
+//!   [`open`] turns a kind and an address into one of them.
 //!
 //! Data flows one way: commands go in as trait calls, everything the other side says comes out as
 //! [`SignalingEvent`]s on one stream.
@@ -21,6 +22,7 @@ pub mod ids;
 pub mod kind;
 pub mod manual;
 pub mod memory;
+pub mod open;
 pub mod protocol;
 pub mod signaling;
 pub mod socketio;
@@ -32,6 +34,7 @@ pub use call_code::CallCodeSignaling;
 pub use kind::SignalingKind;
 pub use manual::ManualSignaling;
 pub use memory::{MemoryNetwork, MemorySignaling};
+pub use open::{Endpoint, Opened};
 pub use protocol::{
     ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, RejectReason, SdpKind,
     ServerMessage, SessionDescription, SignalData,

@@ -127,6 +127,9 @@ pub enum SignalingError {
     Refused { code: ErrorCode, message: String },
     #[error("invalid server address {0:?}")]
     BadUrl(String),
+    /// The choice of transport and address does not fit together (said in words).
+    #[error("{0}")]
+    Misconfigured(String),
     #[error("signaling protocol error: {0}")]
     Protocol(String),
 }

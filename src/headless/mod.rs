@@ -7,10 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signaling_client::manual::blob::MAX_BLOB_BYTES;
-use signaling_client::{
-    CallCodeSignaling, IceServer, ManualSignaling, Signaling, SignalingKind, SocketIo1v1Signaling,
-    SocketIoRoomSignaling, TlsTrust, WsOptions, WsSignaling,
-};
+use signaling_client::{Endpoint, IceServer, ManualSignaling, Opened, SignalingKind, TlsTrust};
 use tokio::sync::mpsc;
 
 use crate::call::link::LinkStats;
@@ -73,34 +70,17 @@ pub async fn run(
     options: HeadlessOptions,
     mut on_report: impl FnMut(Report),
 ) -> anyhow::Result<()> {
-    let signaling: Arc<dyn Signaling> = match options.signaling {
-        SignalingKind::Peercall => {
-            let ws_options = WsOptions {
-                tls: options.tls,
-                ..WsOptions::default()
-            };
-            Arc::new(WsSignaling::connect(&options.server, ws_options).await?)
-        }
-        SignalingKind::CallCode => Arc::new(CallCodeSignaling::new(&options.server, options.tls)?),
-        SignalingKind::SocketIoRoom => {
-            Arc::new(SocketIoRoomSignaling::new(&options.server, options.tls)?)
-        }
-        SignalingKind::SocketIo1v1 => {
-            let room = options.room.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("--signaling socketio-1v1 needs --room ROOM (and --id ACCOUNT)")
-            })?;
-            Arc::new(SocketIo1v1Signaling::new(
-                &options.server,
-                room,
-                options.tls,
-            )?)
-        }
-        SignalingKind::Manual => {
-            let manual = Arc::new(ManualSignaling::new());
-            exchange_lines_on_stdio(&manual);
-            manual
-        }
+    let endpoint = Endpoint {
+        kind: options.signaling,
+        server: options.server.clone(),
+        room: options.room.clone(),
+        tls: options.tls,
     };
+    let opened = endpoint.open().await?;
+    if let Opened::Manual(manual) = &opened {
+        exchange_lines_on_stdio(manual);
+    }
+    let signaling = opened.signaling();
     let events = signaling
         .take_events()
         .ok_or_else(|| anyhow::anyhow!("signaling events already taken"))?;

@@ -85,6 +85,12 @@ impl PeercallApp {
                 self.call(CallCommand::Chat(text));
             }
             Action::Retry => self.backend.send(BackendCommand::Retry),
+            Action::CopyLine => {
+                if let Some(line) = &self.state.manual_line {
+                    ctx.copy_text(line.clone());
+                }
+            }
+            Action::Paste(text) => self.backend.send(BackendCommand::Paste(text)),
             Action::CopyId => {
                 if let Some(id) = &self.state.my_id {
                     ctx.copy_text(id.clone());
@@ -188,12 +194,19 @@ impl eframe::App for PeercallApp {
             CallView::Calling { peer, since } => {
                 egui::CentralPanel::default().show(ui, |ui| {
                     let seconds = now.saturating_duration_since(since).as_secs();
-                    views::calling::show(ui, &peer, seconds, &mut actions);
+                    views::calling::show(
+                        ui,
+                        &self.state,
+                        &mut self.fields,
+                        &peer,
+                        seconds,
+                        &mut actions,
+                    );
                 });
             }
             CallView::Incoming { peer } => {
                 egui::CentralPanel::default().show(ui, |ui| {
-                    views::incoming::show(ui, &peer, &mut actions);
+                    views::incoming::show(ui, self.state.peer_name(&peer), &mut actions);
                 });
             }
             CallView::InCall { peer, .. } => {
@@ -204,7 +217,7 @@ impl eframe::App for PeercallApp {
                 views::in_call::show(
                     ui,
                     &self.state,
-                    &peer,
+                    self.state.peer_name(&peer),
                     self.state.call_duration(now),
                     videos,
                     &mut self.fields,

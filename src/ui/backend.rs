@@ -6,7 +6,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use signaling_client::{IceServer, Signaling, SignalingError, WsOptions, WsSignaling};
+use signaling_client::{IceServer, ManualSignaling, Opened, SignalingError, SignalingKind};
 use tokio::sync::mpsc;
 
 use super::settings::Settings;
@@ -27,6 +27,8 @@ pub enum BackendCommand {
     Retry,
     /// New settings: media switch at once; a new server or ID reconnects.
     Apply(Box<Settings>),
+    /// A line pasted for copy-paste signaling (the other side's offer or answer).
+    Paste(String),
 }
 
 /// The UI thread's handle.
@@ -139,40 +141,38 @@ impl Task {
                     self.settings = *settings;
                     return Next::Reconnect;
                 }
-                Some(BackendCommand::Call(_)) => self.ui.backend(BackendEvent::Notice(
-                    "not connected to a signaling server yet".into(),
-                )),
+                Some(BackendCommand::Call(_) | BackendCommand::Paste(_)) => self.ui.backend(
+                    BackendEvent::Notice("not connected to a signaling server yet".into()),
+                ),
             }
         }
     }
 
-    fn ws_options(&self) -> WsOptions {
-        WsOptions {
-            tls: self.settings.tls_trust().unwrap_or_default(),
-            ..WsOptions::default()
-        }
-    }
-
-    /// The configured server; or the local one; or, when nothing answers there, our own.
-    async fn connect(&mut self) -> Result<(WsSignaling, String), (String, String)> {
-        let configured = self.settings.server.trim().to_string();
-        let server = if configured.is_empty() {
-            LOCAL_SERVER.to_string()
-        } else {
-            configured.clone()
+    /// The configured server; or, for peercall's own kind with none configured, the local one;
+    /// or, when nothing answers there, our own.
+    async fn connect(&mut self) -> Result<(Opened, String), (String, String)> {
+        let endpoint = self
+            .settings
+            .endpoint(LOCAL_SERVER)
+            .map_err(|e| (self.settings.server.clone(), e))?;
+        let server = match endpoint.kind {
+            SignalingKind::Manual => "no server".to_string(),
+            _ => endpoint.server.clone(),
         };
         self.ui.backend(BackendEvent::Connecting {
             server: server.clone(),
         });
-        match WsSignaling::connect(&server, self.ws_options()).await {
-            Ok(signaling) => Ok((signaling, server)),
-            Err(SignalingError::Unreachable { .. })
-                if configured.is_empty() && self.embedded.is_none() =>
-            {
+        let may_embed = endpoint.kind == SignalingKind::Peercall
+            && self.settings.server.trim().is_empty()
+            && self.embedded.is_none();
+        match endpoint.open().await {
+            Ok(opened) => Ok((opened, server)),
+            Err(SignalingError::Unreachable { .. }) if may_embed => {
                 self.start_embedded()
                     .await
                     .map_err(|reason| (server.clone(), reason))?;
-                WsSignaling::connect(&server, self.ws_options())
+                endpoint
+                    .open()
                     .await
                     .map(|s| (s, server.clone()))
                     .map_err(|e| (server, e.to_string()))
@@ -222,10 +222,20 @@ impl Task {
     /// Registered on a server: run the engine until the settings call for another server.
     async fn session(
         &mut self,
-        signaling: WsSignaling,
+        opened: Opened,
         server: String,
         commands: &mut mpsc::UnboundedReceiver<BackendCommand>,
     ) -> Next {
+        let kind = self
+            .settings
+            .signaling_kind()
+            .unwrap_or(SignalingKind::Peercall);
+        let signaling = opened.signaling();
+        let manual = match opened {
+            Opened::Manual(manual) => Some(manual),
+            Opened::Server(_) => None,
+        };
+        let _lines = manual.as_ref().map(|m| self.show_lines(m));
         let Some(events) = signaling.take_events() else {
             return Next::Quit;
         };
@@ -242,11 +252,17 @@ impl Task {
         };
         // A server on this machine is what browsers on the LAN can reach too.
         let lan_urls = match server_port(&server) {
-            Some(port) if self.embedded.is_some() || is_local(&server) => lan_urls(port),
+            Some(port)
+                if kind == SignalingKind::Peercall
+                    && (self.embedded.is_some() || is_local(&server)) =>
+            {
+                lan_urls(port)
+            }
             _ => Vec::new(),
         };
         self.ui.backend(BackendEvent::Connected {
             server: server.clone(),
+            kind,
             embedded: self.embedded.is_some(),
             lan_urls,
         });
@@ -261,11 +277,13 @@ impl Task {
         if network.ice_servers.is_empty() {
             network.ice_servers = registration.ice_servers.clone();
         }
-        let config = EngineConfig {
+        let mut config = EngineConfig {
             network,
             ..EngineConfig::default()
         };
-        let signaling: Arc<dyn Signaling> = Arc::new(signaling);
+        if let Some(patience) = kind.setup_patience() {
+            config.connect_timeout = patience;
+        }
         let (engine, mut calls) = CallEngine::start(signaling, events, self.media_setup(), config);
         if let Some(peer) = self.dial.take() {
             engine.send(CallCommand::Dial(peer));
@@ -280,8 +298,11 @@ impl Task {
                     None => return Next::Quit,
                     Some(BackendCommand::Call(command)) => engine.send(command),
                     Some(BackendCommand::Retry) => {}
+                    Some(BackendCommand::Paste(text)) => self.paste(manual.as_deref(), &text),
                     Some(BackendCommand::Apply(settings)) => {
-                        let reconnect = settings.server != self.settings.server
+                        let reconnect = settings.signaling != self.settings.signaling
+                            || settings.server != self.settings.server
+                            || settings.room != self.settings.room
                             || settings.id != self.settings.id
                             || settings.tls_trust() != self.settings.tls_trust()
                             || settings.ice_servers != self.settings.ice_servers;
@@ -295,6 +316,37 @@ impl Task {
                 },
             }
         }
+    }
+}
+
+impl Task {
+    /// Shows each line to copy as it comes (gone when the session ends: the handle aborts it).
+    fn show_lines(&self, manual: &ManualSignaling) -> AbortOnDrop {
+        let mut lines = manual.lines();
+        let ui = self.ui.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            while lines.changed().await.is_ok() {
+                let line = lines.borrow_and_update().clone();
+                ui.backend(BackendEvent::ManualLine(line));
+            }
+        }))
+    }
+
+    fn paste(&self, manual: Option<&ManualSignaling>, text: &str) {
+        let outcome = match manual {
+            Some(manual) => manual.paste(text).map_err(|e| e.to_string()),
+            None => Err("nothing to paste into: the signaling is not manual".into()),
+        };
+        self.ui.backend(BackendEvent::Pasted(outcome));
+    }
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

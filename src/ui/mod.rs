@@ -29,7 +29,9 @@ use settings::Settings;
 /// Command-line overrides of the settings, for this run only.
 #[derive(Debug, Default, Clone)]
 pub struct WindowOptions {
+    pub signaling: Option<signaling_client::SignalingKind>,
     pub server: Option<String>,
+    pub room: Option<String>,
     pub id: Option<String>,
     pub video: Option<VideoChoice>,
     pub audio: Option<AudioChoice>,
@@ -46,8 +48,14 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
         notices.push(format!("{e}; using default settings"));
         Settings::default()
     });
+    if let Some(kind) = options.signaling {
+        settings.signaling = kind.name().into();
+    }
     if let Some(server) = options.server {
         settings.server = server;
+    }
+    if let Some(room) = options.room {
+        settings.room = room;
     }
     if let Some(id) = options.id {
         settings.id = id;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use signaling_client::{Endpoint, SignalingKind};
+
 use crate::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,8 +14,13 @@ use crate::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
 pub struct Settings {
     /// Our peer ID; empty: the server picks one.
     pub id: String,
+    /// Which kind of server `server` is (`peercall`, `webrtc-call`, `socketio-room`,
+    /// `socketio-1v1`, `manual`); see `docs/transports.md`.
+    pub signaling: String,
     /// The signaling server; empty: the local one, started inside the app if none runs.
     pub server: String,
+    /// The room a socket.io 1-to-1 server lists us in.
+    pub room: String,
     /// `none`, `synthetic[:WxH@FPS]`, `camera[:N]`.
     pub camera: String,
     /// `none`, `synthetic[:HZ]`, `mic[:NAME]`.
@@ -32,7 +39,9 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             id: String::new(),
+            signaling: SignalingKind::Peercall.name().into(),
             server: String::new(),
+            room: String::new(),
             camera: "camera".into(),
             microphone: "mic".into(),
             speaker: "speaker".into(),
@@ -119,6 +128,36 @@ impl Settings {
         self.speaker.parse()
     }
 
+    pub fn signaling_kind(&self) -> Result<SignalingKind, String> {
+        self.signaling.trim().parse()
+    }
+
+    /// Where to signal; an empty peercall server is `local` (this computer's).
+    pub fn endpoint(&self, local: &str) -> Result<Endpoint, String> {
+        let endpoint = Endpoint {
+            tls: self.tls_trust()?,
+            ..self.endpoint_unchecked(local)?
+        };
+        match endpoint.problem() {
+            Some(problem) => Err(problem),
+            None => Ok(endpoint),
+        }
+    }
+
+    fn endpoint_unchecked(&self, local: &str) -> Result<Endpoint, String> {
+        let kind = self.signaling_kind()?;
+        let mut server = self.server.trim().to_string();
+        if server.is_empty() && kind == SignalingKind::Peercall {
+            server = local.to_string();
+        }
+        Ok(Endpoint {
+            kind,
+            server,
+            room: Some(self.room.trim().to_string()).filter(|r| !r.is_empty()),
+            tls: signaling_client::TlsTrust::default(),
+        })
+    }
+
     /// How far to trust the server's TLS certificate.
     pub fn tls_trust(&self) -> Result<signaling_client::TlsTrust, String> {
         let pin = self.pinned_certificate.trim();
@@ -152,11 +191,9 @@ impl Settings {
         if let Err(e) = self.tls_trust() {
             out.push(format!("certificate: {e}"));
         }
-        let server_ok = self.server.is_empty()
-            || self.server.starts_with("ws://")
-            || self.server.starts_with("wss://");
-        if !server_ok {
-            out.push("server: starts with ws:// or wss://".into());
+        match self.endpoint_unchecked("ws://127.0.0.1/ws") {
+            Err(e) => out.push(format!("signaling: {e}")),
+            Ok(endpoint) => out.extend(endpoint.problem().map(|p| format!("server: {p}"))),
         }
         out
     }
@@ -170,7 +207,9 @@ mod tests {
     fn settings_round_trip_through_toml() {
         let s = Settings {
             id: "alice".into(),
-            server: "wss://example.org/ws".into(),
+            signaling: "socketio-1v1".into(),
+            server: "https://example.org".into(),
+            room: "family".into(),
             camera: "synthetic:1280x720@30".into(),
             microphone: "mic:USB".into(),
             speaker: "none".into(),

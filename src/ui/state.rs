@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use signaling_client::SignalingKind;
+
 use crate::call::{CallEvent, CallStats, EndReason, EndedBy, MediaKind};
 
 /// Stats samples kept for the plots (one a second: two minutes).
@@ -20,6 +22,7 @@ pub enum BackendEvent {
     /// Signaling is up; `embedded` when we run the server ourselves.
     Connected {
         server: String,
+        kind: SignalingKind,
         embedded: bool,
         lan_urls: Vec<String>,
     },
@@ -28,6 +31,10 @@ pub enum BackendEvent {
         reason: String,
     },
     Notice(String),
+    /// Copy-paste signaling: the line to hand to the other side now (`None`: nothing to copy).
+    ManualLine(Option<String>),
+    /// What became of a pasted line.
+    Pasted(Result<(), String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +96,8 @@ pub struct ChatLine {
 pub struct AppState {
     pub my_id: Option<String>,
     pub server: String,
+    /// What the server is; it says what people dial.
+    pub signaling: SignalingKind,
     pub embedded_server: bool,
     /// Addresses a browser on the LAN can open.
     pub lan_urls: Vec<String>,
@@ -107,6 +116,10 @@ pub struct AppState {
     pub notices: VecDeque<String>,
     /// The remote video's size, once frames arrive.
     pub remote_size: Option<(u32, u32)>,
+    /// Copy-paste signaling: our line for the other side, while there is one.
+    pub manual_line: Option<String>,
+    /// Why the last pasted line was not taken.
+    pub paste_problem: Option<String>,
 }
 
 impl Default for AppState {
@@ -114,6 +127,7 @@ impl Default for AppState {
         AppState {
             my_id: None,
             server: String::new(),
+            signaling: SignalingKind::Peercall,
             embedded_server: false,
             lan_urls: Vec::new(),
             connection: Connection::Connecting,
@@ -128,11 +142,21 @@ impl Default for AppState {
             chat: VecDeque::new(),
             notices: VecDeque::new(),
             remote_size: None,
+            manual_line: None,
+            paste_problem: None,
         }
     }
 }
 
 impl AppState {
+    /// How a peer is named on screen: a pasted line carries no name.
+    pub fn peer_name<'a>(&self, peer: &'a str) -> &'a str {
+        match self.signaling {
+            SignalingKind::Manual => "the other side",
+            _ => peer,
+        }
+    }
+
     pub fn apply(&mut self, event: UiEvent, now: Instant) {
         match event {
             UiEvent::Backend(event) => self.apply_backend(event),
@@ -148,10 +172,14 @@ impl AppState {
             }
             BackendEvent::Connected {
                 server,
+                kind,
                 embedded,
                 lan_urls,
             } => {
                 self.server = server;
+                self.signaling = kind;
+                self.manual_line = None;
+                self.paste_problem = None;
                 self.embedded_server = embedded;
                 self.lan_urls = lan_urls;
                 self.connection = Connection::Online;
@@ -164,6 +192,8 @@ impl AppState {
                 };
             }
             BackendEvent::Notice(text) => self.notice(text),
+            BackendEvent::ManualLine(line) => self.manual_line = line,
+            BackendEvent::Pasted(outcome) => self.paste_problem = outcome.err(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The top bar: who we are, which server, what a browser on the LAN should open.
 
 use egui::RichText;
+use signaling_client::SignalingKind;
 
 use super::Action;
 use crate::ui::state::{AppState, Connection};
@@ -29,10 +30,15 @@ pub fn show(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
         });
     });
     ui.horizontal_wrapped(|ui| {
-        let server = if state.embedded_server {
-            format!("Server: {} (running in this app)", state.server)
-        } else {
-            format!("Server: {}", state.server)
+        let server = match state.signaling {
+            SignalingKind::Manual => {
+                "No server: calls are set up by copying a line each way".into()
+            }
+            SignalingKind::Peercall if state.embedded_server => {
+                format!("Server: {} (running in this app)", state.server)
+            }
+            SignalingKind::Peercall => format!("Server: {}", state.server),
+            kind => format!("Server: {} ({kind})", state.server),
         };
         ui.label(RichText::new(server).weak());
         if !state.lan_urls.is_empty() {

@@ -23,6 +23,12 @@ pub fn show(
     actions: &mut Vec<Action>,
 ) {
     shortcuts(ui, state, actions);
+    // With no server, the answer line goes to the caller before anything connects.
+    let manual = state.signaling == signaling_client::SignalingKind::Manual;
+    if manual && duration.is_none() && state.manual_line.is_some() {
+        egui::Panel::top("manual-line")
+            .show(ui, |ui| super::manual::show(ui, state, fields, actions));
+    }
     egui::Panel::bottom("call-controls").show(ui, |ui| {
         controls(ui, state, peer, duration, fields, actions);
     });

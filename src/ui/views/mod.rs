@@ -6,6 +6,7 @@ pub mod header;
 pub mod idle;
 pub mod in_call;
 pub mod incoming;
+pub mod manual;
 pub mod settings;
 pub mod stats;
 
@@ -22,6 +23,9 @@ pub enum Action {
     SendChat(String),
     Retry,
     CopyId,
+    /// Copy-paste signaling: copy our line; take the line the other side sent.
+    CopyLine,
+    Paste(String),
     OpenSettings,
     SaveSettings(Box<Settings>),
     CloseSettings,
@@ -33,6 +37,8 @@ pub enum Action {
 pub struct Fields {
     pub dial: String,
     pub chat: String,
+    /// A line from the other side, being pasted (copy-paste signaling).
+    pub paste: String,
     /// An edited copy of the settings while their window is open.
     pub settings: Option<Settings>,
     pub show_stats: bool,

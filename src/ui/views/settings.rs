@@ -1,7 +1,8 @@
-//! The settings window: ID, server, devices (each with "none" and a synthetic test source), ICE
+//! The settings window: ID, signaling (kind, server, room), devices (each with "none" and a synthetic test source), ICE
 //! servers. Edits a copy; Save hands it back.
 
 use egui::RichText;
+use signaling_client::SignalingKind;
 
 use super::{Action, Devices, Fields};
 use crate::ui::settings::Settings;
@@ -30,12 +31,29 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
             ui.label("Your ID");
             ui.add(egui::TextEdit::singleline(&mut draft.id).hint_text("chosen by the server"));
             ui.end_row();
-            ui.label("Server");
-            ui.add(
-                egui::TextEdit::singleline(&mut draft.server)
-                    .hint_text("this computer (ws://127.0.0.1:8480/ws)"),
-            );
+            let label = ui.label("Signaling");
+            let kinds: Vec<(String, String)> = SignalingKind::ALL
+                .iter()
+                .map(|k| (k.name().to_string(), kind_label(*k).to_string()))
+                .collect();
+            choice(ui, "signaling", &mut draft.signaling, &kinds).labelled_by(label.id);
             ui.end_row();
+            let kind = draft.signaling_kind().unwrap_or_default();
+            if kind.has_server() {
+                let label = ui.label("Server");
+                ui.add(egui::TextEdit::singleline(&mut draft.server).hint_text(server_hint(kind)))
+                    .labelled_by(label.id);
+                ui.end_row();
+            }
+            if kind == SignalingKind::SocketIo1v1 {
+                let label = ui.label("Room");
+                ui.add(
+                    egui::TextEdit::singleline(&mut draft.room)
+                        .hint_text("the room whose user list you join"),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+            }
             ui.label("");
             ui.checkbox(
                 &mut draft.accept_self_signed,
@@ -120,6 +138,25 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
             actions.push(Action::CloseSettings);
         }
     });
+}
+
+/// How each kind of signaling reads in the drop-down.
+fn kind_label(kind: SignalingKind) -> &'static str {
+    match kind {
+        SignalingKind::Peercall => "peercall server (peer IDs)",
+        SignalingKind::CallCode => "HTTP call-code server (webrtc-call)",
+        SignalingKind::SocketIoRoom => "socket.io rooms of two",
+        SignalingKind::SocketIo1v1 => "socket.io 1-to-1 with a user list",
+        SignalingKind::Manual => "No server: copy a line each way",
+    }
+}
+
+fn server_hint(kind: SignalingKind) -> &'static str {
+    match kind {
+        SignalingKind::Peercall => "this computer (ws://127.0.0.1:8480/ws)",
+        SignalingKind::CallCode => "http(s)://HOST/APP",
+        _ => "http(s)://HOST:PORT",
+    }
 }
 
 /// A drop-down over (value, label) pairs; a value not listed is shown as it is.
