@@ -1,7 +1,10 @@
 //! Calls through an HTTP call-code server (tests/common/call_code_server.rs behaves like the
 //! `webrtc_call` app, quirks included): two headless peercalls dial the same code, whichever comes
-//! first offers; media, mute and hang-up cross; a broken or absent server is a clear error.
+//! first offers; media, mute and hang-up cross; a broken or absent server is a clear error. A
+//! Chromium page speaking the dialect (tests/pages/call_code.html) calls peercall, either first.
 
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "common/call_code_server.rs"]
 mod call_code_server;
 mod common;
@@ -9,6 +12,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use browser::Chromium;
 use call_code_server::CallCodeServer;
 use common::{remote_events, report_of, spawn_headless};
 use serde_json::Value;
@@ -149,4 +153,74 @@ async fn a_broken_or_absent_call_code_server_is_a_clear_error() {
             "{base} {broken:?}: expected {expected:?} in {detail:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peercall_and_the_call_code_page_call_each_other_either_first() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let server = CallCodeServer::start().await;
+    let chromium = Chromium::launch(false).await;
+    let page = |code: &str| format!("{}/page/call_code.html?code={code}", server.base);
+
+    // 1. The page dials first (it offers and opens system_channel); peercall mutes, hangs up.
+    let code = format!("{}", rand::random::<u32>());
+    let tab = chromium.open_page(&page(&code)).await;
+    tab.wait_for("window.callState === 'waiting'").await;
+    let pc = headless_call(
+        &server.base,
+        &code,
+        &[
+            "--audio",
+            "synthetic:440",
+            "--duration",
+            "6",
+            "--mute-audio-at",
+            "3",
+        ],
+    );
+    tab.wait_for("window.callState === 'connected' && window.isInitiator")
+        .await;
+    tab.wait_for(
+        "window.stats().then(s => s.video.framesDecoded > 20 && s.audio.packetsReceived > 0)",
+    )
+    .await;
+    tab.wait_for("window.toneHz() > 430 && window.toneHz() < 450")
+        .await;
+    tab.wait_for("window.control.some(m => m.code === 'mute_audio' && m.value === true)")
+        .await;
+    let report = report_of(pc).await;
+    // peercall's hang-up is the data channel's `reject`: the page ends too.
+    tab.wait_for("window.callState === 'ended'").await;
+    assert_eq!(report["signaling"], "webrtc-call");
+    assert!(decoded(&report) >= 40, "{}", report["video"]);
+    let tone = report["audio"]["tone_hz"].as_f64().unwrap_or(0.0);
+    assert!((tone - browser::FAKE_MIC_HZ).abs() <= 5.0, "{tone}");
+    assert_eq!(report["ended"]["by"], "local", "{}", report["ended"]);
+
+    // 2. peercall dials first and offers; the page answers, mutes, and hangs up.
+    let code = format!("{}", rand::random::<u32>());
+    let pc = headless_call(&server.base, &code, &["--audio", "synthetic:1000"]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let tab = chromium.open_page(&page(&code)).await;
+    tab.wait_for("window.callState === 'connected' && !window.isInitiator")
+        .await;
+    tab.wait_for("window.stats().then(s => s.video.framesDecoded > 20)")
+        .await;
+    tab.wait_for("window.toneHz() > 990 && window.toneHz() < 1010")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(tab.eval::<bool>("window.muteAudio(true)").await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tab.eval::<Value>("window.hangUp()").await;
+    let report = report_of(pc).await;
+    assert_eq!(report["ended"]["by"], "remote", "{}", report["ended"]);
+    assert!(decoded(&report) >= 40, "{}", report["video"]);
+    let events = remote_events(&report);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.0 == "mute_audio" && e.1 == Value::Bool(true)),
+        "{events:?}"
+    );
+    chromium.close().await;
 }

@@ -243,3 +243,93 @@ async fn a_socketio_1x_user_list_rings_accepts_declines_is_busy_and_hangs_up() {
     assert_eq!(carol["ended"]["reason"], "declined", "{}", carol["ended"]);
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peercall_and_a_browser_page_call_each_other_through_a_socketio_1x_user_list() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = NodeServer::start("onev1_server.js", &[]).await;
+    let port = server.port;
+    let base = format!("http://127.0.0.1:{port}");
+    let chromium = Chromium::launch(false).await;
+
+    // 1. peercall rings the page, which accepts; peercall hangs up.
+    let web = chromium
+        .open_page(&format!("{base}/onev1.html?room=lobby&account=web"))
+        .await;
+    web.wait_for("window.mediaReady && window.users.some(u => u.account === 'web')")
+        .await;
+    let pc = one_to_one(
+        port,
+        "pc1",
+        &[
+            "call",
+            "--dial",
+            "web",
+            "--duration",
+            "6",
+            "--audio",
+            "synthetic:440",
+        ],
+    );
+    web.wait_for("window.callState === 'connected'").await;
+    web.wait_for(
+        "window.stats().then(s => s.video.framesDecoded > 20 && s.audio.packetsReceived > 0)",
+    )
+    .await;
+    web.wait_for("window.toneHz() > 430 && window.toneHz() < 450")
+        .await;
+    let report = report_of(pc).await;
+    assert_media(&report, "socketio-1v1", browser::FAKE_MIC_HZ);
+    assert_eq!(report["ended"]["by"], "local", "{}", report["ended"]);
+    web.wait_for("window.callState === 'ended'").await;
+
+    // 2. A page that declines: peercall is told so, in words.
+    let shy = chromium
+        .open_page(&format!(
+            "{base}/onev1.html?room=lobby&account=shy&answer=2"
+        ))
+        .await;
+    shy.wait_for("window.mediaReady && window.users.some(u => u.account === 'shy')")
+        .await;
+    let declined = report_of(one_to_one(port, "pc2", &["call", "--dial", "shy"])).await;
+    assert_eq!(
+        declined["ended"]["reason"], "declined",
+        "{}",
+        declined["ended"]
+    );
+
+    // 3. The page rings peercall (listed in the room first), and hangs up.
+    let pc = one_to_one(
+        port,
+        "pc3",
+        &[
+            "answer",
+            "--auto-accept",
+            "--wait",
+            "30",
+            "--audio",
+            "synthetic:1000",
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let caller = chromium
+        .open_page(&format!(
+            "{base}/onev1.html?room=lobby&account=caller&dial=pc3"
+        ))
+        .await;
+    caller.wait_for("window.callState === 'connected'").await;
+    caller
+        .wait_for("window.stats().then(s => s.video.framesDecoded > 20)")
+        .await;
+    caller
+        .wait_for("window.toneHz() > 990 && window.toneHz() < 1010")
+        .await;
+    // A couple of seconds of call for peercall's report to judge.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    caller.eval::<Value>("window.hangUp()").await;
+    let report = report_of(pc).await;
+    assert_media(&report, "socketio-1v1", browser::FAKE_MIC_HZ);
+    assert_eq!(report["ended"]["by"], "remote", "{}", report["ended"]);
+    chromium.close().await;
+    server.stop();
+}

@@ -106,9 +106,18 @@ fn bad() -> Response {
     (StatusCode::BAD_REQUEST, "bad request").into_response()
 }
 
+/// tests/pages, and the helpers every test page shares (`common.js`, kept with the socket.io
+/// pages).
 async fn page(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pages");
-    match std::fs::read_to_string(dir.join(&name)) {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let path = match name.as_str() {
+        "common.js" => tests.join("socketio/pages/common.js"),
+        _ if name.contains('/') || name.contains("..") => {
+            return StatusCode::NOT_FOUND.into_response()
+        }
+        _ => tests.join("pages").join(&name),
+    };
+    match std::fs::read_to_string(path) {
         Ok(text) if name.ends_with(".html") => Html(text).into_response(),
         Ok(text) => ([("content-type", "text/javascript")], text).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),

@@ -1,4 +1,5 @@
-// Shared helpers of the socket.io dialect test pages (room.html, onev1.html). No dependencies.
+// Shared helpers of the test pages (room.html, onev1.html here; tests/pages/call_code.html). No
+// dependencies.
 //
 //   log(...args)            appends one line to window.testLog (tests print it on failure)
 //   testStats(pc)           inbound media of a RTCPeerConnection, per kind, from getStats()
