@@ -333,3 +333,46 @@ async fn peercall_and_a_browser_page_call_each_other_through_a_socketio_1x_user_
     chromium.close().await;
     server.stop();
 }
+
+/// The media path is peer to peer: when the room server dies mid-call, the call goes on, and
+/// the hang-up reaches the other side on the data channel alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_outlives_its_room_server() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = NodeServer::start("room_server.js", &[]).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let room = format!("c{}", rand::random::<u32>());
+    let first = room_call(&base, &room, &["--audio", "synthetic:440"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = room_call(
+        &base,
+        &room,
+        &[
+            "--audio",
+            "synthetic:1000",
+            "--duration",
+            "8",
+            "--chat-at",
+            "6",
+            "after the server",
+        ],
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.stop();
+    let (second, first) = (report_of(second).await, report_of(first).await);
+    for (me, hz) in [(&first, 1000.0), (&second, 440.0)] {
+        assert_media(me, "socketio-room", hz);
+        let errors = me["errors"].to_string();
+        assert!(errors.contains("signaling lost"), "{errors}");
+        // 8 s at 15 fps: the video went on after the server died at about 3 s.
+        assert!(
+            me["video"]["frames_decoded"].as_u64().unwrap() >= 90,
+            "{}",
+            me["video"]
+        );
+    }
+    assert_eq!(chats(&first), ["after the server"]);
+    assert_eq!(second["ended"]["by"], "local", "{}", second["ended"]);
+    assert_eq!(first["ended"]["by"], "remote", "{}", first["ended"]);
+    assert_eq!(first["ended"]["reason"], "hangup", "{}", first["ended"]);
+}

@@ -298,6 +298,7 @@ impl EngineTask {
                 PeerNotice::ControlOpen
             }
             PeerEvent::Control(parsed) => PeerNotice::Control(parsed),
+            PeerEvent::ControlClosed => PeerNotice::ControlClosed,
             PeerEvent::KeyframeRequest => {
                 self.gate.keyframe_wanted.store(true, Ordering::Relaxed);
                 return;

@@ -155,6 +155,8 @@ pub enum PeerEvent {
     /// The callee's handle on the data channel the caller opened.
     ControlChannel(Arc<dyn DataChannel>),
     ControlOpen,
+    /// The call's data channel closed after it was open (the other side closed it, or left).
+    ControlClosed,
     /// A control message, parsed and within its lane's rate.
     Control(Parsed),
     /// A `.local` remote candidate, resolved to a plain address.
@@ -254,9 +256,11 @@ fn spawn_channel_reader(
         }
         let mut limiter = ControlLimiter::default();
         let mut last_warning: Option<Instant> = None;
+        let mut open = already_open;
         while let Some(event) = channel.poll().await {
             match event {
                 DataChannelEvent::OnOpen => {
+                    open = true;
                     events.send(PeerEvent::ControlOpen);
                 }
                 DataChannelEvent::OnMessage(message) => {
@@ -294,7 +298,12 @@ fn spawn_channel_reader(
                         Err(_) => {}
                     }
                 }
-                DataChannelEvent::OnClose => break,
+                DataChannelEvent::OnClose => {
+                    if open {
+                        events.send(PeerEvent::ControlClosed);
+                    }
+                    break;
+                }
                 _ => {}
             }
         }

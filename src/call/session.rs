@@ -65,6 +65,8 @@ pub enum PeerNotice {
     Connected,
     ControlOpen,
     Control(Parsed),
+    /// The data channel closed after it was open.
+    ControlClosed,
     Failed(String),
 }
 
@@ -117,6 +119,9 @@ pub struct Session {
     audio_muted: bool,
     video_muted: bool,
     connected: bool,
+    /// The signaling server went away during this connected call: it goes on peer to peer,
+    /// and only the data channel can say the other side left.
+    signaling_lost: bool,
     setup: Setup,
 }
 
@@ -146,6 +151,7 @@ impl Session {
             audio_muted: false,
             video_muted: false,
             connected: false,
+            signaling_lost: false,
             setup: Setup::default(),
         }
     }
@@ -415,6 +421,10 @@ impl Session {
                 let had_peer = self.has_peer();
                 self.end(EndedBy::Local, reason, had_peer, &mut out);
             }
+            SignalingEvent::Disconnected { reason } if self.in_call() && self.connected => {
+                tracing::warn!(%reason, "signaling lost: the connected call goes on peer to peer");
+                self.signaling_lost = true;
+            }
             SignalingEvent::Disconnected { reason } if self.in_call() => {
                 let had_peer = self.has_peer();
                 self.end(
@@ -501,6 +511,13 @@ impl Session {
                     tracing::warn!(%why, "ignoring a malformed control message");
                 }
             },
+            PeerNotice::ControlClosed if self.signaling_lost && self.connected => {
+                tracing::info!(
+                    "the data channel closed, and no server can say why: the other side left"
+                );
+                self.end(EndedBy::Remote, EndReason::HungUp, true, &mut out);
+            }
+            PeerNotice::ControlClosed => {}
             PeerNotice::Failed(why) => self.connection_failed(why, now, &mut out),
         }
         out
@@ -692,6 +709,7 @@ impl Session {
         out.push(Action::Emit(CallEvent::Ended { peer, by, reason }));
         self.phase = Phase::Idle;
         self.connected = false;
+        self.signaling_lost = false;
         self.setup = Setup::default();
     }
 }
@@ -1035,6 +1053,41 @@ mod tests {
                 EndReason::ConnectionFailed("ICE failed".into())
             ))
         );
+    }
+
+    #[test]
+    fn a_connected_call_outlives_its_signaling_server() {
+        let lost = || SignalingEvent::Disconnected {
+            reason: "the server closed".into(),
+        };
+        // Before media connects, the call cannot be set up without the server: it ends.
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        dial(&mut s);
+        assert_eq!(
+            ended(&s.signaling(lost())),
+            Some((
+                EndedBy::Local,
+                EndReason::SignalingLost("the server closed".into())
+            ))
+        );
+        // Once connected it goes on; a data channel closing before the loss means nothing.
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        dial(&mut s);
+        s.peer_notice(PeerNotice::Connected, Instant::now());
+        assert!(s
+            .peer_notice(PeerNotice::ControlClosed, Instant::now())
+            .is_empty());
+        assert!(s.signaling(lost()).is_empty());
+        assert!(s.in_call());
+        // After it, the channel closing is the only news of the other side leaving.
+        let out = s.peer_notice(PeerNotice::ControlClosed, Instant::now());
+        assert_eq!(ended(&out), Some((EndedBy::Remote, EndReason::HungUp)));
+        // The next call starts with the server as it is, not as the last one found it.
+        dial(&mut s);
+        s.peer_notice(PeerNotice::Connected, Instant::now());
+        assert!(s
+            .peer_notice(PeerNotice::ControlClosed, Instant::now())
+            .is_empty());
     }
 
     #[test]
