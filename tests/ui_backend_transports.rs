@@ -220,7 +220,20 @@ async fn the_window_lists_a_socketio_room_and_calls_an_account_in_it() {
     let bob = report_of(bob).await;
     assert_heard_the_window(&bob, "socketio-1v1");
     assert_eq!(bob["ended"]["by"], "remote", "{}", bob["ended"]);
+    // The server goes away: the window says so and tries to join the room again.
     server.stop();
+    window
+        .until("the server lost", |e| {
+            matches!(e, UiEvent::Call(CallEvent::SignalingLost { .. })).then_some(())
+        })
+        .await;
+    let reason = window
+        .until("a new attempt that fails", |e| match e {
+            UiEvent::Backend(BackendEvent::Unreachable { reason, .. }) => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(reason.contains("cannot reach"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

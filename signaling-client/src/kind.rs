@@ -60,6 +60,13 @@ impl SignalingKind {
         }
     }
 
+    /// Whether a lost server connection comes back by itself: peercall's reconnects, and
+    /// the call-code and room transports connect per call anyway. A socket.io 1-to-1 session
+    /// (our place in the user list) has to be opened again.
+    pub fn resumes_by_itself(self) -> bool {
+        self != SignalingKind::SocketIo1v1
+    }
+
     /// Whether it uses a server address at all.
     pub fn has_server(self) -> bool {
         self != SignalingKind::Manual

@@ -13,7 +13,7 @@ use super::settings::Settings;
 use super::state::{BackendEvent, UiEvent};
 use crate::call::media_setup::{MediaSetup, RgbaFrame};
 use crate::call::peer::NetworkSettings;
-use crate::call::{CallCommand, CallEngine, EngineConfig};
+use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig};
 use crate::media::frame_slot::FrameSlot;
 use crate::server::{RunningServer, Server, ServerConfig};
 
@@ -288,10 +288,24 @@ impl Task {
         if let Some(peer) = self.dial.take() {
             engine.send(CallCommand::Dial(peer));
         }
+        let mut in_call = false;
+        let mut lost = false;
         loop {
             tokio::select! {
                 event = calls.recv() => match event {
-                    Some(event) => self.ui.send(UiEvent::Call(event)),
+                    Some(event) => {
+                        match &event {
+                            CallEvent::Calling { .. } | CallEvent::Incoming { .. } => in_call = true,
+                            CallEvent::Ended { .. } => in_call = false,
+                            CallEvent::SignalingLost { .. } => lost = !kind.resumes_by_itself(),
+                            _ => {}
+                        }
+                        self.ui.send(UiEvent::Call(event));
+                        // A lost session is opened again once no call needs this engine.
+                        if lost && !in_call {
+                            return Next::Reconnect;
+                        }
+                    }
                     None => return Next::Reconnect,
                 },
                 command = commands.recv() => match command {
