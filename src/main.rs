@@ -73,6 +73,10 @@ enum Command {
         /// process may not open that many files.
         #[arg(long)]
         max_connections: Option<usize>,
+        /// People a room (a group call) holds at most: every member connects to every other,
+        /// so each one's upload grows with the room.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(2..=16))]
+        max_room: u16,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -233,8 +237,15 @@ fn main() -> anyhow::Result<()> {
             bind,
             ice_servers,
             max_connections,
+            max_room,
             tls,
-        } => runtime.block_on(serve(bind, ice_servers, max_connections, tls.source())),
+        } => runtime.block_on(serve(
+            bind,
+            ice_servers,
+            max_connections,
+            max_room.into(),
+            tls.source(),
+        )),
         Command::Call { dial, common } => runtime.block_on(headless_call(
             Mode::Call { dial },
             common,
@@ -263,6 +274,7 @@ async fn serve(
     bind: SocketAddr,
     ice_servers: Vec<String>,
     max_connections: Option<usize>,
+    max_room: usize,
     tls: Option<TlsSource>,
 ) -> anyhow::Result<()> {
     let tls = tls
@@ -273,6 +285,7 @@ async fn serve(
         bind,
         ice_servers: headless::ice_servers(&ice_servers),
         tls: tls.clone(),
+        max_room,
         ..ServerConfig::default()
     };
     if let Some(max) = max_connections {

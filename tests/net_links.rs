@@ -532,26 +532,40 @@ fn page_calls_peercall(
         ],
     );
     peercall.wait_for_log("registered", Duration::from_secs(20));
-    let page_saw = lab.run_in(Host::B, move || async move {
-        // Without camera or microphone the page offers `.local` names, as browsers do.
-        let chromium = browser::Chromium::launch_with(browser::Options {
-            hide_ips_with_mdns: !with_media,
-            without_media: !with_media,
-            origin: Some(&origin),
-            ..browser::Options::default()
-        })
-        .await;
-        let tab = chromium.open_with(&page, before_page).await;
-        assert!(tab.eval::<bool>("peercall.dial('pcall')").await);
-        tab.wait_for("peercall.connected").await;
-        tab.wait_for("peercall.stats().then(s => s.video && s.video.framesDecoded > 0)")
+    let page = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        lab.run_in(Host::B, move || async move {
+            // Without camera or microphone the page offers `.local` names, as browsers do.
+            let chromium = browser::Chromium::launch_with(browser::Options {
+                hide_ips_with_mdns: !with_media,
+                without_media: !with_media,
+                origin: Some(&origin),
+                ..browser::Options::default()
+            })
             .await;
-        let first: Value = tab.stats().await;
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let last: Value = tab.stats().await;
-        tab.eval::<Value>("peercall.hangup()").await;
-        chromium.close().await;
-        (first, last)
+            let tab = chromium.open_with(&page, before_page).await;
+            assert!(tab.eval::<bool>("peercall.dial('pcall')").await);
+            tab.wait_for("peercall.connected").await;
+            tab.wait_for("peercall.stats().then(s => s.video && s.video.framesDecoded > 0)")
+                .await;
+            let first: Value = tab.stats().await;
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            let last: Value = tab.stats().await;
+            tab.eval::<Value>("peercall.hangup()").await;
+            chromium.close().await;
+            (first, last)
+        })
+    }));
+    let page_saw = page.unwrap_or_else(|panic| {
+        // What peercall saw is half the story of a call that failed.
+        let log = peercall
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        eprintln!("peercall's last log lines:\n{}", tail.join("\n"));
+        std::panic::resume_unwind(panic)
     });
     (page_saw, peercall.finish())
 }

@@ -62,7 +62,8 @@ async fn ws_signaling_dials_and_is_declined() {
         incoming,
         SignalingEvent::Incoming {
             from: "alice".into(),
-            call_id: call_id.clone()
+            call_id: call_id.clone(),
+            room: None,
         }
     );
     bob.reject(&call_id, RejectReason::Busy).await.unwrap();
@@ -149,7 +150,8 @@ async fn ws_signaling_survives_a_server_restart() {
         incoming,
         SignalingEvent::Incoming {
             from: "bob".into(),
-            call_id
+            call_id,
+            room: None,
         }
     );
 }

@@ -308,7 +308,8 @@ async fn health_and_page_are_served() {
     let body: serde_json::Value =
         serde_json::from_str(health.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["protocol"], 1);
+    assert_eq!(body["protocol"], 2);
+    assert_eq!(body["rooms"], 0);
     assert_eq!(body["peers"], 1);
     let page = http_get(server.addr, "/").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");

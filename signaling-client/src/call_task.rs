@@ -50,7 +50,7 @@ impl CurrentCall {
         start: impl FnOnce(String, String, mpsc::Receiver<CallCommand>),
     ) {
         match message {
-            ClientMessage::Call { to, call_id } => {
+            ClientMessage::Call { to, call_id, .. } => {
                 let (commands, rx) = mpsc::channel(CALL_QUEUE);
                 let previous = self.lock().replace((call_id.clone(), commands));
                 if let Some((_, previous)) = previous {
@@ -64,7 +64,9 @@ impl CurrentCall {
             ClientMessage::Hangup { call_id } => self.send(&call_id, CallCommand::HangUp),
             ClientMessage::Accept { .. }
             | ClientMessage::Reject { .. }
-            | ClientMessage::Register { .. } => {}
+            | ClientMessage::Register { .. }
+            | ClientMessage::Join { .. }
+            | ClientMessage::Leave { .. } => {}
         }
     }
 

@@ -35,6 +35,22 @@ pub fn is_valid_peer_id(id: &str) -> bool {
 }
 
 /// A call ID is 1 to 64 characters.
+/// A room name: 1 to 64 of `a-z`, `0-9`, `-`, `_`.
+pub fn check_room_name(room: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "a room name is 1 to 64 of a-z, 0-9, - and _, not {}",
+            shown(room)
+        ))
+    }
+}
+
 pub fn is_valid_call_id(call_id: &str) -> bool {
     (1..=64).contains(&call_id.len())
 }

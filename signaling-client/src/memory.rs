@@ -106,7 +106,7 @@ impl MemorySignaling {
 #[async_trait]
 impl Signaling for MemorySignaling {
     async fn register(&self, id: Option<String>) -> Result<Registration, SignalingError> {
-        let out = self.handle(ClientMessage::Register { id });
+        let out = self.handle(ClientMessage::Register { id, protocol: None });
         for delivery in out {
             match delivery {
                 Delivery::To(
@@ -170,7 +170,8 @@ mod tests {
         // bob: registered, peers, incoming
         let mut incoming = None;
         for _ in 0..3 {
-            if let SignalingEvent::Incoming { from, call_id } = bob_events.recv().await.unwrap() {
+            if let SignalingEvent::Incoming { from, call_id, .. } = bob_events.recv().await.unwrap()
+            {
                 incoming = Some((from, call_id));
             }
         }

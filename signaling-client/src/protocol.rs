@@ -1,12 +1,19 @@
-//! The signaling protocol, version 1, as Rust types (see `docs/protocol.md`).
+//! The signaling protocol, version 2 (version 1 and rooms), as Rust types (see `docs/protocol.md`).
 //!
 //! The server and every client use these same types, so the two cannot drift. Each WebSocket text
 //! frame holds one JSON object whose `type` field selects the variant.
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version this crate speaks; the server announces it in `registered`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol version this crate speaks. A client asks for it in `register`; the server
+/// answers, in `registered`, the version it speaks with that client.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The version a client speaks when its `register` names none.
+pub const FIRST_VERSION: u32 = 1;
+
+/// How many people a room holds unless the server is told otherwise.
+pub const DEFAULT_MAX_ROOM: usize = 6;
 
 /// Frames larger than this close the connection with code 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -29,9 +36,22 @@ pub enum ClientMessage {
     Register {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// The version the client speaks (2: rooms); absent: 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
     },
-    /// Ring another peer; `call_id` is chosen by the caller and must be new on the server.
-    Call { to: String, call_id: String },
+    /// Ring another peer; `call_id` is chosen by the caller and must be new on the server. With
+    /// `room`, a leg of that room (to a member) or an invitation into it (to anyone else).
+    Call {
+        to: String,
+        call_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// Join a room by name (created when nobody is in it).
+    Join { room: String },
+    /// Leave the room.
+    Leave { room: String },
     /// The callee takes the call.
     Accept { call_id: String },
     /// The callee declines (or is busy).
@@ -68,6 +88,22 @@ pub enum ServerMessage {
     Incoming {
         from: String,
         call_id: String,
+        /// A leg of this room, or an invitation into it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+    },
+    /// To whoever joined a room: who else is in it, earliest first.
+    Room {
+        room: String,
+        members: Vec<String>,
+    },
+    MemberJoined {
+        room: String,
+        id: String,
+    },
+    MemberLeft {
+        room: String,
+        id: String,
     },
     Accepted {
         from: String,
@@ -94,6 +130,8 @@ pub enum ServerMessage {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         call_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
     },
 }
 
@@ -114,6 +152,8 @@ pub enum HangupReason {
     Gone,
     /// Nobody answered within the ringing timeout.
     Timeout,
+    /// The room filled before the invitation was accepted.
+    RoomFull,
 }
 
 /// Every error the server can answer with.
@@ -128,6 +168,8 @@ pub enum ErrorCode {
     UnknownPeer,
     CallIdTaken,
     UnknownCall,
+    RoomFull,
+    NotInRoom,
 }
 
 impl ErrorCode {
@@ -141,6 +183,8 @@ impl ErrorCode {
             ErrorCode::UnknownPeer => "unknown_peer",
             ErrorCode::CallIdTaken => "call_id_taken",
             ErrorCode::UnknownCall => "unknown_call",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::NotInRoom => "not_in_room",
         }
     }
 }
@@ -271,6 +315,16 @@ impl ServerMessage {
             code,
             message: message.into(),
             call_id: call_id.map(str::to_string),
+            room: None,
+        }
+    }
+
+    pub fn room_error(code: ErrorCode, message: impl Into<String>, room: &str) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+            call_id: None,
+            room: Some(room.to_string()),
         }
     }
 }
@@ -287,17 +341,36 @@ mod tests {
                 json!({"type":"register","id":"alice"}),
                 ClientMessage::Register {
                     id: Some("alice".into()),
+                    protocol: None,
                 },
             ),
             (
-                json!({"type":"register"}),
-                ClientMessage::Register { id: None },
+                json!({"type":"register","protocol":2}),
+                ClientMessage::Register {
+                    id: None,
+                    protocol: Some(2),
+                },
             ),
             (
                 json!({"type":"call","to":"bob","call_id":"c1"}),
                 ClientMessage::Call {
                     to: "bob".into(),
                     call_id: "c1".into(),
+                    room: None,
+                },
+            ),
+            (
+                json!({"type":"call","to":"bob","call_id":"c1","room":"standup"}),
+                ClientMessage::Call {
+                    to: "bob".into(),
+                    call_id: "c1".into(),
+                    room: Some("standup".into()),
+                },
+            ),
+            (
+                json!({"type":"join","room":"standup"}),
+                ClientMessage::Join {
+                    room: "standup".into(),
                 },
             ),
             (

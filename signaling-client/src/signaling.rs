@@ -26,6 +26,21 @@ pub enum SignalingEvent {
     Incoming {
         from: String,
         call_id: String,
+        /// A leg of this room (from a member), or an invitation into it.
+        room: Option<String>,
+    },
+    /// We are in `room`, with these others (earliest first).
+    Room {
+        room: String,
+        members: Vec<String>,
+    },
+    MemberJoined {
+        room: String,
+        id: String,
+    },
+    MemberLeft {
+        room: String,
+        id: String,
     },
     Accepted {
         from: String,
@@ -57,6 +72,7 @@ pub enum SignalingEvent {
         code: ErrorCode,
         message: String,
         call_id: Option<String>,
+        room: Option<String>,
     },
     /// The transport lost the server; calls through it are over. It is trying to reconnect.
     Disconnected {
@@ -75,7 +91,18 @@ impl From<ServerMessage> for SignalingEvent {
             ServerMessage::Peers { peers } => SignalingEvent::Peers(peers),
             ServerMessage::PeerJoined { id } => SignalingEvent::PeerJoined(id),
             ServerMessage::PeerLeft { id } => SignalingEvent::PeerLeft(id),
-            ServerMessage::Incoming { from, call_id } => SignalingEvent::Incoming { from, call_id },
+            ServerMessage::Incoming {
+                from,
+                call_id,
+                room,
+            } => SignalingEvent::Incoming {
+                from,
+                call_id,
+                room,
+            },
+            ServerMessage::Room { room, members } => SignalingEvent::Room { room, members },
+            ServerMessage::MemberJoined { room, id } => SignalingEvent::MemberJoined { room, id },
+            ServerMessage::MemberLeft { room, id } => SignalingEvent::MemberLeft { room, id },
             ServerMessage::Accepted { from, call_id } => SignalingEvent::Accepted { from, call_id },
             ServerMessage::Rejected {
                 from,
@@ -108,10 +135,12 @@ impl From<ServerMessage> for SignalingEvent {
                 code,
                 message,
                 call_id,
+                room,
             } => SignalingEvent::Error {
                 code,
                 message,
                 call_id,
+                room,
             },
         }
     }
@@ -166,6 +195,7 @@ pub trait Signaling: Send + Sync {
         self.send(ClientMessage::Call {
             to: to.to_string(),
             call_id: call_id.clone(),
+            room: None,
         })
         .await?;
         Ok(call_id)

@@ -113,7 +113,8 @@ impl Signaling for WsSignaling {
             .pending_register
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(tx);
-        self.send(ClientMessage::Register { id }).await?;
+        self.send(ClientMessage::Register { id, protocol: None })
+            .await?;
         let registration = rx.await.map_err(|_| SignalingError::NotConnected)??;
         *self.shared.id.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration.id.clone());
         Ok(registration)
@@ -244,7 +245,10 @@ async fn pump(
     id: Option<String>,
 ) -> Ended {
     if rejoining {
-        let register = ClientMessage::Register { id: id.clone() };
+        let register = ClientMessage::Register {
+            id: id.clone(),
+            protocol: None,
+        };
         if let Err(e) = ws.send(Message::text(register.to_json())).await {
             return Ended::Lost(e.to_string());
         }
@@ -307,7 +311,7 @@ async fn pump(
                             SignalingEvent::Registered(registration)
                         }
                     }
-                    ServerMessage::Error { code, message, call_id: None }
+                    ServerMessage::Error { code, message, call_id: None, .. }
                         if matches!(code, ErrorCode::IdTaken | ErrorCode::InvalidId | ErrorCode::BadMessage) || rejoining =>
                     {
                         if rejoining {
@@ -317,7 +321,7 @@ async fn pump(
                         if let Some(pending) = shared.take_pending() {
                             let _ = pending.send(Err(SignalingError::Refused { code, message: message.clone() }));
                         }
-                        SignalingEvent::Error { code, message, call_id: None }
+                        SignalingEvent::Error { code, message, call_id: None, room: None }
                     }
                     other => other.into(),
                 };

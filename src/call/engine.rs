@@ -245,6 +245,7 @@ impl EngineTask {
                 code,
                 message,
                 call_id: None,
+                ..
             } => self.emit(CallEvent::Error(format!("signaling: {code}: {message}"))),
             _ => {}
         }

@@ -207,6 +207,7 @@ impl Session {
                 out.push(Action::Signal(ClientMessage::Call {
                     to: peer.clone(),
                     call_id: call_id.clone(),
+                    room: None,
                 }));
                 out.push(Action::StartPeer {
                     call_id: call_id.clone(),
@@ -325,7 +326,7 @@ impl Session {
     pub fn signaling(&mut self, event: SignalingEvent) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            SignalingEvent::Incoming { from, call_id } => {
+            SignalingEvent::Incoming { from, call_id, .. } => {
                 if self.in_call() {
                     out.push(Action::Signal(ClientMessage::Reject {
                         call_id,
@@ -393,6 +394,7 @@ impl Session {
                 let reason = match reason {
                     Some(HangupReason::Gone) => EndReason::PeerGone,
                     Some(HangupReason::Timeout) => EndReason::NoAnswer,
+                    Some(HangupReason::RoomFull) => EndReason::Failed("the room is full".into()),
                     None if matches!(
                         self.phase,
                         Phase::Ringing { .. }
@@ -413,6 +415,7 @@ impl Session {
                 code,
                 message,
                 call_id: Some(call_id),
+                ..
             } if self.is_current(&call_id) => {
                 let reason = match code {
                     ErrorCode::UnknownPeer => EndReason::UnknownPeer,
@@ -750,7 +753,7 @@ mod tests {
 
     fn dial(s: &mut Session) -> String {
         let out = s.command(CallCommand::Dial("bob".into()), Instant::now());
-        let Action::Signal(ClientMessage::Call { to, call_id }) = &out[0] else {
+        let Action::Signal(ClientMessage::Call { to, call_id, .. }) = &out[0] else {
             panic!("{out:?}")
         };
         assert_eq!(to, "bob");
@@ -892,6 +895,7 @@ mod tests {
         let out = s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
             call_id: "c1".into(),
+            room: None,
         });
         assert_eq!(
             out,
@@ -965,6 +969,7 @@ mod tests {
         let out = s.signaling(SignalingEvent::Incoming {
             from: "carol".into(),
             call_id: "c2".into(),
+            room: None,
         });
         assert_eq!(
             out[0],
@@ -1003,7 +1008,8 @@ mod tests {
             remote_end(|c| SignalingEvent::Error {
                 code: ErrorCode::UnknownPeer,
                 message: "bob is not online".into(),
-                call_id: Some(c)
+                call_id: Some(c),
+                room: None,
             }),
             Some((EndedBy::Local, EndReason::UnknownPeer))
         );
@@ -1020,6 +1026,7 @@ mod tests {
         s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
             call_id: "c1".into(),
+            room: None,
         });
         let out = s.signaling(SignalingEvent::Hangup {
             from: "alice".into(),
@@ -1032,6 +1039,7 @@ mod tests {
         s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
             call_id: "c2".into(),
+            room: None,
         });
         let out = s.command(CallCommand::Decline, Instant::now());
         assert_eq!(
@@ -1191,6 +1199,7 @@ mod tests {
         s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
             call_id: "c1".into(),
+            room: None,
         });
         s.command(CallCommand::Accept, t0);
         let offer = |s: &mut Session| {
@@ -1245,6 +1254,7 @@ mod tests {
         s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
             call_id: "c1".into(),
+            room: None,
         });
         s.command(CallCommand::Accept, Instant::now());
         let offer = SignalingEvent::Signal {
@@ -1270,6 +1280,7 @@ mod tests {
         s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
             call_id: "c1".into(),
+            room: None,
         });
         for i in 0..10_000 {
             s.signaling(SignalingEvent::Signal {

@@ -90,9 +90,14 @@ impl Hub {
         self.lock().board.peer_id(client).is_some()
     }
 
-    pub fn counts(&self) -> (usize, usize) {
+    /// Registered peers, live calls, rooms.
+    pub fn counts(&self) -> (usize, usize, usize) {
         let state = self.lock();
-        (state.board.registered_count(), state.board.live_calls())
+        (
+            state.board.registered_count(),
+            state.board.live_calls(),
+            state.board.room_count(),
+        )
     }
 
     /// Connections watch this to close when the server stops.

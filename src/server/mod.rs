@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     pub ice_servers: Vec<IceServer>,
     pub ring_timeout: Duration,
+    /// People a room holds at most (`--max-room`).
+    pub max_room: usize,
     /// Serve https:// and wss:// with this certificate instead of plain HTTP.
     pub tls: Option<TlsIdentity>,
     pub limits: Limits,
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             bind: DEFAULT_BIND.parse().expect("valid default address"),
             ice_servers: Vec::new(),
             ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
+            max_room: signaling_client::protocol::DEFAULT_MAX_ROOM,
             tls: None,
             limits: Limits::default(),
         }
@@ -72,6 +75,7 @@ impl Server {
             SwitchboardConfig {
                 ice_servers: config.ice_servers,
                 ring_timeout: config.ring_timeout,
+                max_room: config.max_room,
             },
             config.limits,
         );

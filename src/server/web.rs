@@ -80,12 +80,13 @@ pub fn router(hub: Arc<Hub>) -> Router {
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
-    let (peers, calls) = hub.counts();
+    let (peers, calls, rooms) = hub.counts();
     Json(serde_json::json!({
         "status": "ok",
         "protocol": PROTOCOL_VERSION,
         "peers": peers,
         "calls": calls,
+        "rooms": rooms,
     }))
 }
 

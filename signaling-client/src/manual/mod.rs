@@ -122,6 +122,7 @@ impl ManualSignaling {
                     SignalingEvent::Incoming {
                         from: OTHER_SIDE.into(),
                         call_id: id,
+                        room: None,
                     }
                 }
                 _ => {
@@ -215,7 +216,7 @@ impl Signaling for ManualSignaling {
 
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
         match message {
-            ClientMessage::Call { to, call_id } => {
+            ClientMessage::Call { to, call_id, .. } => {
                 *self.shared.lock() = Some(Call {
                     id: call_id.clone(),
                     with: to.clone(),
@@ -253,6 +254,11 @@ impl Signaling for ManualSignaling {
                 self.shared.end(&call_id)
             }
             ClientMessage::Register { .. } => {}
+            ClientMessage::Join { .. } | ClientMessage::Leave { .. } => {
+                return Err(SignalingError::Misconfigured(
+                    "copy-paste signaling has no rooms: call one person".into(),
+                ))
+            }
         }
         Ok(())
     }

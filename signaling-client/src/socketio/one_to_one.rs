@@ -147,6 +147,7 @@ impl Lobby {
         vec![Out::Event(SignalingEvent::Incoming {
             from: from.to_string(),
             call_id: id,
+            room: None,
         })]
     }
 
@@ -266,6 +267,7 @@ impl Lobby {
                 code: ErrorCode::UnknownPeer,
                 message: format!("{to:?} has not joined room {:?}", self.room),
                 call_id: Some(call_id.to_string()),
+                room: None,
             })];
         }
         self.call = Some(Call {

@@ -113,7 +113,7 @@ impl Signaling for SocketIo1v1Signaling {
 
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
         self.command(match message {
-            ClientMessage::Call { to, call_id } => Command::Dial { to, call_id },
+            ClientMessage::Call { to, call_id, .. } => Command::Dial { to, call_id },
             ClientMessage::Accept { call_id } => Command::Answer {
                 call_id,
                 refuse: None,
@@ -124,7 +124,9 @@ impl Signaling for SocketIo1v1Signaling {
             },
             ClientMessage::Signal { call_id, data } => Command::Local { call_id, data },
             ClientMessage::Hangup { call_id } => Command::HangUp { call_id },
-            ClientMessage::Register { .. } => return Ok(()),
+            ClientMessage::Register { .. }
+            | ClientMessage::Join { .. }
+            | ClientMessage::Leave { .. } => return Ok(()),
         })
     }
 

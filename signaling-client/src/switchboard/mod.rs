@@ -1,18 +1,21 @@
-//! The protocol's rules as a pure state machine: who is registered, which calls are live, and what
-//! each message makes the server say to whom.
+//! The protocol's rules as a pure state machine: who is registered, which calls are live, who
+//! is in which room ([`rooms`]), and what each message makes the server say to whom.
 //!
 //! No sockets and no clock: the caller passes the time in and carries out the returned
 //! [`Delivery`]s. The WebSocket server and [`crate::MemorySignaling`] both run on it, so the rules
 //! exist once and every transport obeys them alike.
 
+mod rooms;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::ids::{check_peer_id, is_valid_call_id, shown, unused_random_peer_id};
+use crate::ids::{check_peer_id, check_room_name, is_valid_call_id, shown, unused_random_peer_id};
 use crate::protocol::{
-    ClientMessage, ErrorCode, HangupReason, IceServer, ServerMessage, MAX_SERVER_FRAME_BYTES,
-    PROTOCOL_VERSION, RING_TIMEOUT_SECS,
+    ClientMessage, ErrorCode, HangupReason, IceServer, ServerMessage, DEFAULT_MAX_ROOM,
+    FIRST_VERSION, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION, RING_TIMEOUT_SECS,
 };
+use rooms::Rooms;
 
 /// A connection, numbered by the switchboard.
 pub type ClientId = u64;
@@ -43,6 +46,8 @@ impl Delivery {
 pub struct SwitchboardConfig {
     pub ice_servers: Vec<IceServer>,
     pub ring_timeout: Duration,
+    /// People a room holds at most.
+    pub max_room: usize,
 }
 
 impl Default for SwitchboardConfig {
@@ -50,6 +55,7 @@ impl Default for SwitchboardConfig {
         SwitchboardConfig {
             ice_servers: Vec::new(),
             ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
+            max_room: DEFAULT_MAX_ROOM,
         }
     }
 }
@@ -57,6 +63,8 @@ impl Default for SwitchboardConfig {
 #[derive(Debug, Default)]
 struct Client {
     peer_id: Option<String>,
+    /// The protocol version agreed at registration.
+    protocol: u32,
     calls: HashSet<String>,
 }
 
@@ -66,6 +74,8 @@ struct Call {
     callee: ClientId,
     /// `Some(since)` while ringing; `None` once accepted.
     ringing_since: Option<Instant>,
+    /// An invitation: the callee joins this room when it accepts.
+    invites_to: Option<String>,
 }
 
 impl Call {
@@ -80,9 +90,10 @@ impl Call {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Switchboard {
     config: SwitchboardConfig,
+    rooms: Rooms,
     next_client: ClientId,
     clients: HashMap<ClientId, Client>,
     by_peer_id: HashMap<String, ClientId>,
@@ -94,9 +105,19 @@ pub struct Switchboard {
 impl Switchboard {
     pub fn new(config: SwitchboardConfig) -> Self {
         Switchboard {
+            rooms: Rooms::new(config.max_room),
             config,
-            ..Default::default()
+            next_client: 0,
+            clients: HashMap::new(),
+            by_peer_id: HashMap::new(),
+            calls: HashMap::new(),
+            retired: HashSet::new(),
+            retired_order: VecDeque::new(),
         }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms.count()
     }
 
     /// A new connection; it must register before anything else.
@@ -156,7 +177,9 @@ impl Switchboard {
         let registered_as = me.peer_id.clone();
         let Some(my_id) = registered_as else {
             match message {
-                ClientMessage::Register { id } => self.register(client, id, out),
+                ClientMessage::Register { id, protocol } => {
+                    self.register(client, id, protocol, out)
+                }
                 _ => out.push(error(
                     client,
                     ErrorCode::NotRegistered,
@@ -173,20 +196,18 @@ impl Switchboard {
                 format!("already registered as {my_id}"),
                 None,
             )),
-            ClientMessage::Call { to, call_id } => self.dial(client, &my_id, to, call_id, now, out),
-            ClientMessage::Accept { call_id } => match self.calls.get_mut(&call_id) {
-                Some(call) if call.callee == client && call.ringing_since.is_some() => {
-                    call.ringing_since = None;
-                    out.push(Delivery::To(
-                        call.caller,
-                        ServerMessage::Accepted {
-                            from: my_id,
-                            call_id,
-                        },
-                    ));
+            ClientMessage::Call { to, call_id, room } => {
+                self.dial(client, &my_id, to, call_id, room, now, out)
+            }
+            ClientMessage::Accept { call_id } => self.accept(client, my_id, call_id, out),
+            ClientMessage::Join { room } => self.join(client, &my_id, room, out),
+            ClientMessage::Leave { room } => {
+                if self.rooms.is_member(client, &room) {
+                    self.leave_room(client, &my_id, out);
+                } else {
+                    out.push(not_in_room(client, &room));
                 }
-                _ => out.push(unknown_call(client, &call_id)),
-            },
+            }
             ClientMessage::Reject { call_id, reason } => match self.calls.get(&call_id) {
                 Some(call) if call.callee == client && call.ringing_since.is_some() => {
                     let caller = call.caller;
@@ -244,7 +265,8 @@ impl Switchboard {
         }
     }
 
-    /// The connection closed: its calls end with `gone`, its ID is free again.
+    /// The connection closed: its calls end with `gone`, it leaves its room, its ID is free
+    /// again.
     pub fn disconnect(&mut self, client: ClientId, out: &mut Vec<Delivery>) {
         let Some(gone) = self.clients.remove(&client) else {
             return;
@@ -252,6 +274,7 @@ impl Switchboard {
         let Some(peer_id) = gone.peer_id else {
             return;
         };
+        self.leave_room(client, &peer_id, out);
         for call_id in gone.calls {
             if let Some(other) = self.calls.get(&call_id).and_then(|c| c.other(client)) {
                 self.end_call(&call_id);
@@ -299,7 +322,13 @@ impl Switchboard {
         }
     }
 
-    fn register(&mut self, client: ClientId, id: Option<String>, out: &mut Vec<Delivery>) {
+    fn register(
+        &mut self,
+        client: ClientId,
+        id: Option<String>,
+        protocol: Option<u32>,
+        out: &mut Vec<Delivery>,
+    ) {
         let id = match id {
             Some(id) => {
                 if let Err(why) = check_peer_id(&id) {
@@ -322,14 +351,19 @@ impl Switchboard {
         let mut others: Vec<String> = self.by_peer_id.keys().cloned().collect();
         others.sort();
         self.by_peer_id.insert(id.clone(), client);
+        // The newest version both sides speak.
+        let protocol = protocol
+            .unwrap_or(FIRST_VERSION)
+            .clamp(FIRST_VERSION, PROTOCOL_VERSION);
         if let Some(c) = self.clients.get_mut(&client) {
             c.peer_id = Some(id.clone());
+            c.protocol = protocol;
         }
         out.push(Delivery::To(
             client,
             ServerMessage::Registered {
                 id: id.clone(),
-                protocol: PROTOCOL_VERSION,
+                protocol,
                 ice_servers: self.config.ice_servers.clone(),
             },
         ));
@@ -340,12 +374,14 @@ impl Switchboard {
         });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn dial(
         &mut self,
         client: ClientId,
         my_id: &str,
         to: String,
         call_id: String,
+        room: Option<String>,
         now: Instant,
         out: &mut Vec<Delivery>,
     ) {
@@ -379,6 +415,30 @@ impl Switchboard {
                 return;
             }
         };
+        let mut invites_to = None;
+        if let Some(room) = &room {
+            if !self.rooms.is_member(client, room) {
+                out.push(error(
+                    client,
+                    ErrorCode::NotInRoom,
+                    format!("you are not in room {}", shown(room)),
+                    Some(&call_id),
+                ));
+                return;
+            }
+            if !self.rooms.is_member(callee, room) {
+                if self.clients.get(&callee).map_or(0, |c| c.protocol) < 2 {
+                    out.push(error(
+                        client,
+                        ErrorCode::UnknownPeer,
+                        format!("{}'s client cannot join rooms", shown(&to)),
+                        Some(&call_id),
+                    ));
+                    return;
+                }
+                invites_to = Some(room.clone());
+            }
+        }
         for party in [client, callee] {
             if let Some(c) = self.clients.get_mut(&party) {
                 c.calls.insert(call_id.clone());
@@ -390,6 +450,7 @@ impl Switchboard {
                 caller: client,
                 callee,
                 ringing_since: Some(now),
+                invites_to,
             },
         );
         out.push(Delivery::To(
@@ -397,8 +458,149 @@ impl Switchboard {
             ServerMessage::Incoming {
                 from: my_id.to_string(),
                 call_id,
+                room,
             },
         ));
+    }
+
+    /// The callee takes a ringing call; taking an invitation makes it a member of the room.
+    fn accept(
+        &mut self,
+        client: ClientId,
+        my_id: String,
+        call_id: String,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(call) = self
+            .calls
+            .get(&call_id)
+            .filter(|c| c.callee == client && c.ringing_since.is_some())
+        else {
+            out.push(unknown_call(client, &call_id));
+            return;
+        };
+        let (caller, invites_to) = (call.caller, call.invites_to.clone());
+        if let Some(room) = &invites_to {
+            let moving_in = !self.rooms.is_member(client, room);
+            if moving_in && self.rooms.is_full(room) {
+                self.end_call(&call_id);
+                out.push(Delivery::To(
+                    client,
+                    ServerMessage::Error {
+                        code: ErrorCode::RoomFull,
+                        message: format!("room {} is full", shown(room)),
+                        call_id: Some(call_id.clone()),
+                        room: Some(room.clone()),
+                    },
+                ));
+                out.push(Delivery::To(
+                    caller,
+                    ServerMessage::Hangup {
+                        from: my_id,
+                        call_id,
+                        reason: Some(HangupReason::RoomFull),
+                    },
+                ));
+                return;
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.ringing_since = None;
+        }
+        out.push(Delivery::To(
+            caller,
+            ServerMessage::Accepted {
+                from: my_id.clone(),
+                call_id,
+            },
+        ));
+        if let Some(room) = invites_to {
+            if !self.rooms.is_member(client, &room) {
+                self.enter_room(client, &my_id, room, out);
+            }
+        }
+    }
+
+    fn join(&mut self, client: ClientId, my_id: &str, room: String, out: &mut Vec<Delivery>) {
+        if self.clients.get(&client).map_or(0, |c| c.protocol) < 2 {
+            out.push(error(
+                client,
+                ErrorCode::BadMessage,
+                "rooms are protocol version 2: register with \"protocol\":2",
+                None,
+            ));
+            return;
+        }
+        if let Err(why) = check_room_name(&room) {
+            out.push(error(client, ErrorCode::BadMessage, why, None));
+            return;
+        }
+        if self.rooms.is_member(client, &room) {
+            out.push(error(
+                client,
+                ErrorCode::BadMessage,
+                format!("you are in room {} already", shown(&room)),
+                None,
+            ));
+            return;
+        }
+        if self.rooms.is_full(&room) {
+            out.push(Delivery::To(
+                client,
+                ServerMessage::room_error(
+                    ErrorCode::RoomFull,
+                    format!("room {} is full", shown(&room)),
+                    &room,
+                ),
+            ));
+            return;
+        }
+        self.enter_room(client, my_id, room, out);
+    }
+
+    /// Into `room` (out of any other first), telling it and its members. The room has space.
+    fn enter_room(&mut self, client: ClientId, my_id: &str, room: String, out: &mut Vec<Delivery>) {
+        self.leave_room(client, my_id, out);
+        let others: Vec<ClientId> = self.rooms.members(&room).to_vec();
+        if self.rooms.add(client, &room).is_err() {
+            return;
+        }
+        let members = others
+            .iter()
+            .filter_map(|&c| self.peer_id(c).map(str::to_string))
+            .collect();
+        out.push(Delivery::To(
+            client,
+            ServerMessage::Room {
+                room: room.clone(),
+                members,
+            },
+        ));
+        for member in others {
+            out.push(Delivery::To(
+                member,
+                ServerMessage::MemberJoined {
+                    room: room.clone(),
+                    id: my_id.to_string(),
+                },
+            ));
+        }
+    }
+
+    /// Out of its room, if any, telling those left.
+    fn leave_room(&mut self, client: ClientId, my_id: &str, out: &mut Vec<Delivery>) {
+        let Some((room, left)) = self.rooms.remove(client) else {
+            return;
+        };
+        for member in left {
+            out.push(Delivery::To(
+                member,
+                ServerMessage::MemberLeft {
+                    room: room.clone(),
+                    id: my_id.to_string(),
+                },
+            ));
+        }
     }
 
     fn end_call(&mut self, call_id: &str) -> Option<Call> {
@@ -426,6 +628,17 @@ fn error(
     call_id: Option<&str>,
 ) -> Delivery {
     Delivery::To(client, ServerMessage::error(code, message, call_id))
+}
+
+fn not_in_room(client: ClientId, room: &str) -> Delivery {
+    let message = format!("you are not in room {}", shown(room));
+    match check_room_name(room) {
+        Ok(()) => Delivery::To(
+            client,
+            ServerMessage::room_error(ErrorCode::NotInRoom, message, room),
+        ),
+        Err(_) => error(client, ErrorCode::NotInRoom, message, None),
+    }
 }
 
 fn unknown_call(client: ClientId, call_id: &str) -> Delivery {
@@ -468,6 +681,7 @@ mod tests {
                 c,
                 ClientMessage::Register {
                     id: Some(id.into()),
+                    protocol: None,
                 },
             );
             assert!(matches!(
@@ -483,6 +697,7 @@ mod tests {
                 ClientMessage::Call {
                     to: to.into(),
                     call_id: call_id.into(),
+                    room: None,
                 },
             )
         }
@@ -504,6 +719,7 @@ mod tests {
             bob,
             ClientMessage::Register {
                 id: Some("bob".into()),
+                protocol: None,
             },
         );
         assert_eq!(
@@ -543,6 +759,7 @@ mod tests {
             other,
             ClientMessage::Register {
                 id: Some("alice".into()),
+                protocol: None,
             },
         );
         assert_eq!(error_code(&taken), Some(ErrorCode::IdTaken));
@@ -550,6 +767,7 @@ mod tests {
             other,
             ClientMessage::Register {
                 id: Some("A!".into()),
+                protocol: None,
             },
         );
         assert_eq!(error_code(&bad), Some(ErrorCode::InvalidId));
@@ -560,9 +778,21 @@ mod tests {
             },
         );
         assert_eq!(error_code(&early), Some(ErrorCode::NotRegistered));
-        let twice = f.send(alice, ClientMessage::Register { id: None });
+        let twice = f.send(
+            alice,
+            ClientMessage::Register {
+                id: None,
+                protocol: None,
+            },
+        );
         assert_eq!(error_code(&twice), Some(ErrorCode::BadMessage));
-        let generated = f.send(other, ClientMessage::Register { id: None });
+        let generated = f.send(
+            other,
+            ClientMessage::Register {
+                id: None,
+                protocol: None,
+            },
+        );
         match &generated[0] {
             Delivery::To(_, ServerMessage::Registered { id, .. }) => {
                 assert!(crate::ids::is_valid_peer_id(id))
@@ -640,7 +870,8 @@ mod tests {
                 bob,
                 ServerMessage::Incoming {
                     from: "alice".into(),
-                    call_id: "c1".into()
+                    call_id: "c1".into(),
+                    room: None,
                 }
             )]
         );
@@ -803,5 +1034,258 @@ mod tests {
         }
         assert_eq!(f.board.live_calls(), 1);
         assert_eq!(f.board.next_deadline(), None);
+    }
+
+    fn registered_v2(f: &mut Fixture, id: &str) -> ClientId {
+        let c = f.board.connect();
+        let out = f.send(
+            c,
+            ClientMessage::Register {
+                id: Some(id.into()),
+                protocol: Some(2),
+            },
+        );
+        assert!(matches!(
+            &out[0],
+            Delivery::To(_, ServerMessage::Registered { protocol: 2, .. })
+        ));
+        c
+    }
+
+    fn join(f: &mut Fixture, client: ClientId, room: &str) -> Vec<Delivery> {
+        f.send(client, ClientMessage::Join { room: room.into() })
+    }
+
+    fn room_call(f: &mut Fixture, from: ClientId, to: &str, call_id: &str) -> Vec<Delivery> {
+        f.send(
+            from,
+            ClientMessage::Call {
+                to: to.into(),
+                call_id: call_id.into(),
+                room: Some("r".into()),
+            },
+        )
+    }
+
+    fn to(client: ClientId, message: ServerMessage) -> Delivery {
+        Delivery::To(client, message)
+    }
+
+    fn joined(client: ClientId, id: &str) -> Delivery {
+        to(
+            client,
+            ServerMessage::MemberJoined {
+                room: "r".into(),
+                id: id.into(),
+            },
+        )
+    }
+
+    fn left(client: ClientId, id: &str) -> Delivery {
+        to(
+            client,
+            ServerMessage::MemberLeft {
+                room: "r".into(),
+                id: id.into(),
+            },
+        )
+    }
+
+    fn room(client: ClientId, members: &[&str]) -> Delivery {
+        to(
+            client,
+            ServerMessage::Room {
+                room: "r".into(),
+                members: members.iter().map(|m| m.to_string()).collect(),
+            },
+        )
+    }
+
+    #[test]
+    fn joiners_learn_the_members_and_the_members_learn_the_joiner() {
+        let mut f = Fixture::new();
+        let alice = registered_v2(&mut f, "alice");
+        let bob = registered_v2(&mut f, "bob");
+        let carol = registered_v2(&mut f, "carol");
+        assert_eq!(join(&mut f, alice, "r"), vec![room(alice, &[])]);
+        assert_eq!(
+            join(&mut f, bob, "r"),
+            vec![room(bob, &["alice"]), joined(alice, "bob")]
+        );
+        assert_eq!(
+            join(&mut f, carol, "r"),
+            vec![
+                room(carol, &["alice", "bob"]),
+                joined(alice, "carol"),
+                joined(bob, "carol")
+            ]
+        );
+        assert_eq!(f.board.room_count(), 1);
+        // Twice is a mistake; a bad name is refused.
+        assert_eq!(
+            error_code(&join(&mut f, carol, "r")),
+            Some(ErrorCode::BadMessage)
+        );
+        assert_eq!(
+            error_code(&join(&mut f, carol, "Not A Room!")),
+            Some(ErrorCode::BadMessage)
+        );
+        // Leaving tells those left; a closed connection leaves too, and its legs end.
+        let out = room_call(&mut f, carol, "alice", "leg1");
+        assert!(matches!(
+            &out[0],
+            Delivery::To(c, ServerMessage::Incoming { room: Some(r), .. }) if *c == alice && r == "r"
+        ));
+        f.send(
+            alice,
+            ClientMessage::Accept {
+                call_id: "leg1".into(),
+            },
+        );
+        assert_eq!(
+            f.send(bob, ClientMessage::Leave { room: "r".into() }),
+            vec![left(alice, "bob"), left(carol, "bob")]
+        );
+        assert_eq!(
+            error_code(&f.send(bob, ClientMessage::Leave { room: "r".into() })),
+            Some(ErrorCode::NotInRoom)
+        );
+        let mut out = Vec::new();
+        f.board.disconnect(carol, &mut out);
+        assert!(out.contains(&left(alice, "carol")), "{out:?}");
+        assert!(out.contains(&to(
+            alice,
+            ServerMessage::Hangup {
+                from: "carol".into(),
+                call_id: "leg1".into(),
+                reason: Some(HangupReason::Gone)
+            }
+        )));
+        f.board.disconnect(alice, &mut Vec::new());
+        assert_eq!(f.board.room_count(), 0, "an empty room is forgotten");
+    }
+
+    #[test]
+    fn a_room_holds_its_limit() {
+        let mut f = Fixture::new();
+        let ids: Vec<String> = (0..7).map(|n| format!("peer{n}")).collect();
+        let clients: Vec<ClientId> = ids.iter().map(|id| registered_v2(&mut f, id)).collect();
+        for &c in &clients[..6] {
+            assert_eq!(error_code(&join(&mut f, c, "r")), None);
+        }
+        let out = join(&mut f, clients[6], "r");
+        assert!(matches!(
+            &out[..],
+            [Delivery::To(_, ServerMessage::Error { code: ErrorCode::RoomFull, room: Some(r), .. })] if r == "r"
+        ));
+    }
+
+    #[test]
+    fn only_members_call_into_a_room_and_others_are_invited() {
+        let mut f = Fixture::new();
+        let alice = registered_v2(&mut f, "alice");
+        let bob = registered_v2(&mut f, "bob");
+        let dave = registered_v2(&mut f, "dave");
+        let old = f.registered("old");
+        join(&mut f, alice, "r");
+        join(&mut f, bob, "r");
+        // Not a member: cannot reach into the room.
+        assert_eq!(
+            error_code(&room_call(&mut f, dave, "alice", "x1")),
+            Some(ErrorCode::NotInRoom)
+        );
+        // A version-1 client cannot be invited, nor join.
+        assert_eq!(
+            error_code(&room_call(&mut f, alice, "old", "x2")),
+            Some(ErrorCode::UnknownPeer)
+        );
+        assert_eq!(
+            error_code(&join(&mut f, old, "r")),
+            Some(ErrorCode::BadMessage)
+        );
+        // An invitation rings; accepting it makes a member.
+        let out = room_call(&mut f, alice, "dave", "inv");
+        assert_eq!(
+            out,
+            vec![to(
+                dave,
+                ServerMessage::Incoming {
+                    from: "alice".into(),
+                    call_id: "inv".into(),
+                    room: Some("r".into())
+                }
+            )]
+        );
+        let out = f.send(
+            dave,
+            ClientMessage::Accept {
+                call_id: "inv".into(),
+            },
+        );
+        assert_eq!(
+            out,
+            vec![
+                to(
+                    alice,
+                    ServerMessage::Accepted {
+                        from: "dave".into(),
+                        call_id: "inv".into()
+                    }
+                ),
+                room(dave, &["alice", "bob"]),
+                joined(alice, "dave"),
+                joined(bob, "dave"),
+            ]
+        );
+        // Signals of legs go only between their two members.
+        assert_eq!(
+            error_code(&f.send(
+                bob,
+                ClientMessage::Signal {
+                    call_id: "inv".into(),
+                    data: SignalData::Candidate { candidate: None }
+                }
+            )),
+            Some(ErrorCode::UnknownCall)
+        );
+    }
+
+    #[test]
+    fn an_invitation_accepted_into_a_full_room_ends() {
+        let mut f = Fixture {
+            board: Switchboard::new(SwitchboardConfig {
+                max_room: 2,
+                ..SwitchboardConfig::default()
+            }),
+            now: Instant::now(),
+        };
+        let alice = registered_v2(&mut f, "alice");
+        let bob = registered_v2(&mut f, "bob");
+        let dave = registered_v2(&mut f, "dave");
+        join(&mut f, alice, "r");
+        room_call(&mut f, alice, "dave", "inv");
+        join(&mut f, bob, "r");
+        let out = f.send(
+            dave,
+            ClientMessage::Accept {
+                call_id: "inv".into(),
+            },
+        );
+        assert!(matches!(
+            &out[0],
+            Delivery::To(c, ServerMessage::Error { code: ErrorCode::RoomFull, .. }) if *c == dave
+        ));
+        assert_eq!(
+            out[1],
+            to(
+                alice,
+                ServerMessage::Hangup {
+                    from: "dave".into(),
+                    call_id: "inv".into(),
+                    reason: Some(HangupReason::RoomFull)
+                }
+            )
+        );
+        assert_eq!(f.board.live_calls(), 0);
     }
 }
