@@ -33,6 +33,10 @@ let iceServers = [];
 let call = null; // the Call while outgoing or in_call
 let early = []; // signals that arrive while ringing, applied on accept
 let newOfferTimer = null; // a callee whose connection failed waits this long for a new offer
+let dtlsTimer = null; // a caller whose path was found waits this long for the connection
+let attempts = 0; // connections started in this call (the caller starts over at most twice)
+const MAX_ATTEMPTS = 3;
+const DTLS_SETUP_MS = 5000;
 const MAX_EARLY_SIGNALS = 100;
 const MAX_CHAT_TEXT = 4000; // characters of one chat line kept
 const mediaReady = Media.open().then(({ stream, problems }) => {
@@ -177,6 +181,31 @@ function restartCallee(offer) {
   });
 }
 
+// Our connection as the caller never came up: a new one, with a new offer, in the same call
+// (docs/protocol.md §1, "Starting over"); the callee replaces its own.
+function restartCaller(reason) {
+  clearTimeout(dtlsTimer);
+  dtlsTimer = null;
+  if (attempts >= MAX_ATTEMPTS) {
+    peercall.hangup();
+    setError(reason);
+    return;
+  }
+  const callId = peercall.callId;
+  console.warn(`starting the connection over (${reason})`);
+  if (call) call.close();
+  call = null;
+  attempts += 1;
+  newCall('caller').then(async (c) => {
+    if (peercall.callId !== callId || call) {
+      c.close();
+      return;
+    }
+    call = c;
+    await c.start();
+  }).catch((e) => console.warn('could not start over', e));
+}
+
 // The callee's connection failed before it ever connected: the caller may start it over.
 function awaitNewOffer(reason) {
   const callId = peercall.callId;
@@ -212,7 +241,18 @@ function onCallEvent(name, detail) {
     case 'track':
       UI.showRemote(detail);
       break;
+    case 'ice-connected':
+      // As peercall does: a path without a connection after 5 s is started over.
+      if (call && call.role === 'caller' && !peercall.connected && !dtlsTimer) {
+        dtlsTimer = setTimeout(() => {
+          dtlsTimer = null;
+          if (!peercall.connected) restartCaller('the connection did not come up over the path found');
+        }, DTLS_SETUP_MS);
+      }
+      break;
     case 'connected':
+      clearTimeout(dtlsTimer);
+      dtlsTimer = null;
       peercall.connected = true;
       break;
     case 'control-open':
@@ -220,7 +260,9 @@ function onCallEvent(name, detail) {
       break;
     case 'failed':
       if (call && call.role === 'callee' && !peercall.connected) awaitNewOffer(detail);
-      else {
+      else if (call && call.role === 'caller' && !peercall.connected && attempts < MAX_ATTEMPTS) {
+        restartCaller(detail);
+      } else {
         peercall.hangup();
         setError(detail);
       }
@@ -262,6 +304,9 @@ function onControl(message) {
 // Back to idle, closing the connection; sends nothing (the callers send what they must first).
 function endCall(by, reason) {
   clearTimeout(newOfferTimer);
+  clearTimeout(dtlsTimer);
+  dtlsTimer = null;
+  attempts = 0;
   if (call) call.close();
   call = null;
   early = [];
@@ -296,6 +341,7 @@ peercall.dial = async (peer) => {
     return false;
   }
   call = c;
+  attempts = 1;
   try {
     await c.start(); // the early offer, right after `call`
   } catch (e) {

@@ -1,8 +1,8 @@
 // One call's WebRTC side: an RTCPeerConnection with our camera/microphone and the `system_channel`
 // control channel (docs/protocol.md §2). It knows SDP, candidates and control messages; who is
 // ringing and what the page shows are app.js's business. It reports through `onevent(name, detail)`:
-//   'track' (MediaStream), 'connected', 'failed' (reason), 'control-open', 'control' (message),
-//   'first-frame' (the first video frame was decoded).
+//   'track' (MediaStream), 'ice-connected' (a path was found), 'connected', 'failed' (reason),
+//   'control-open', 'control' (message), 'first-frame' (the first video frame was decoded).
 'use strict';
 
 const CONTROL_LABEL = 'system_channel';
@@ -38,6 +38,10 @@ class Call {
       const state = this.pc.connectionState;
       if (state === 'connected') this.onevent('connected');
       if (state === 'failed') this.onevent('failed', 'the connection to the other side failed');
+    };
+    this.pc.oniceconnectionstatechange = () => {
+      const state = this.pc.iceConnectionState;
+      if (state === 'connected' || state === 'completed') this.onevent('ice-connected');
     };
     this.pc.ondatachannel = (event) => {
       if (event.channel.label === CONTROL_LABEL) this.adoptChannel(event.channel);
