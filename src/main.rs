@@ -82,9 +82,9 @@ enum Command {
     },
     /// Dial a peer without a window and print a JSON report of the call.
     Call {
-        /// The peer ID to dial.
-        #[arg(long)]
-        dial: String,
+        /// The peer ID to dial. With --room on a peercall server: invite them into the room.
+        #[arg(long, required_unless_present = "room")]
+        dial: Option<String>,
         #[command(flatten)]
         common: HeadlessArgs,
     },
@@ -153,7 +153,8 @@ struct HeadlessArgs {
     /// Our peer ID (the server picks one when absent); the account on a socketio-1v1 server.
     #[arg(long)]
     id: Option<String>,
-    /// The room to join on a socketio-1v1 server.
+    /// On a peercall server: join (or create) this room, a group call (`call --room NAME`,
+    /// with --dial to invite someone in). On a socketio-1v1 server: the room to be listed in.
     #[arg(long)]
     room: Option<String>,
     /// none | synthetic[:WxH@FPS] | camera[:N] | camera-hd[:N]
@@ -246,12 +247,15 @@ fn main() -> anyhow::Result<()> {
             max_room.into(),
             tls.source(),
         )),
-        Command::Call { dial, common } => runtime.block_on(headless_call(
-            Mode::Call { dial },
-            common,
-            Duration::ZERO,
-            1,
-        )),
+        Command::Call { dial, common } => {
+            // On a peercall server --room is a group call; elsewhere it is the transport's.
+            let mode = match (common.signaling, common.room.clone(), dial) {
+                (SignalingKind::Peercall, Some(name), invite) => Mode::Room { name, invite },
+                (_, _, Some(dial)) => Mode::Call { dial },
+                (_, _, None) => anyhow::bail!("--dial PEER is needed"),
+            };
+            runtime.block_on(headless_call(mode, common, Duration::ZERO, 1))
+        }
         Command::Answer {
             auto_accept,
             wait,

@@ -119,9 +119,11 @@ async fn malformed_and_unknown_control_messages_do_not_end_the_call() {
         seen,
         vec![
             CallEvent::Chat {
+                peer: "alice".into(),
                 text: "still there?".into()
             },
             CallEvent::RemoteMuted {
+                peer: "alice".into(),
                 kind: MediaKind::Video,
                 muted: true
             },
@@ -337,7 +339,7 @@ async fn a_flood_of_control_messages_is_cut_down_and_the_call_goes_on() {
     let mut chats = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, bob_events.recv()).await {
-        if let CallEvent::Chat { text } = event {
+        if let CallEvent::Chat { text, .. } = event {
             chats.push(text);
         }
     }

@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_SERVER_FRAME_BYTES};
+use crate::protocol::{
+    ClientMessage, ErrorCode, ServerMessage, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION,
+};
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
 };
@@ -113,8 +115,12 @@ impl Signaling for WsSignaling {
             .pending_register
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(tx);
-        self.send(ClientMessage::Register { id, protocol: None })
-            .await?;
+        // Rooms are ours to join: version 2.
+        self.send(ClientMessage::Register {
+            id,
+            protocol: Some(PROTOCOL_VERSION),
+        })
+        .await?;
         let registration = rx.await.map_err(|_| SignalingError::NotConnected)??;
         *self.shared.id.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration.id.clone());
         Ok(registration)
@@ -247,7 +253,7 @@ async fn pump(
     if rejoining {
         let register = ClientMessage::Register {
             id: id.clone(),
-            protocol: None,
+            protocol: Some(PROTOCOL_VERSION),
         };
         if let Err(e) = ws.send(Message::text(register.to_json())).await {
             return Ended::Lost(e.to_string());

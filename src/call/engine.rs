@@ -1,25 +1,36 @@
-//! The call engine: one task that owns the session, the peer connection and the media
-//! pipelines. Commands come in on a channel, signaling events and peer events arrive on theirs,
+//! The call engine: one task that owns the call's legs, the room it is in, and the one send
+//! pipeline that serves every leg. Commands come in on a channel, signaling events and peer
+//! events (tagged with their connection) arrive on theirs; each goes to the leg it concerns,
 //! and everything the UI or CLI should know goes out as [`CallEvent`]s.
+//!
+//! A two-party call is one leg with no room. In a room (protocol version 2) there is a leg per
+//! other member; the later joiner dials, and legs from members are taken without ringing.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use signaling_client::{Signaling, SignalingEvent, SignalingEvents};
+use signaling_client::protocol::ClientMessage;
+use signaling_client::{RejectReason, Signaling, SignalingEvent, SignalingEvents};
 use tokio::sync::mpsc;
-use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState, StatsSelector};
+use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
-use super::events::{CallEvent, CallEvents, CallStats};
+use super::events::{CallEvent, CallEvents, EndReason, EndedBy};
+use super::leg::{ConnectionPlan, Leg};
 use super::link::LinkStats;
 use super::media_setup::MediaSetup;
 use super::media_stats::MediaCounters;
-use super::peer::{BitrateLimits, NetworkSettings, Peer, PeerEvent, PeerEvents};
+use super::participant::Participant;
+use super::peer::{BitrateLimits, ConnectionId, NetworkSettings, PeerEvent, PeerEvents};
 use super::receive_pipeline;
-use super::send_pipeline::{SendGate, SendPipeline, SendTargets};
+use super::room::Room;
+use super::send_pipeline::{Outlets, SendGate, SendPipeline};
 use super::session::{
     Action, CallCommand, PeerNotice, Session, CONNECT_TIMEOUT, DEFAULT_NO_ANSWER,
 };
+
+/// Legs at most: a room of the protocol's largest size, less ourselves.
+const MAX_LEGS: usize = 15;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -52,12 +63,20 @@ enum EngineCommand {
     SetMedia(Box<MediaSetup>),
 }
 
-/// The handle the UI or CLI keeps: commands in, counters to read.
+/// What the engine shows its handle about the current (or last) call.
+#[derive(Default)]
+struct Shared {
+    /// What our encoders made.
+    sent: Arc<MediaCounters>,
+    /// Everyone else in it, in the order their legs began (those who left stay listed).
+    participants: Vec<Arc<Participant>>,
+}
+
+/// The handle the UI or CLI keeps: commands in, figures to read.
 #[derive(Clone)]
 pub struct CallEngine {
     commands: mpsc::UnboundedSender<EngineCommand>,
-    counters: Arc<Mutex<Arc<MediaCounters>>>,
-    link: Arc<Mutex<Option<Arc<LinkStats>>>>,
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl CallEngine {
@@ -70,32 +89,26 @@ impl CallEngine {
     ) -> (CallEngine, mpsc::Receiver<CallEvent>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = CallEvents::channel();
-        let counters = Arc::new(Mutex::new(Arc::new(MediaCounters::default())));
-        let link = Arc::new(Mutex::new(None));
+        let (peer_events, peer_rx) = PeerEvents::channel();
+        let shared = Arc::new(Mutex::new(Shared::default()));
         let task = EngineTask {
-            session: Session::new(config.no_answer).with_connect_timeout(config.connect_timeout),
             signaling,
             setup,
             config,
             events,
-            peer: None,
-            peer_events: None,
+            legs: Vec::new(),
+            room: None,
+            peer_events,
+            next_connection: 0,
             sender: None,
+            outlets: Arc::new(Outlets::default()),
             gate: Arc::new(SendGate::default()),
-            counters: counters.clone(),
-            link: link.clone(),
-            last_sample: None,
-            refused_seconds: (0, 0),
+            muted: (false, false),
+            active: false,
+            shared: shared.clone(),
         };
-        tokio::spawn(task.run(command_rx, signaling_events));
-        (
-            CallEngine {
-                commands,
-                counters,
-                link,
-            },
-            event_rx,
-        )
+        tokio::spawn(task.run(command_rx, signaling_events, peer_rx));
+        (CallEngine { commands, shared }, event_rx)
     }
 
     pub fn send(&self, command: CallCommand) {
@@ -107,47 +120,53 @@ impl CallEngine {
         let _ = self.commands.send(EngineCommand::SetMedia(Box::new(setup)));
     }
 
-    /// The counters of the current (or last) call's media.
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What our encoders made in the current (or last) call.
+    pub fn sent(&self) -> Arc<MediaCounters> {
+        self.shared().sent.clone()
+    }
+
+    /// Everyone else in the current (or last) call, in the order they came.
+    pub fn participants(&self) -> Vec<Arc<Participant>> {
+        self.shared().participants.clone()
+    }
+
+    /// The media received from the first other person of the current (or last) call: in a
+    /// two-party call, the other side.
     pub fn counters(&self) -> Arc<MediaCounters> {
-        self.counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.participants()
+            .first()
+            .map(|p| p.counters.clone())
+            .unwrap_or_default()
     }
 
-    /// The link figures of the current (or last) call's connection.
+    /// The link to the first other person.
     pub fn link(&self) -> Option<Arc<LinkStats>> {
-        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.participants().first().and_then(|p| p.link())
     }
-}
-
-/// Transport byte counts at the previous stats sample, for bitrates.
-struct StatsSample {
-    at: Instant,
-    bytes_out: u64,
-    bytes_in: u64,
-    frames_in: u64,
-    frames_out: u64,
-    /// Frames and audio blocks the encoders made, and those the connection accepted.
-    encoded: (u64, u64),
-    accepted: (u64, u64),
 }
 
 struct EngineTask {
-    session: Session,
     signaling: Arc<dyn Signaling>,
     setup: MediaSetup,
     config: EngineConfig,
     events: CallEvents,
-    peer: Option<Peer>,
-    peer_events: Option<mpsc::Receiver<PeerEvent>>,
+    legs: Vec<Leg>,
+    room: Option<Room>,
+    /// Where connections send their events (each tagged with its number).
+    peer_events: PeerEvents,
+    next_connection: ConnectionId,
     sender: Option<SendPipeline>,
+    outlets: Arc<Outlets>,
     gate: Arc<SendGate>,
-    counters: Arc<Mutex<Arc<MediaCounters>>>,
-    link: Arc<Mutex<Option<Arc<LinkStats>>>>,
-    last_sample: Option<StatsSample>,
-    /// Seconds in a row in which encoded media was refused by the connection, per kind.
-    refused_seconds: (u32, u32),
+    /// Our microphone and camera, as the user set them: the engine owns them, the legs are told.
+    muted: (bool, bool),
+    /// A call is on (from the first leg or the room, until its `Ended` is said).
+    active: bool,
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl EngineTask {
@@ -155,16 +174,11 @@ impl EngineTask {
         mut self,
         mut commands: mpsc::UnboundedReceiver<EngineCommand>,
         mut signaling: SignalingEvents,
+        mut peer_events: mpsc::Receiver<(ConnectionId, PeerEvent)>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut stats = tokio::time::interval(self.config.stats_interval);
         loop {
-            let peer_event = async {
-                match self.peer_events.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 command = commands.recv() => match command {
                     None => break,
@@ -175,94 +189,317 @@ impl EngineTask {
                     let Some(event) = event else { break };
                     self.signaling_event(event).await;
                 }
-                Some(event) = peer_event => self.peer_event(event).await,
+                Some((connection, event)) = peer_events.recv() => {
+                    self.peer_event(connection, event).await;
+                }
                 _ = tick.tick() => {
-                    let actions = self.session.tick(Instant::now());
-                    self.carry_out(actions).await;
+                    let now = Instant::now();
+                    for key in 0..self.legs.len() {
+                        let actions = self.legs[key].session.tick(now);
+                        self.carry_out(key, actions).await;
+                    }
+                    self.drop_ended_legs().await;
                 }
                 _ = stats.tick() => self.sample_stats().await,
             }
         }
         // The owner is gone: leave any call properly.
-        if self.session.in_call() {
-            let actions = self.session.command(CallCommand::HangUp, Instant::now());
-            self.carry_out(actions).await;
-        }
+        self.command(CallCommand::HangUp).await;
     }
 
     fn emit(&self, event: CallEvent) {
         self.events.send(event);
     }
 
+    fn in_call(&self) -> bool {
+        !self.legs.is_empty() || self.room.is_some()
+    }
+
     async fn command(&mut self, command: CallCommand) {
-        match &command {
-            CallCommand::MuteAudio(m) => self.gate.audio_muted.store(*m, Ordering::Relaxed),
-            CallCommand::MuteVideo(m) => self.gate.video_muted.store(*m, Ordering::Relaxed),
-            _ => {}
+        let now = Instant::now();
+        match command {
+            CallCommand::Dial(peer) => self.dial(peer).await,
+            CallCommand::JoinRoom(room) => self.join_room(room).await,
+            CallCommand::Accept | CallCommand::Decline => {
+                // The one leg that rings.
+                if let Some(key) = self.legs.iter().position(|l| l.session.is_ringing()) {
+                    let actions = self.legs[key].session.command(command, now);
+                    self.carry_out(key, actions).await;
+                }
+            }
+            CallCommand::HangUp => {
+                // Out of the room first: then the last leg's end is the call's.
+                self.leave_room().await;
+                for key in 0..self.legs.len() {
+                    let actions = self.legs[key].session.command(CallCommand::HangUp, now);
+                    self.carry_out(key, actions).await;
+                }
+                if self.legs.is_empty() {
+                    self.call_over(String::new(), EndedBy::Local, EndReason::HungUp);
+                }
+            }
+            command => {
+                match &command {
+                    CallCommand::MuteAudio(m) => {
+                        self.muted.0 = *m;
+                        self.gate.audio_muted.store(*m, Ordering::Relaxed);
+                    }
+                    CallCommand::MuteVideo(m) => {
+                        self.muted.1 = *m;
+                        self.gate.video_muted.store(*m, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                for key in 0..self.legs.len() {
+                    let actions = self.legs[key].session.command(command.clone(), now);
+                    self.carry_out(key, actions).await;
+                }
+            }
         }
-        let actions = self.session.command(command, Instant::now());
-        self.carry_out(actions).await;
+        self.drop_ended_legs().await;
+    }
+
+    /// A two-party call when idle; in a room, an invitation into it (Add person).
+    async fn dial(&mut self, peer: String) {
+        let room = match &self.room {
+            Some(room) => Some(room.name.clone()),
+            None if self.legs.is_empty() => None,
+            None => {
+                self.emit(CallEvent::Error("already in a call: hang up first".into()));
+                return;
+            }
+        };
+        if self.legs.iter().any(|l| l.peer_id() == Some(peer.as_str())) {
+            self.emit(CallEvent::Error(format!("{peer} is in the call already")));
+            return;
+        }
+        let key = self.new_leg(room);
+        let actions = self.legs[key]
+            .session
+            .command(CallCommand::Dial(peer), Instant::now());
+        self.carry_out(key, actions).await;
+    }
+
+    async fn join_room(&mut self, room: String) {
+        if self.in_call() {
+            self.emit(CallEvent::Error("already in a call: hang up first".into()));
+            return;
+        }
+        self.begin_call();
+        let message = ClientMessage::Join { room };
+        if let Err(e) = self.signaling.send(message).await {
+            let reason = EndReason::Failed(format!("could not join the room: {e}"));
+            self.call_over(String::new(), EndedBy::Local, reason);
+        }
+    }
+
+    async fn leave_room(&mut self) {
+        if let Some(room) = self.room.take() {
+            let message = ClientMessage::Leave { room: room.name };
+            if let Err(e) = self.signaling.send(message).await {
+                tracing::debug!(error = %e, "leaving the room");
+            }
+        }
+    }
+
+    /// A fresh call: new counters, nobody in it yet.
+    fn begin_call(&mut self) {
+        self.active = true;
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.sent = Arc::new(MediaCounters::default());
+        shared.participants.clear();
+    }
+
+    fn new_leg(&mut self, room: Option<String>) -> usize {
+        if self.legs.is_empty() && self.room.is_none() {
+            self.begin_call();
+        }
+        let session = Session::new(self.config.no_answer)
+            .with_connect_timeout(self.config.connect_timeout)
+            .with_room(room)
+            .with_muted(self.muted.0, self.muted.1);
+        self.legs.push(Leg::new(session));
+        self.legs.len() - 1
     }
 
     async fn set_media(&mut self, setup: MediaSetup) {
         self.setup = setup;
-        let (Some(peer), Some(sender)) = (self.peer.as_ref(), self.sender.take()) else {
+        let Some(sender) = self.sender.take() else {
             return;
         };
-        let peer: &Peer = peer;
         let _ = tokio::task::spawn_blocking(move || sender.stop()).await;
-        // The same gate: connected and mute state carry over; the new source starts on a keyframe.
-        self.sender = Some(self.start_sending(peer, self.counters()));
+        // The same gate: mute state carries over; the new source starts on a keyframe.
+        self.sender = Some(self.start_sending());
     }
 
-    fn start_sending(&self, peer: &Peer, counters: Arc<MediaCounters>) -> SendPipeline {
+    fn start_sending(&self) -> SendPipeline {
+        let sent = self
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sent
+            .clone();
         SendPipeline::start(
             &self.setup,
-            SendTargets {
-                video: peer.video.clone(),
-                audio: peer.audio.clone(),
-                link: peer.link.clone(),
-                limits: self.config.bitrate,
-            },
-            counters,
+            self.outlets.clone(),
+            self.config.bitrate,
+            sent,
             self.gate.clone(),
             self.events.clone(),
         )
     }
 
     async fn signaling_event(&mut self, event: SignalingEvent) {
-        match &event {
+        match event {
             SignalingEvent::Registered(r) | SignalingEvent::Reconnected(r) => {
-                self.emit(CallEvent::Registered { id: r.id.clone() })
+                self.emit(CallEvent::Registered { id: r.id })
             }
-            SignalingEvent::Peers(peers) => self.emit(CallEvent::Peers(peers.clone())),
-            SignalingEvent::PeerJoined(id) => self.emit(CallEvent::PeerJoined(id.clone())),
-            SignalingEvent::PeerLeft(id) => self.emit(CallEvent::PeerLeft(id.clone())),
-            SignalingEvent::Disconnected { reason } => self.emit(CallEvent::SignalingLost {
-                reason: reason.clone(),
-            }),
+            SignalingEvent::Peers(peers) => self.emit(CallEvent::Peers(peers)),
+            SignalingEvent::PeerJoined(id) => self.emit(CallEvent::PeerJoined(id)),
+            SignalingEvent::PeerLeft(id) => self.emit(CallEvent::PeerLeft(id)),
+            SignalingEvent::Incoming {
+                from,
+                call_id,
+                room,
+            } => self.incoming(from, call_id, room).await,
+            SignalingEvent::Room { room, members } => self.room_joined(room, members).await,
+            SignalingEvent::MemberJoined { room, id } => {
+                if let Some(ours) = self.room.as_mut().filter(|r| r.name == room) {
+                    ours.member_joined(&id);
+                    self.emit(CallEvent::MemberJoined(id));
+                }
+            }
+            SignalingEvent::MemberLeft { room, id } => {
+                if let Some(ours) = self.room.as_mut().filter(|r| r.name == room) {
+                    ours.member_left(&id);
+                    self.emit(CallEvent::MemberLeft(id));
+                }
+                self.end_if_alone().await;
+            }
+            SignalingEvent::Error {
+                code,
+                message,
+                call_id: None,
+                room: Some(room),
+            } => {
+                tracing::info!(%code, %room, "the room refused us");
+                if self.legs.is_empty() {
+                    self.room = None;
+                    let reason = EndReason::Failed(format!("{code}: {message}"));
+                    self.call_over(String::new(), EndedBy::Local, reason);
+                }
+            }
             SignalingEvent::Error {
                 code,
                 message,
                 call_id: None,
                 ..
             } => self.emit(CallEvent::Error(format!("signaling: {code}: {message}"))),
-            _ => {}
+            SignalingEvent::Disconnected { reason } => {
+                self.emit(CallEvent::SignalingLost {
+                    reason: reason.clone(),
+                });
+                let event = SignalingEvent::Disconnected { reason };
+                self.tell_every_leg(event).await;
+            }
+            event => {
+                // The rest concern one call: its leg.
+                let key = event_call_id(&event)
+                    .and_then(|id| self.legs.iter().position(|l| l.session.is_call(id)));
+                match key {
+                    Some(key) => {
+                        let actions = self.legs[key].session.signaling(event);
+                        self.carry_out(key, actions).await;
+                    }
+                    None => tracing::debug!(?event, "for no call of ours"),
+                }
+            }
         }
-        let actions = self.session.signaling(event);
-        self.carry_out(actions).await;
+        self.drop_ended_legs().await;
     }
 
-    async fn peer_event(&mut self, event: PeerEvent) {
+    async fn tell_every_leg(&mut self, event: SignalingEvent) {
+        for key in 0..self.legs.len() {
+            let actions = self.legs[key].session.signaling(event.clone());
+            self.carry_out(key, actions).await;
+        }
+    }
+
+    /// A leg from a member of our room is taken at once; otherwise it rings when we are free.
+    async fn incoming(&mut self, from: String, call_id: String, room: Option<String>) {
+        let leg_of_ours = self
+            .room
+            .as_ref()
+            .is_some_and(|r| r.takes_leg(room.as_deref(), &from));
+        let free = !self.in_call() && self.legs.len() < MAX_LEGS;
+        if !leg_of_ours && !free {
+            tracing::info!(%from, "busy: a call rang while we are in one");
+            let reject = ClientMessage::Reject {
+                call_id,
+                reason: RejectReason::Busy,
+            };
+            if let Err(e) = self.signaling.send(reject).await {
+                tracing::debug!(error = %e, "answering busy");
+            }
+            self.emit(CallEvent::MissedWhileBusy { peer: from });
+            return;
+        }
+        let key = self.new_leg(room.clone());
+        let event = SignalingEvent::Incoming {
+            from,
+            call_id,
+            room,
+        };
+        let mut actions = self.legs[key].session.signaling(event);
+        if leg_of_ours {
+            // No ringing: a member of our room.
+            actions.retain(|a| !matches!(a, Action::Emit(CallEvent::Incoming { .. })));
+            actions.extend(
+                self.legs[key]
+                    .session
+                    .command(CallCommand::Accept, Instant::now()),
+            );
+        }
+        self.carry_out(key, actions).await;
+    }
+
+    /// We are in a room: dial everyone already there whom we have no leg with.
+    async fn room_joined(&mut self, name: String, members: Vec<String>) {
+        if self.legs.is_empty() && self.room.is_none() {
+            self.begin_call();
+        }
+        let room = Room::joined(name.clone(), members.clone());
+        let to_dial = room.to_dial(|m| self.legs.iter().any(|l| l.peer_id() == Some(m)));
+        // An invitation we accepted is now a leg of this room.
+        self.room = Some(room);
+        self.emit(CallEvent::RoomJoined {
+            room: name.clone(),
+            members,
+        });
+        for member in to_dial {
+            let key = self.new_leg(Some(name.clone()));
+            let actions = self.legs[key]
+                .session
+                .command(CallCommand::Dial(member), Instant::now());
+            self.carry_out(key, actions).await;
+        }
+    }
+
+    async fn peer_event(&mut self, connection: ConnectionId, event: PeerEvent) {
+        let Some(key) = self
+            .legs
+            .iter()
+            .position(|l| l.connection == connection && connection != 0)
+        else {
+            return; // a closed connection's last words
+        };
         let notice = match event {
             PeerEvent::LocalDescription(sdp) => PeerNotice::LocalDescription(sdp),
             PeerEvent::LocalCandidate(c) => PeerNotice::LocalCandidate(c),
             PeerEvent::IceState(RTCIceConnectionState::Connected) => PeerNotice::IceConnected,
             PeerEvent::IceState(_) => return,
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
-                let dtls_client = self.peer.as_ref().is_some_and(Peer::dtls_client);
-                tracing::debug!(dtls_client, "connected");
-                self.gate.set_connected(dtls_client);
+                self.legs[key].connected();
                 PeerNotice::Connected
             }
             PeerEvent::State(RTCPeerConnectionState::Failed) => {
@@ -270,22 +507,23 @@ impl EngineTask {
             }
             PeerEvent::State(_) => return,
             PeerEvent::Track(track) => {
-                let Some(peer) = self.peer.as_ref() else {
+                let leg = &self.legs[key];
+                let (Some(peer), Some(participant)) = (leg.peer.as_ref(), &leg.participant) else {
                     return;
                 };
-                let (counters, link) = (self.counters(), peer.link.clone());
-                receive_pipeline::start(track, &self.setup, counters, link, self.events.clone())
+                let link = peer.link.clone();
+                receive_pipeline::start(track, &self.setup, participant, link, self.events.clone())
                     .await;
                 return;
             }
             PeerEvent::ControlChannel(channel) => {
-                if let Some(peer) = self.peer.as_mut() {
+                if let Some(peer) = self.legs[key].peer.as_mut() {
                     peer.adopt_control(channel);
                 }
                 return;
             }
             PeerEvent::ResolvedCandidate(candidate) => {
-                if let Some(peer) = self.peer.as_mut() {
+                if let Some(peer) = self.legs[key].peer.as_mut() {
                     if let Err(e) = peer.add_remote_candidate(Some(candidate)).await {
                         tracing::debug!(error = %e, "ignoring a resolved candidate");
                     }
@@ -293,7 +531,7 @@ impl EngineTask {
                 return;
             }
             PeerEvent::ControlOpen => {
-                if let Some(peer) = self.peer.as_mut() {
+                if let Some(peer) = self.legs[key].peer.as_mut() {
                     peer.control_opened().await;
                 }
                 PeerNotice::ControlOpen
@@ -309,18 +547,13 @@ impl EngineTask {
                 return;
             }
         };
-        let actions = self.session.peer_notice(notice, Instant::now());
-        self.carry_out(actions).await;
+        let actions = self.legs[key].session.peer_notice(notice, Instant::now());
+        self.carry_out(key, actions).await;
+        self.drop_ended_legs().await;
     }
 
-    fn counters(&self) -> Arc<MediaCounters> {
-        self.counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    async fn carry_out(&mut self, actions: Vec<Action>) {
+    /// Carries out what leg `key`'s session asked for.
+    async fn carry_out(&mut self, key: usize, actions: Vec<Action>) {
         // Actions can produce more (a bad SDP fails the call): work through them in order.
         let mut queue = std::collections::VecDeque::from(actions);
         while let Some(action) = queue.pop_front() {
@@ -330,161 +563,202 @@ impl EngineTask {
                         tracing::warn!(error = %e, "signaling send failed");
                     }
                 }
-                Action::Emit(event) => self.emit(event),
+                Action::Emit(event) => self.leg_event(key, event),
                 Action::StartPeer { role, .. } => {
-                    if let Err(why) = self.start_peer(role).await {
-                        queue.extend(
-                            self.session
-                                .peer_notice(PeerNotice::Failed(why), Instant::now()),
-                        );
+                    if let Err(why) = self.start_peer(key, role).await {
+                        let notice = PeerNotice::Failed(why);
+                        queue.extend(self.legs[key].session.peer_notice(notice, Instant::now()));
                     }
                 }
                 Action::ApplyRemoteDescription(sdp) => {
-                    let Some(peer) = self.peer.as_mut() else {
+                    let Some(peer) = self.legs[key].peer.as_mut() else {
                         continue;
                     };
                     if let Err(e) = peer.apply_remote(sdp).await {
-                        queue.extend(
-                            self.session
-                                .peer_notice(PeerNotice::Failed(e.to_string()), Instant::now()),
-                        );
+                        let notice = PeerNotice::Failed(e.to_string());
+                        queue.extend(self.legs[key].session.peer_notice(notice, Instant::now()));
                     }
                 }
                 Action::AddRemoteCandidate(candidate) => {
-                    if let Some(peer) = self.peer.as_mut() {
+                    if let Some(peer) = self.legs[key].peer.as_mut() {
                         if let Err(e) = peer.add_remote_candidate(candidate).await {
                             tracing::debug!(error = %e, "ignoring a remote candidate");
                         }
                     }
                 }
                 Action::SendControl(message) => {
-                    if let Some(peer) = self.peer.as_mut() {
+                    if let Some(peer) = self.legs[key].peer.as_mut() {
                         if let Err(e) = peer.send_control(&message).await {
                             tracing::debug!(error = %e, ?message, "control message not sent");
                         }
                     }
                 }
                 Action::SendChat(text) => {
-                    if let Some(peer) = self.peer.as_mut() {
+                    if let Some(peer) = self.legs[key].peer.as_mut() {
                         if let Err(e) = peer.send_chat(&text).await {
                             tracing::debug!(error = %e, "chat line not sent");
                         }
                     }
                 }
-                Action::ClosePeer => self.close_peer().await,
+                Action::ClosePeer => self.legs[key].close_peer(&self.outlets).await,
             }
         }
     }
 
-    async fn start_peer(&mut self, role: super::session::Role) -> Result<(), String> {
-        self.close_peer().await;
-        let (tx, rx) = PeerEvents::channel();
-        self.peer_events = Some(rx);
-        let counters = Arc::new(MediaCounters::default());
-        *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = counters.clone();
-        self.setup
-            .analyzer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .reset();
-        let chat = self.signaling.chat_channel();
-        let peer = Peer::start(role, &self.config.network, self.config.bitrate, chat, tx)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.gate = Arc::new(SendGate::default());
-        let (audio_muted, video_muted) = self.session.muted();
-        self.gate.audio_muted.store(audio_muted, Ordering::Relaxed);
-        self.gate.video_muted.store(video_muted, Ordering::Relaxed);
-        self.sender = Some(self.start_sending(&peer, counters));
-        *self.link.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer.link.clone());
-        self.peer = Some(peer);
-        self.last_sample = None;
-        self.refused_seconds = (0, 0);
+    /// A leg's event, as the call as a whole tells it: in a room, a leg ending is someone
+    /// leaving (the call ends with the last).
+    fn leg_event(&mut self, key: usize, event: CallEvent) {
+        match event {
+            CallEvent::Ended { peer, by, reason } => {
+                if let Some(participant) = &self.legs[key].participant {
+                    participant.set_left();
+                }
+                let others_remain = self
+                    .legs
+                    .iter()
+                    .enumerate()
+                    .any(|(k, l)| k != key && l.session.in_call());
+                let room_has_others = self.room.as_ref().is_some_and(|r| !r.members().is_empty());
+                if others_remain || room_has_others {
+                    self.emit(CallEvent::ParticipantLeft { peer, reason });
+                } else {
+                    self.call_over(peer, by, reason);
+                }
+            }
+            event => self.emit(event),
+        }
+    }
+
+    /// The call is over: said once.
+    fn call_over(&mut self, peer: String, by: EndedBy, reason: EndReason) {
+        if std::mem::take(&mut self.active) {
+            self.emit(CallEvent::Ended { peer, by, reason });
+        }
+    }
+
+    async fn start_peer(&mut self, key: usize, role: super::session::Role) -> Result<(), String> {
+        if self.legs[key].participant.is_none() {
+            let id = self.legs[key].peer_id().unwrap_or_default().to_string();
+            // The window draws the first other person (until it draws a grid).
+            let first = self
+                .shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .participants
+                .iter()
+                .all(|p| p.left().is_some());
+            let frames = if first {
+                self.setup.remote_frames.clone()
+            } else {
+                None
+            };
+            let participant = Arc::new(Participant::new(&id, frames));
+            self.shared
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .participants
+                .push(participant.clone());
+            self.legs[key].participant = Some(participant);
+        }
+        self.next_connection += 1;
+        let plan = ConnectionPlan {
+            role,
+            connection: self.next_connection,
+            network: &self.config.network,
+            bitrate: self.config.bitrate,
+            chat: self.signaling.chat_channel(),
+            events: self.peer_events.clone(),
+            outlets: &self.outlets,
+        };
+        self.legs[key].start_peer(plan).await?;
+        if self.sender.is_none() {
+            self.gate = Arc::new(SendGate::default());
+            self.gate.audio_muted.store(self.muted.0, Ordering::Relaxed);
+            self.gate.video_muted.store(self.muted.1, Ordering::Relaxed);
+            self.sender = Some(self.start_sending());
+        }
         Ok(())
     }
 
-    async fn close_peer(&mut self) {
+    /// Legs whose session ended are closed and forgotten; with the last, our media stops.
+    async fn drop_ended_legs(&mut self) {
+        let mut key = 0;
+        while key < self.legs.len() {
+            if self.legs[key].session.in_call() {
+                key += 1;
+                continue;
+            }
+            let mut leg = self.legs.remove(key);
+            leg.close_peer(&self.outlets).await;
+            if let Some(participant) = &leg.participant {
+                participant.set_left();
+            }
+        }
+        if self.legs.is_empty() {
+            self.stop_sending().await;
+        }
+        self.end_if_alone().await;
+    }
+
+    /// In a room whose others all left, with no leg left: the call is over.
+    async fn end_if_alone(&mut self) {
+        let alone =
+            self.room.as_ref().is_some_and(|r| r.members().is_empty()) && self.legs.is_empty();
+        // Someone who just joined an empty room waits for others: only once someone was
+        // here does being alone end it.
+        let someone_was_here = !self
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .participants
+            .is_empty();
+        if alone && someone_was_here {
+            self.leave_room().await;
+            self.call_over(String::new(), EndedBy::Remote, EndReason::HungUp);
+        }
+    }
+
+    async fn stop_sending(&mut self) {
         if let Some(sender) = self.sender.take() {
             // Joining waits at most a frame; keep the runtime's threads free meanwhile.
             let _ = tokio::task::spawn_blocking(move || sender.stop()).await;
         }
-        if let Some(peer) = self.peer.take() {
-            peer.close().await;
-        }
-        self.peer_events = None;
     }
 
     async fn sample_stats(&mut self) {
-        let Some(peer) = self.peer.as_ref() else {
-            return;
-        };
-        if !self.gate.is_connected() {
-            return;
-        }
-        let now = Instant::now();
-        let report = peer.connection().get_stats(now, StatsSelector::None).await;
-        let pair = report.candidate_pairs().find(|p| p.nominated);
-        let rtt_ms = pair
-            .map(|p| p.current_round_trip_time * 1000.0)
-            .filter(|rtt| *rtt > 0.0);
-        let (bytes_out, bytes_in) = pair.map_or((0, 0), |p| (p.bytes_sent, p.bytes_received));
-        let packets_lost = report
-            .inbound_rtp_streams()
-            .map(|s| s.received_rtp_stream_stats.packets_lost)
-            .sum();
-        let counters = self.counters();
-        let frames_in = MediaCounters::get(&counters.frames_decoded);
-        let frames_out = MediaCounters::get(&counters.frames_sent);
-        let encoded = (frames_out, MediaCounters::get(&counters.blocks_sent));
-        let accepted = (
-            LinkStats::get(&peer.link.video_frames_accepted),
-            LinkStats::get(&peer.link.audio_packets_accepted),
-        );
-        let mut stats = CallStats {
-            rtt_ms,
-            packets_lost,
-            target_kbps: LinkStats::get(&peer.link.target_bps) as f64 / 1000.0,
-            ..CallStats::default()
-        };
-        if let Some(last) = &self.last_sample {
-            let secs = now.duration_since(last.at).as_secs_f64().max(0.001);
-            stats.bitrate_out_kbps =
-                bytes_out.saturating_sub(last.bytes_out) as f64 * 8.0 / 1000.0 / secs;
-            stats.bitrate_in_kbps =
-                bytes_in.saturating_sub(last.bytes_in) as f64 * 8.0 / 1000.0 / secs;
-            stats.fps_in = frames_in.saturating_sub(last.frames_in) as f64 / secs;
-            stats.fps_out = frames_out.saturating_sub(last.frames_out) as f64 / secs;
-            let refused = |made: u64, made_before: u64, taken: u64, taken_before: u64| {
-                made.saturating_sub(made_before) >= 5 && taken == taken_before
-            };
-            let (video, audio) = (
-                refused(encoded.0, last.encoded.0, accepted.0, last.accepted.0),
-                refused(encoded.1, last.encoded.1, accepted.1, last.accepted.1),
-            );
-            self.refused_seconds.0 = if video { self.refused_seconds.0 + 1 } else { 0 };
-            self.refused_seconds.1 = if audio { self.refused_seconds.1 + 1 } else { 0 };
-        }
-        for (seconds, kind) in [
-            (self.refused_seconds.0, "video"),
-            (self.refused_seconds.1, "audio"),
-        ] {
-            // Said once, after two seconds of it.
-            if seconds == 2 {
-                self.emit(CallEvent::Error(format!(
-                    "our {kind} does not reach the connection: it refuses every packet the \
-                     encoder makes (a codec or payload type the other side did not agree to)"
-                )));
+        let sent = self
+            .shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sent
+            .clone();
+        // The first leg's figures are the call's (a two-party call's only leg); every leg
+        // keeps its own in its participant.
+        for key in 0..self.legs.len() {
+            let (stats, said) = self.legs[key].sample_stats(&sent).await;
+            for event in said {
+                self.emit(event);
+            }
+            if let (0, Some(stats)) = (key, stats) {
+                self.emit(CallEvent::Stats(stats));
             }
         }
-        self.last_sample = Some(StatsSample {
-            at: now,
-            bytes_out,
-            bytes_in,
-            frames_in,
-            frames_out,
-            encoded,
-            accepted,
-        });
-        self.emit(CallEvent::Stats(stats));
+    }
+}
+
+/// The call a signaling event concerns.
+fn event_call_id(event: &SignalingEvent) -> Option<&str> {
+    match event {
+        SignalingEvent::Accepted { call_id, .. }
+        | SignalingEvent::OfferComing { call_id, .. }
+        | SignalingEvent::Rejected { call_id, .. }
+        | SignalingEvent::Signal { call_id, .. }
+        | SignalingEvent::Hangup { call_id, .. }
+        | SignalingEvent::Incoming { call_id, .. } => Some(call_id),
+        SignalingEvent::Error {
+            call_id: Some(call_id),
+            ..
+        } => Some(call_id),
+        _ => None,
     }
 }

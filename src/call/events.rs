@@ -110,6 +110,22 @@ pub enum CallEvent {
     Incoming {
         peer: String,
         call_id: String,
+        /// An invitation into this room (accepting joins it).
+        room: Option<String>,
+    },
+    /// We are in a room (a group call): these others are in it, earliest first; legs to each
+    /// follow as `Connected`.
+    RoomJoined {
+        room: String,
+        members: Vec<String>,
+    },
+    /// Someone came into our room, or left it.
+    MemberJoined(String),
+    MemberLeft(String),
+    /// In a room, one leg ended; the call goes on with the others.
+    ParticipantLeft {
+        peer: String,
+        reason: EndReason,
     },
     /// Someone rang while we were in a call; they were told we are busy.
     MissedWhileBusy {
@@ -128,10 +144,12 @@ pub enum CallEvent {
         peer: String,
     },
     RemoteMuted {
+        peer: String,
         kind: MediaKind,
         muted: bool,
     },
     Chat {
+        peer: String,
         text: String,
     },
     /// The remote video's size changed (the first frame, or the other side switched size); its

@@ -121,20 +121,40 @@ impl Default for BitrateLimits {
 /// newest event and says so.
 pub const PEER_EVENT_QUEUE: usize = 1024;
 
+/// How long a closing connection waits for its data channel's last messages to be acknowledged.
+const CLOSE_DRAIN: Duration = Duration::from_millis(300);
+
 /// Where a connection's callbacks and tasks send [`PeerEvent`]s; they run on webrtc-rs's driver,
 /// which must never wait on us, so sending never blocks.
+/// Every connection of the engine sends on one channel, each event tagged with its connection's
+/// number, so the engine knows whose it is (and ignores a closed connection's last words).
 #[derive(Clone)]
-pub struct PeerEvents(mpsc::Sender<PeerEvent>);
+pub struct PeerEvents {
+    tx: mpsc::Sender<(ConnectionId, PeerEvent)>,
+    connection: ConnectionId,
+}
+
+/// Numbers the engine's connections, never reused.
+pub type ConnectionId = u64;
 
 impl PeerEvents {
-    pub fn channel() -> (PeerEvents, mpsc::Receiver<PeerEvent>) {
-        let (tx, rx) = mpsc::channel(PEER_EVENT_QUEUE);
-        (PeerEvents(tx), rx)
+    pub fn channel() -> (PeerEvents, mpsc::Receiver<(ConnectionId, PeerEvent)>) {
+        // Shared by the legs of a call: room for a few of them.
+        let (tx, rx) = mpsc::channel(PEER_EVENT_QUEUE * 4);
+        (PeerEvents { tx, connection: 0 }, rx)
+    }
+
+    /// The same channel, for connection `connection`.
+    pub fn for_connection(&self, connection: ConnectionId) -> PeerEvents {
+        PeerEvents {
+            tx: self.tx.clone(),
+            connection,
+        }
     }
 
     /// Queues `event`; false when nobody listens any more.
     pub fn send(&self, event: PeerEvent) -> bool {
-        match self.0.try_send(event) {
+        match self.tx.try_send((self.connection, event)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!("the peer-event queue is full: an event is dropped");
@@ -786,6 +806,14 @@ impl Peer {
     /// Closes the connection; its tasks end as their event streams do.
     pub async fn close(self) {
         if let Some(channel) = &self.channel {
+            // What was said last (a hang-up) reaches the other side before the connection
+            // goes: wait, a little, for the channel to be acknowledged.
+            let deadline = tokio::time::Instant::now() + CLOSE_DRAIN;
+            while channel.outstanding_bytes().await.unwrap_or(0) > 0
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let _ = channel.close().await;
         }
         if let Err(e) = self.pc.close().await {

@@ -16,8 +16,9 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::events::{CallEvent, CallEvents};
 use super::link::LinkStats;
-use super::media_setup::{MediaSetup, RgbaFrame};
+use super::media_setup::{MediaSetup, OpenedSpeaker, RgbaFrame, SpeakerChoice};
 use super::media_stats::MediaCounters;
+use super::participant::Participant;
 use super::vp8_assembler::{Assembled, AssembledFrame, Vp8Assembler};
 use crate::media::convert::i420_to_rgba_vec;
 use crate::media::jitter_buffer::{JitterBuffer, JitterConfig, Playout};
@@ -42,31 +43,31 @@ fn pli_interval(link: &LinkStats) -> Duration {
 /// How often the video task looks at the clock when no packet arrives.
 const VIDEO_TICK: Duration = Duration::from_millis(50);
 
-/// Starts receiving a remote track of either kind.
+/// Starts receiving a remote track of either kind from `participant`.
 pub async fn start(
     track: Arc<dyn TrackRemote>,
     setup: &MediaSetup,
-    counters: Arc<MediaCounters>,
+    participant: &Participant,
     link: Arc<LinkStats>,
     events: CallEvents,
 ) {
     match track.kind().await {
-        RtpCodecKind::Video => start_video(track, setup, counters, link, events),
-        RtpCodecKind::Audio => start_audio(track, setup, counters, events),
+        RtpCodecKind::Video => start_video(track, participant, link, events),
+        RtpCodecKind::Audio => start_audio(track, setup, participant, events),
         _ => {}
     }
 }
 
 fn start_video(
     track: Arc<dyn TrackRemote>,
-    setup: &MediaSetup,
-    counters: Arc<MediaCounters>,
+    participant: &Participant,
     link: Arc<LinkStats>,
     events: CallEvents,
 ) {
     let (frames, queue) = sync_channel::<AssembledFrame>(DECODE_QUEUE);
     let broken = Arc::new(AtomicBool::new(false));
-    let slot = setup.remote_frames.clone();
+    let slot = participant.frames.clone();
+    let counters = participant.counters.clone();
     {
         let (counters, broken) = (counters.clone(), broken.clone());
         std::thread::Builder::new()
@@ -186,12 +187,18 @@ fn decode_video(
 fn start_audio(
     track: Arc<dyn TrackRemote>,
     setup: &MediaSetup,
-    counters: Arc<MediaCounters>,
+    participant: &Participant,
     events: CallEvents,
 ) {
     let jitter = Arc::new(Mutex::new(JitterBuffer::new(JitterConfig::default())));
     let stop = Arc::new(AtomicBool::new(false));
-    let speaker = setup.open_speaker();
+    // Each person's audio is analysed on its own (their tone, their level); a device plays
+    // every stream, and the sound system mixes them.
+    let speaker = match setup.speaker {
+        SpeakerChoice::Analyzer => Ok(OpenedSpeaker::Analyzer(participant.analyzer.clone())),
+        _ => setup.open_speaker(),
+    };
+    let counters = participant.counters.clone();
     {
         let (jitter, stop) = (jitter.clone(), stop.clone());
         std::thread::Builder::new()

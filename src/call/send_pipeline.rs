@@ -1,5 +1,7 @@
-//! Outgoing media: source → encoder thread → local track. One thread per kind; each opens its
-//! source itself (a camera can take a while) and blocks only on the source's own pace.
+//! Outgoing media: source → encoder thread → the local tracks of every leg whose connection is
+//! up ([`Outlets`]). Encoded once for all legs; the bitrate follows the weakest leg. One thread
+//! per kind; each opens its source itself (a camera can take a while) and blocks only on the
+//! source's own pace.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,16 +44,36 @@ const WAIT_FOR_REMOTE: Duration = Duration::from_secs(1);
 /// Switches the threads read each frame.
 #[derive(Debug, Default)]
 pub struct SendGate {
-    /// Media flows only once the connection is up (earlier writes are dropped anyway): since
-    /// when, and whether we are the DTLS client.
-    connected_at: Mutex<Option<(Instant, bool)>>,
     pub audio_muted: AtomicBool,
     pub video_muted: AtomicBool,
     pub keyframe_wanted: AtomicBool,
     stop: AtomicBool,
 }
 
-impl SendGate {
+/// One leg's way out: its tracks, its link (target bitrate, loss, pacer queue), and whether its
+/// connection is up.
+pub struct Outlet {
+    pub video: Arc<LocalTrack>,
+    pub audio: Arc<LocalTrack>,
+    pub link: Arc<LinkStats>,
+    /// Media flows only once the connection is up (earlier writes are dropped anyway): since
+    /// when, and whether we are the DTLS client.
+    connected_at: Mutex<Option<(Instant, bool)>>,
+    /// The video sender gave this leg its first keyframe.
+    started: AtomicBool,
+}
+
+impl Outlet {
+    pub fn new(video: Arc<LocalTrack>, audio: Arc<LocalTrack>, link: Arc<LinkStats>) -> Outlet {
+        Outlet {
+            video,
+            audio,
+            link,
+            connected_at: Mutex::new(None),
+            started: AtomicBool::new(false),
+        }
+    }
+
     /// The connection is up on our side; `dtls_client` as the peer knows it.
     pub fn set_connected(&self, dtls_client: bool) {
         let mut at = self.connected_at.lock().unwrap_or_else(|p| p.into_inner());
@@ -70,11 +92,52 @@ impl SendGate {
     /// handshake packet is lost, and what it sent meanwhile the client could not decrypt,
     /// keyframe included. So the client sends at once (when it is up, the server is), and the
     /// server once a packet from the client arrives, or after [`WAIT_FOR_REMOTE`].
-    fn media_may_flow(&self, link: &LinkStats) -> bool {
+    fn media_may_flow(&self) -> bool {
         let at = *self.connected_at.lock().unwrap_or_else(|p| p.into_inner());
         at.is_some_and(|(t, client)| {
-            client || LinkStats::get(&link.rtp_received) > 0 || t.elapsed() >= WAIT_FOR_REMOTE
+            client || LinkStats::get(&self.link.rtp_received) > 0 || t.elapsed() >= WAIT_FOR_REMOTE
         })
+    }
+
+    /// What video may use of this leg's target, within the limits.
+    fn video_bps(&self, limits: BitrateLimits) -> f64 {
+        let target = LinkStats::get(&self.link.target_bps) as f64;
+        ((target - AUDIO_SHARE_BPS) * VIDEO_HEADROOM)
+            .clamp(limits.min_bps as f64 * 0.5, limits.max_bps as f64)
+    }
+
+    /// Whether this leg's pacer holds more than [`MAX_PACER_QUEUE`] of sending.
+    fn pacer_is_full(&self) -> bool {
+        let queued_bits = LinkStats::get(&self.link.pacer_queued_bytes) as f64 * 8.0;
+        let rate = LinkStats::get(&self.link.target_bps) as f64 * PACING_FACTOR;
+        queued_bits > rate * MAX_PACER_QUEUE.as_secs_f64()
+    }
+}
+
+/// The legs media goes to; the engine adds and removes them as legs come and go.
+#[derive(Default)]
+pub struct Outlets(Mutex<Vec<Arc<Outlet>>>);
+
+impl Outlets {
+    pub fn add(&self, outlet: Arc<Outlet>) {
+        self.lock().push(outlet);
+    }
+
+    pub fn remove(&self, outlet: &Arc<Outlet>) {
+        self.lock().retain(|o| !Arc::ptr_eq(o, outlet));
+    }
+
+    /// The legs media may flow to now.
+    fn flowing(&self) -> Vec<Arc<Outlet>> {
+        self.lock()
+            .iter()
+            .filter(|o| o.media_may_flow())
+            .cloned()
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Outlet>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -83,18 +146,11 @@ pub struct SendPipeline {
     threads: Vec<JoinHandle<()>>,
 }
 
-pub struct SendTargets {
-    pub video: Arc<LocalTrack>,
-    pub audio: Arc<LocalTrack>,
-    /// The link's target bitrate, loss and pacer queue, which the encoders follow.
-    pub link: Arc<LinkStats>,
-    pub limits: BitrateLimits,
-}
-
 impl SendPipeline {
     pub fn start(
         setup: &MediaSetup,
-        targets: SendTargets,
+        outlets: Arc<Outlets>,
+        limits: BitrateLimits,
         counters: Arc<MediaCounters>,
         gate: Arc<SendGate>,
         events: CallEvents,
@@ -110,7 +166,7 @@ impl SendPipeline {
                 runtime.clone(),
             );
             let self_view = setup.local_frames.clone();
-            let (track, link, limits) = (targets.video, targets.link.clone(), targets.limits);
+            let outlets = outlets.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name("video-send".into())
@@ -119,8 +175,7 @@ impl SendPipeline {
                             choice,
                             gate,
                             counters,
-                            track,
-                            link,
+                            outlets,
                             limits,
                             runtime,
                             self_view,
@@ -133,13 +188,7 @@ impl SendPipeline {
             );
         }
         if setup.audio != AudioChoice::None {
-            let (choice, gate, counters, track, link) = (
-                setup.audio.clone(),
-                gate.clone(),
-                counters,
-                targets.audio,
-                targets.link,
-            );
+            let (choice, gate, counters) = (setup.audio.clone(), gate.clone(), counters);
             threads.push(
                 std::thread::Builder::new()
                     .name("audio-send".into())
@@ -147,8 +196,7 @@ impl SendPipeline {
                         let audio = AudioSender {
                             gate: &gate,
                             counters: &counters,
-                            track: &track,
-                            link: &link,
+                            outlets: &outlets,
                             runtime,
                         };
                         if let Err(why) = audio.run(choice) {
@@ -175,8 +223,7 @@ struct VideoSender {
     choice: VideoChoice,
     gate: Arc<SendGate>,
     counters: Arc<MediaCounters>,
-    track: Arc<LocalTrack>,
-    link: Arc<LinkStats>,
+    outlets: Arc<Outlets>,
     limits: BitrateLimits,
     runtime: Handle,
     self_view: Option<Arc<crate::media::frame_slot::FrameSlot<RgbaFrame>>>,
@@ -193,7 +240,7 @@ impl VideoSender {
         let fps = self.choice.fps().max(1);
         let frame_time = Duration::from_secs_f64(1.0 / fps as f64);
         let mut adaptation = VideoAdaptation::new(width, height, fps);
-        let start_kbps = (self.video_bps() / 1000.0) as u32;
+        let start_kbps = (self.limits.start_bps as f64 * VIDEO_HEADROOM / 1000.0) as u32;
         // Made at the source's size: libvpx can step down from it and back, never above it.
         // As libwebrtc: the encoder may skip a frame rather than overshoot the budget; a frame
         // over budget would wait in the pacer, and every frame after it with it.
@@ -220,18 +267,26 @@ impl VideoSender {
                     });
                 }
             }
-            let sending = self.gate.media_may_flow(&self.link)
-                && !self.gate.video_muted.load(Ordering::Relaxed);
-            if !sending {
+            let legs = self.outlets.flowing();
+            if legs.is_empty() || self.gate.video_muted.load(Ordering::Relaxed) {
                 was_sending = false;
                 continue;
             }
-            let video_bps = self.video_bps();
+            // The weakest leg sets the pace: every leg gets the same encoding.
+            let video_bps = legs
+                .iter()
+                .map(|leg| leg.video_bps(self.limits))
+                .fold(f64::INFINITY, f64::min);
             let format = adaptation.update(Instant::now(), video_bps);
-            // A keyframe when media (re)starts or the size changes, and on request at a bounded
-            // rate.
+            // A keyframe when media (re)starts, a leg joins or the size changes, and on request
+            // at a bounded rate.
             let resized = (format.width, format.height) != encoder.size();
-            let mut force = !was_sending || resized;
+            // Every new leg marked (not only the first found), and each gets the keyframe.
+            let mut new_leg = false;
+            for leg in &legs {
+                new_leg |= !leg.started.swap(true, Ordering::Relaxed);
+            }
+            let mut force = !was_sending || resized || new_leg;
             was_sending = true;
             if self.gate.keyframe_wanted.load(Ordering::Relaxed)
                 && last_forced.is_none_or(|t| t.elapsed() >= MIN_KEYFRAME_INTERVAL)
@@ -242,7 +297,7 @@ impl VideoSender {
             }
             if !force
                 && (!frame_number.is_multiple_of(format.frame_divisor as u64)
-                    || self.pacer_is_full())
+                    || legs.iter().any(|leg| leg.pacer_is_full()))
             {
                 MediaCounters::add(&self.counters.frames_skipped, 1);
                 continue;
@@ -276,38 +331,26 @@ impl VideoSender {
                 MediaCounters::add(&self.counters.frames_skipped, 1);
             }
             for frame in encoded {
-                let write = self
-                    .track
-                    .write(Bytes::from(frame.data), frame_time * format.frame_divisor);
-                if let Err(e) = self.runtime.block_on(write) {
-                    tracing::debug!(error = %e, "video write");
+                let data = Bytes::from(frame.data);
+                for leg in &legs {
+                    let write = leg
+                        .video
+                        .write(data.clone(), frame_time * format.frame_divisor);
+                    if let Err(e) = self.runtime.block_on(write) {
+                        tracing::debug!(error = %e, "video write");
+                    }
                 }
                 MediaCounters::add(&self.counters.frames_sent, 1);
             }
         }
         Ok(())
     }
-
-    /// What video may use of the link's target, within the configured limits.
-    fn video_bps(&self) -> f64 {
-        let target = LinkStats::get(&self.link.target_bps) as f64;
-        ((target - AUDIO_SHARE_BPS) * VIDEO_HEADROOM)
-            .clamp(self.limits.min_bps as f64 * 0.5, self.limits.max_bps as f64)
-    }
-
-    /// Whether the pacer holds more than [`MAX_PACER_QUEUE`] of sending.
-    fn pacer_is_full(&self) -> bool {
-        let queued_bits = LinkStats::get(&self.link.pacer_queued_bytes) as f64 * 8.0;
-        let rate = LinkStats::get(&self.link.target_bps) as f64 * PACING_FACTOR;
-        queued_bits > rate * MAX_PACER_QUEUE.as_secs_f64()
-    }
 }
 
 struct AudioSender<'a> {
     gate: &'a SendGate,
     counters: &'a MediaCounters,
-    track: &'a LocalTrack,
-    link: &'a LinkStats,
+    outlets: &'a Outlets,
     runtime: Handle,
 }
 
@@ -326,13 +369,18 @@ impl AudioSender<'_> {
             let block = source
                 .next_block()
                 .map_err(|e| format!("{e}; the call goes on without your audio"))?;
-            if !self.gate.media_may_flow(self.link) || self.gate.audio_muted.load(Ordering::Relaxed)
-            {
+            let legs = self.outlets.flowing();
+            if legs.is_empty() || self.gate.audio_muted.load(Ordering::Relaxed) {
                 continue;
             }
-            // Opus puts as much redundancy (in-band FEC) in as the loss the other side reports;
-            // at least a little, so a first loss is covered too.
-            let loss = (LinkStats::get(&self.link.loss_permille) / 10).clamp(5, 30) as i32;
+            // Opus puts as much redundancy (in-band FEC) in as the loss the other sides report
+            // (the worst of them); at least a little, so a first loss is covered too.
+            let worst = legs
+                .iter()
+                .map(|leg| LinkStats::get(&leg.link.loss_permille))
+                .max()
+                .unwrap_or(0);
+            let loss = (worst / 10).clamp(5, 30) as i32;
             if loss_percent != Some(loss) {
                 loss_percent = Some(loss);
                 let _ = encoder.set_packet_loss_perc(loss);
@@ -340,11 +388,14 @@ impl AudioSender<'_> {
             let packet = encoder
                 .encode(&block)
                 .map_err(|e| format!("the audio encoder failed: {e}"))?;
-            if let Err(e) = self
-                .runtime
-                .block_on(self.track.write(Bytes::from(packet), block_time))
-            {
-                tracing::debug!(error = %e, "audio write");
+            let packet = Bytes::from(packet);
+            for leg in &legs {
+                if let Err(e) = self
+                    .runtime
+                    .block_on(leg.audio.write(packet.clone(), block_time))
+                {
+                    tracing::debug!(error = %e, "audio write");
+                }
             }
             MediaCounters::add(&self.counters.blocks_sent, 1);
         }

@@ -43,7 +43,10 @@ pub enum Role {
 /// What the user asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallCommand {
+    /// A two-party call; in a room, an invitation into it.
     Dial(String),
+    /// Join (or create) a room by name: a group call with whoever is in it.
+    JoinRoom(String),
     Accept,
     Decline,
     HangUp,
@@ -119,6 +122,8 @@ pub struct Session {
     audio_muted: bool,
     video_muted: bool,
     connected: bool,
+    /// The room this call is a leg of (its `call` says so).
+    room: Option<String>,
     /// The signaling server went away during this connected call: it goes on peer to peer,
     /// and only the data channel can say the other side left.
     signaling_lost: bool,
@@ -151,9 +156,23 @@ impl Session {
             audio_muted: false,
             video_muted: false,
             connected: false,
+            room: None,
             signaling_lost: false,
             setup: Setup::default(),
         }
+    }
+
+    /// A leg of `room`: its dial is marked with the room.
+    pub fn with_room(mut self, room: Option<String>) -> Self {
+        self.room = room;
+        self
+    }
+
+    /// Starts out muted as the call already is (a leg that joins a call in progress).
+    pub fn with_muted(mut self, audio: bool, video: bool) -> Self {
+        self.audio_muted = audio;
+        self.video_muted = video;
+        self
     }
 
     /// How long an accepted call may go without a connection (default [`CONNECT_TIMEOUT`]).
@@ -207,7 +226,7 @@ impl Session {
                 out.push(Action::Signal(ClientMessage::Call {
                     to: peer.clone(),
                     call_id: call_id.clone(),
-                    room: None,
+                    room: self.room.clone(),
                 }));
                 out.push(Action::StartPeer {
                     call_id: call_id.clone(),
@@ -319,6 +338,8 @@ impl Session {
                     out.push(Action::SendControl(text));
                 }
             }
+            // The engine's, not a leg's.
+            CallCommand::JoinRoom(_) => {}
         }
         out
     }
@@ -326,7 +347,11 @@ impl Session {
     pub fn signaling(&mut self, event: SignalingEvent) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            SignalingEvent::Incoming { from, call_id, .. } => {
+            SignalingEvent::Incoming {
+                from,
+                call_id,
+                room,
+            } => {
                 if self.in_call() {
                     out.push(Action::Signal(ClientMessage::Reject {
                         call_id,
@@ -337,6 +362,7 @@ impl Session {
                     out.push(Action::Emit(CallEvent::Incoming {
                         peer: from.clone(),
                         call_id: call_id.clone(),
+                        room: room.clone(),
                     }));
                     self.phase = Phase::Ringing {
                         call_id,
@@ -489,18 +515,23 @@ impl Session {
             PeerNotice::Control(parsed) => match parsed {
                 Parsed::Message(ControlMessage::MuteAudio(muted)) => {
                     out.push(Action::Emit(CallEvent::RemoteMuted {
+                        peer: self.peer().unwrap_or_default().to_string(),
                         kind: MediaKind::Audio,
                         muted,
                     }))
                 }
                 Parsed::Message(ControlMessage::MuteVideo(muted)) => {
                     out.push(Action::Emit(CallEvent::RemoteMuted {
+                        peer: self.peer().unwrap_or_default().to_string(),
                         kind: MediaKind::Video,
                         muted,
                     }))
                 }
                 Parsed::Message(ControlMessage::Chat(text)) => {
-                    out.push(Action::Emit(CallEvent::Chat { text }))
+                    out.push(Action::Emit(CallEvent::Chat {
+                        peer: self.peer().unwrap_or_default().to_string(),
+                        text,
+                    }))
                 }
                 Parsed::Message(ControlMessage::Reject) => {
                     // The remote also hangs up through signaling; saying so again would only
@@ -704,6 +735,16 @@ impl Session {
         self.call_id() == Some(call_id)
     }
 
+    /// Whether `call_id` is this leg's call.
+    pub fn is_call(&self, call_id: &str) -> bool {
+        self.is_current(call_id)
+    }
+
+    /// Whether it rings, waiting for the user.
+    pub fn is_ringing(&self) -> bool {
+        matches!(self.phase, Phase::Ringing { .. })
+    }
+
     fn end(&mut self, by: EndedBy, reason: EndReason, close_peer: bool, out: &mut Vec<Action>) {
         if close_peer {
             out.push(Action::ClosePeer);
@@ -901,7 +942,8 @@ mod tests {
             out,
             vec![Action::Emit(CallEvent::Incoming {
                 peer: "alice".into(),
-                call_id: "c1".into()
+                call_id: "c1".into(),
+                room: None,
             })]
         );
         let cand = IceCandidate {
@@ -1128,6 +1170,7 @@ mod tests {
         assert_eq!(
             out,
             vec![Action::Emit(CallEvent::RemoteMuted {
+                peer: "bob".into(),
                 kind: MediaKind::Video,
                 muted: true
             })]

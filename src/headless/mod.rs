@@ -3,7 +3,7 @@
 
 pub mod report;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use signaling_client::manual::blob::MAX_BLOB_BYTES;
@@ -13,10 +13,13 @@ use tokio::sync::mpsc;
 use crate::call::link::LinkStats;
 use crate::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoice};
 use crate::call::media_stats::MediaCounters;
+use crate::call::participant::Participant;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig, MediaKind};
-use crate::media::audio_analyzer::AudioAnalyzer;
-use report::{Ended, Freezes, RemoteEvent, Report, TimelinePoint};
+use report::{
+    Ended, Freezes, ParticipantAudio, ParticipantReport, ParticipantVideo, RemoteEvent, Report,
+    TimelinePoint,
+};
 
 /// What a headless run does.
 #[derive(Debug, Clone)]
@@ -26,6 +29,11 @@ pub enum Mode {
     /// Wait for a call and let it ring `ring` long; then take it when `auto_accept`, else
     /// decline it.
     Answer { auto_accept: bool, ring: Duration },
+    /// Join (or create) a room, and once in it, invite `invite`.
+    Room {
+        name: String,
+        invite: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +103,6 @@ pub async fn run(
         options.audio.clone(),
         options.speaker.clone(),
     );
-    let analyzer = setup.analyzer.clone();
     let mut config = EngineConfig {
         network,
         ..EngineConfig::default()
@@ -105,7 +112,7 @@ pub async fn run(
     }
     let (engine, mut calls) = CallEngine::start(signaling, events, setup, config);
     for _ in 0..options.calls.max(1) {
-        let report = one_call(&options, &engine, &mut calls, &analyzer).await?;
+        let report = one_call(&options, &engine, &mut calls).await?;
         on_report(report);
     }
     Ok(())
@@ -181,12 +188,18 @@ async fn one_call(
     options: &HeadlessOptions,
     engine: &CallEngine,
     calls: &mut mpsc::Receiver<CallEvent>,
-    analyzer: &Mutex<AudioAnalyzer>,
 ) -> anyhow::Result<Report> {
     let mut run = Run::new(options);
-    if let Mode::Call { dial } = &options.mode {
-        run.start = Some(Instant::now());
-        engine.send(CallCommand::Dial(dial.clone()));
+    match &options.mode {
+        Mode::Call { dial } => {
+            run.start = Some(Instant::now());
+            engine.send(CallCommand::Dial(dial.clone()));
+        }
+        Mode::Room { name, .. } => {
+            run.start = Some(Instant::now());
+            engine.send(CallCommand::JoinRoom(name.clone()));
+        }
+        Mode::Answer { .. } => {}
     }
     let wait_deadline = Instant::now() + options.wait;
     let mut timeline = tokio::time::interval(Duration::from_millis(250));
@@ -201,7 +214,7 @@ async fn one_call(
         let event = tokio::select! {
             event = calls.recv() => event,
             _ = timeline.tick() => {
-                run.sample(&engine.counters(), engine.link().as_deref());
+                run.sample(&engine.sent(), &engine.counters(), engine.link().as_deref());
                 continue;
             }
             _ = tokio::time::sleep_until(next.into()) => {
@@ -224,18 +237,22 @@ async fn one_call(
     // Let the last frames and audio drain into the counters.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let counters = engine.counters();
-    let analyzer = analyzer.lock().unwrap_or_else(|p| p.into_inner());
+    let participants = engine.participants();
     let mut report = run.report;
-    fill_media(&mut report, &counters, run.start);
+    fill_participants(&mut report, &participants, run.start);
+    fill_media(&mut report, &engine.sent(), &counters, run.start);
     if let Some(from) = run.steady_latency_from {
         report.video.latency_ms.p95_steady = counters.latency_p95_since(from).0;
     }
     if let Some(link) = engine.link() {
         fill_link(&mut report, &link);
     }
-    report.audio.tone_hz = analyzer.dominant_frequency();
-    report.audio.level_dbfs = (analyzer.blocks() > 0).then(|| analyzer.level_dbfs() as f64);
-    report.av_sync_ms = av_sync_ms(analyzer.mark_delays_us(), &counters);
+    if let Some(first) = participants.first() {
+        let analyzer = first.analyzer.lock().unwrap_or_else(|p| p.into_inner());
+        report.audio.tone_hz = analyzer.dominant_frequency();
+        report.audio.level_dbfs = (analyzer.blocks() > 0).then(|| analyzer.level_dbfs() as f64);
+        report.av_sync_ms = av_sync_ms(analyzer.mark_delays_us(), &counters);
+    }
     report.process = report::ProcessCost::now();
     Ok(report)
 }
@@ -282,6 +299,7 @@ impl Run {
                 role: match options.mode {
                     Mode::Call { .. } => "caller",
                     Mode::Answer { .. } => "callee",
+                    Mode::Room { .. } => "member",
                 },
                 ..Report::default()
             },
@@ -326,7 +344,19 @@ impl Run {
                     }
                 }
             }
-            CallEvent::Accepted { .. } => self.report.setup_ms.accepted = self.ms_since_start(),
+            CallEvent::Accepted { .. } if self.report.setup_ms.accepted.is_none() => {
+                self.report.setup_ms.accepted = self.ms_since_start()
+            }
+            CallEvent::RoomJoined { room, .. } => {
+                self.report.room = Some(room);
+                if let Mode::Room {
+                    invite: Some(invite),
+                    ..
+                } = &self.mode
+                {
+                    engine.send(CallCommand::Dial(invite.clone()));
+                }
+            }
             CallEvent::Reconnecting { why } => {
                 tracing::info!(%why, "connecting again");
                 self.report.setup_ms.reconnects += 1;
@@ -363,19 +393,21 @@ impl Run {
                         .push((at(*t), CallCommand::Chat(text.clone())));
                 }
             }
-            CallEvent::RemoteMuted { kind, muted } => {
+            CallEvent::RemoteMuted { peer, kind, muted } => {
                 let code = match kind {
                     MediaKind::Audio => "mute_audio",
                     MediaKind::Video => "mute_video",
                 };
                 self.remote_event(RemoteEvent {
+                    from: Some(peer),
                     t_ms: self.connected_ms(),
                     code: code.into(),
                     value: muted.into(),
                     text: None,
                 });
             }
-            CallEvent::Chat { text } => self.remote_event(RemoteEvent {
+            CallEvent::Chat { peer, text } => self.remote_event(RemoteEvent {
+                from: Some(peer),
                 t_ms: self.connected_ms(),
                 code: "chat".into(),
                 value: text.clone().into(),
@@ -418,7 +450,7 @@ impl Run {
         }
     }
 
-    fn sample(&mut self, counters: &MediaCounters, link: Option<&LinkStats>) {
+    fn sample(&mut self, ours: &MediaCounters, counters: &MediaCounters, link: Option<&LinkStats>) {
         if self.connected.is_none() || self.report.ended.is_some() {
             return;
         }
@@ -451,7 +483,7 @@ impl Run {
             keyframes_requested: MediaCounters::get(&counters.keyframes_requested),
             target_kbps,
             bitrate_out_kbps: sent as f64 * 8.0 / 1000.0 / interval_s,
-            sent_size: counters.sent_size().map(|(w, h)| [w, h]),
+            sent_size: ours.sent_size().map(|(w, h)| [w, h]),
             latency_p95_ms,
         });
     }
@@ -463,18 +495,69 @@ impl Run {
     }
 }
 
-fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Instant>) {
+/// Each other person, on their own decoded streams.
+fn fill_participants(
+    report: &mut Report,
+    participants: &[Arc<Participant>],
+    start: Option<Instant>,
+) {
+    let ms_since_start =
+        |t: Instant| start.map(|s| t.saturating_duration_since(s).as_secs_f64() * 1000.0);
+    for p in participants {
+        let received = p.counters.received_video();
+        let analyzer = p.analyzer.lock().unwrap_or_else(|e| e.into_inner());
+        report.participants.push(ParticipantReport {
+            id: p.id.clone(),
+            video: ParticipantVideo {
+                frames_decoded: MediaCounters::get(&p.counters.frames_decoded),
+                counters_read: received.counters_read,
+                counter_gaps: (received.counters_read > 0).then_some(received.counter_gaps),
+                last_counter: received.last_counter,
+                size: received.size.map(|(w, h)| [w, h]),
+                latency_ms: report::Latency {
+                    p50: received.latency_p50_ms,
+                    p95: received.latency_p95_ms,
+                    p95_steady: None,
+                },
+            },
+            audio: ParticipantAudio {
+                blocks_decoded: MediaCounters::get(&p.counters.blocks_decoded),
+                tone_hz: analyzer.dominant_frequency(),
+                level_dbfs: (analyzer.blocks() > 0).then(|| analyzer.level_dbfs() as f64),
+            },
+            remote_events: report
+                .remote_events
+                .iter()
+                .filter(|e| e.from.as_deref() == Some(p.id.as_str()))
+                .cloned()
+                .collect(),
+            joined_ms: ms_since_start(p.joined),
+            left_ms: p.left().and_then(ms_since_start),
+        });
+    }
+    if report.peer.is_none() {
+        report.peer = participants.first().map(|p| p.id.clone());
+    }
+}
+
+/// The call's media: what we sent, and what came from the first other person.
+fn fill_media(
+    report: &mut Report,
+    sent: &MediaCounters,
+    counters: &MediaCounters,
+    start: Option<Instant>,
+) {
     let received = counters.received_video();
     let v = &mut report.video;
     v.size = received.size.map(|(w, h)| [w, h]);
-    v.frames_encoded = MediaCounters::get(&counters.frames_sent);
+    v.frames_encoded = MediaCounters::get(&sent.frames_sent);
     v.frames_decoded = MediaCounters::get(&counters.frames_decoded);
     v.counters_read = received.counters_read;
     v.counter_gaps = (received.counters_read > 0).then_some(received.counter_gaps);
     v.last_counter = received.last_counter;
     v.keyframes_requested = MediaCounters::get(&counters.keyframes_requested);
-    v.keyframes_sent_on_request = MediaCounters::get(&counters.keyframes_forced);
-    v.frames_skipped = MediaCounters::get(&counters.frames_skipped);
+    v.keyframes_sent_on_request = MediaCounters::get(&sent.keyframes_forced);
+    v.frames_skipped = MediaCounters::get(&sent.frames_skipped);
     v.frames_rejected = MediaCounters::get(&counters.frames_rejected);
     v.latency_ms.p50 = received.latency_p50_ms;
     v.latency_ms.p95 = received.latency_p95_ms;
@@ -483,7 +566,7 @@ fn fill_media(report: &mut Report, counters: &MediaCounters, start: Option<Insta
         longest_ms: received.longest_freeze.as_secs_f64() * 1000.0,
     };
     let a = &mut report.audio;
-    a.blocks_encoded = MediaCounters::get(&counters.blocks_sent);
+    a.blocks_encoded = MediaCounters::get(&sent.blocks_sent);
     a.blocks_decoded = MediaCounters::get(&counters.blocks_decoded);
     a.blocks_concealed = MediaCounters::get(&counters.blocks_concealed);
     a.longest_silence_ms = counters.longest_audio_silence().as_secs_f64() * 1000.0;

@@ -7,7 +7,12 @@ pub struct Report {
     /// The kind of signaling the call went through (`peercall`, `webrtc-call`, …).
     pub signaling: &'static str,
     pub role: &'static str,
+    /// The other side (in a room, the first other member whose leg began).
     pub peer: Option<String>,
+    /// The room, in a group call.
+    pub room: Option<String>,
+    /// Everyone else in the call, each measured on their own decoded streams.
+    pub participants: Vec<ParticipantReport>,
     pub setup_ms: SetupTimes,
     pub video: VideoReport,
     pub audio: AudioReport,
@@ -98,8 +103,42 @@ pub struct AudioReport {
     pub level_dbfs: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+/// One other person in the call.
+#[derive(Debug, Default, Serialize)]
+pub struct ParticipantReport {
+    pub id: String,
+    pub video: ParticipantVideo,
+    pub audio: ParticipantAudio,
+    /// Their control messages (mute, camera, chat).
+    pub remote_events: Vec<RemoteEvent>,
+    /// When their leg began and ended, ms from the start (the dial, `incoming`, or joining
+    /// the room).
+    pub joined_ms: Option<f64>,
+    pub left_ms: Option<f64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ParticipantVideo {
+    pub frames_decoded: u64,
+    pub counters_read: u64,
+    pub counter_gaps: Option<u64>,
+    pub last_counter: Option<u32>,
+    pub size: Option<[u32; 2]>,
+    pub latency_ms: Latency,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ParticipantAudio {
+    pub blocks_decoded: u64,
+    pub tone_hz: Option<f64>,
+    pub level_dbfs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct RemoteEvent {
+    /// Who sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     pub t_ms: f64,
     pub code: String,
     pub value: serde_json::Value,

@@ -229,23 +229,50 @@ impl AppState {
                 self.notice(format!("{peer} called while you were busy"))
             }
             CallEvent::Accepted { peer } => {
-                self.call = CallView::InCall { peer, since: None };
+                if !matches!(self.call, CallView::InCall { .. }) {
+                    self.call = CallView::InCall { peer, since: None };
+                }
             }
             CallEvent::IceConnected => {}
             CallEvent::Reconnecting { why } => self.notice(format!(
                 "The connection did not come up ({why}); trying again"
             )),
             CallEvent::Connected { peer } => {
+                // In a room, legs connect one by one: the call started with the first.
+                let since = match &self.call {
+                    CallView::InCall {
+                        since: Some(since), ..
+                    } => *since,
+                    _ => now,
+                };
+                let peer = match &self.call {
+                    CallView::InCall { peer, .. } if peer.starts_with("room ") => peer.clone(),
+                    _ => peer,
+                };
                 self.call = CallView::InCall {
                     peer,
-                    since: Some(now),
+                    since: Some(since),
                 };
             }
-            CallEvent::RemoteMuted { kind, muted } => match kind {
+            CallEvent::RoomJoined { room, .. } => {
+                if !matches!(self.call, CallView::InCall { .. }) {
+                    self.start_call();
+                }
+                self.call = CallView::InCall {
+                    peer: format!("room {room}"),
+                    since: None,
+                };
+            }
+            CallEvent::MemberJoined(peer) => self.notice(format!("{peer} joined the room")),
+            CallEvent::MemberLeft(peer) => self.notice(format!("{peer} left the room")),
+            CallEvent::ParticipantLeft { peer, reason } => {
+                self.notice(format!("{peer} is no longer in the call: {reason}"))
+            }
+            CallEvent::RemoteMuted { kind, muted, .. } => match kind {
                 MediaKind::Audio => self.remote_mic_muted = muted,
                 MediaKind::Video => self.remote_camera_off = muted,
             },
-            CallEvent::Chat { text } => self.push_chat(false, text),
+            CallEvent::Chat { text, .. } => self.push_chat(false, text),
             CallEvent::RemoteFrame { width, height } => self.remote_size = Some((width, height)),
             CallEvent::Stats(stats) => {
                 if self.stats.len() == STATS_HISTORY {
@@ -389,6 +416,7 @@ mod tests {
         );
         s.apply(
             call(CallEvent::RemoteMuted {
+                peer: "bob".into(),
                 kind: MediaKind::Video,
                 muted: true,
             }),
@@ -410,6 +438,7 @@ mod tests {
             call(CallEvent::Incoming {
                 peer: "carol".into(),
                 call_id: "d".into(),
+                room: None,
             }),
             t0,
         );

@@ -386,9 +386,11 @@ struct Descriptions {
     answer: String,
 }
 
-async fn next_description(events: &mut tokio::sync::mpsc::Receiver<PeerEvent>) -> String {
+async fn next_description(
+    events: &mut tokio::sync::mpsc::Receiver<(peercall::call::peer::ConnectionId, PeerEvent)>,
+) -> String {
     loop {
-        match events.recv().await.expect("peer events") {
+        match events.recv().await.expect("peer events").1 {
             PeerEvent::LocalDescription(d) => return d.sdp,
             _ => continue,
         }

@@ -1,0 +1,66 @@
+//! The room we are in, as the signaling server told us: who else is in it, in join order, and
+//! the rules of the mesh (docs/protocol.md, "Rooms"). Pure: the engine asks, this answers.
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Room {
+    pub name: String,
+    /// The others, earliest first.
+    members: Vec<String>,
+}
+
+impl Room {
+    /// We joined `name`, where `members` already were.
+    pub fn joined(name: String, members: Vec<String>) -> Room {
+        Room { name, members }
+    }
+
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    pub fn member_joined(&mut self, id: &str) {
+        if !self.members.iter().any(|m| m == id) {
+            self.members.push(id.to_string());
+        }
+    }
+
+    pub fn member_left(&mut self, id: &str) {
+        self.members.retain(|m| m != id);
+    }
+
+    /// Whether an incoming call is a leg of this room from one of its members, which a member
+    /// takes without ringing.
+    pub fn takes_leg(&self, room: Option<&str>, from: &str) -> bool {
+        room == Some(self.name.as_str()) && self.members.iter().any(|m| m == from)
+    }
+
+    /// Whom we dial on joining: the later joiner calls everyone who was there (but whoever we
+    /// already have a leg with: the one who invited us).
+    pub fn to_dial(&self, have_leg_with: impl Fn(&str) -> bool) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| !have_leg_with(m))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_later_joiner_dials_and_members_take_legs_without_ringing() {
+        let mut room = Room::joined("standup".into(), vec!["alice".into(), "bob".into()]);
+        assert_eq!(room.to_dial(|m| m == "alice"), ["bob"]);
+        assert!(room.takes_leg(Some("standup"), "bob"));
+        assert!(!room.takes_leg(Some("standup"), "eve"), "not a member");
+        assert!(!room.takes_leg(Some("other"), "bob"), "another room");
+        assert!(!room.takes_leg(None, "bob"), "a plain call rings");
+        room.member_joined("carol");
+        room.member_joined("carol");
+        assert_eq!(room.members(), ["alice", "bob", "carol"]);
+        room.member_left("alice");
+        assert_eq!(room.members(), ["bob", "carol"]);
+    }
+}
