@@ -145,3 +145,61 @@ async fn a_full_room_turns_the_next_one_away() {
     saw_and_heard(&alice, "bob", 550.0, 20);
     saw_and_heard(&bob, "alice", 440.0, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_adds_a_person_who_rings_accepts_and_meets_everyone() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    // dave is online, not in any room; he takes calls after ringing a second.
+    let dave = spawn_headless(&[
+        "answer",
+        "--server",
+        &url,
+        "--id",
+        "dave",
+        "--auto-accept",
+        "--ring",
+        "1",
+        "--video",
+        "synthetic:320x240@15",
+        "--audio",
+        "synthetic:770",
+    ]);
+    let alice = member(&url, "alice", 440, "9");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // bob joins and adds dave.
+    let bob = spawn_headless(&[
+        "call",
+        "--server",
+        &url,
+        "--id",
+        "bob",
+        "--room",
+        "standup",
+        "--dial",
+        "dave",
+        "--video",
+        "synthetic:320x240@15",
+        "--audio",
+        "synthetic:550",
+        "--duration",
+        "8",
+    ]);
+    let (bob, alice, dave) = (
+        report_of(bob).await,
+        report_of(alice).await,
+        report_of(dave).await,
+    );
+    // dave rang (his report times it), joined the room, and connected to alice as well as bob.
+    assert_eq!(dave["room"], "standup", "{dave}");
+    assert_eq!(dave["peer"], "bob", "the invitation came from bob");
+    assert!(dave["setup_ms"]["accepted"].as_f64().unwrap() >= 1000.0);
+    saw_and_heard(&dave, "bob", 550.0, 40);
+    saw_and_heard(&dave, "alice", 440.0, 40);
+    saw_and_heard(&alice, "dave", 770.0, 40);
+    saw_and_heard(&bob, "dave", 770.0, 40);
+    saw_and_heard(&alice, "bob", 550.0, 60);
+    // When the others have left, dave's call is over too.
+    assert_eq!(dave["ended"]["by"], "remote", "{}", dave["ended"]);
+}

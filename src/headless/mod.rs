@@ -323,7 +323,8 @@ impl Run {
     /// Returns true when the run is over.
     fn on_event(&mut self, event: CallEvent, engine: &CallEngine) -> bool {
         match event {
-            CallEvent::Calling { peer, .. } => {
+            // In a room, legs to the members follow: the first is who the call was with.
+            CallEvent::Calling { peer, .. } if self.report.peer.is_none() => {
                 self.report.peer = Some(peer);
                 self.report.setup_ms.ringing = self.ms_since_start();
             }
