@@ -38,7 +38,8 @@ struct WindowArgs {
     /// The signaling server (default: this computer's, started inside the app if none runs).
     #[arg(long)]
     server: Option<String>,
-    /// The room to join on a socketio-1v1 server.
+    /// On a peercall server, join this room (a group call) once connected; on a socketio-1v1
+    /// server, the room whose user list to be in.
     #[arg(long)]
     room: Option<String>,
     /// Our peer ID.

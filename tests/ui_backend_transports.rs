@@ -55,7 +55,8 @@ impl Window {
             }
         });
         let ui = UiLink::new(tx, Arc::new(|| {}));
-        let backend = backend::start(&tokio::runtime::Handle::current(), settings, dial, ui);
+        let start = dial.map(CallCommand::Dial);
+        let backend = backend::start(&tokio::runtime::Handle::current(), settings, start, ui);
         Window {
             backend,
             events,
@@ -109,9 +110,12 @@ impl Window {
     /// The frame counter of the newest decoded frame the window would draw.
     async fn frame_counter_after(&self, wait: Duration) -> u32 {
         tokio::time::sleep(wait).await;
-        let (_, frame) = self
-            .backend
-            .remote_frames
+        let participants = self.backend.participants();
+        let slot = participants
+            .first()
+            .and_then(|p| p.frames.clone())
+            .expect("someone's frames for the window to draw");
+        let (_, frame) = slot
             .take_newer(0)
             .expect("decoded frames for the window's video");
         read_marker_rgba(&frame.pixels, frame.width, frame.height)

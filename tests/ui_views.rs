@@ -47,7 +47,9 @@ fn idle_harness(screen: Screen) -> Harness<'static, Screen> {
 fn typing_an_id_and_pressing_enter_dials_it() {
     let mut harness = idle_harness(online(&[]));
     harness.run();
-    harness.get_by_role(Role::TextInput).type_text("bob");
+    harness
+        .get_by_role_and_label(Role::TextInput, "Call a peer ID:")
+        .type_text("bob");
     harness.run();
     harness.key_press(egui::Key::Enter);
     harness.run();
@@ -129,7 +131,7 @@ fn in_a_call_the_shortcuts_mute_turn_the_camera_off_and_hang_up() {
     let mut harness = Harness::new_ui_state(
         |ui, s: &mut Screen| {
             let videos = views::in_call::Videos {
-                remote: None,
+                remotes: Vec::new(),
                 local: None,
             };
             views::in_call::show(

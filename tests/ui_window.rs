@@ -302,3 +302,121 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
         shots.display()
     );
 }
+
+impl Log {
+    /// The last `remote video rect` line about `peer`, once there is one.
+    fn video_rect_of(&self, peer: &str, within: Duration) -> [u32; 4] {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .lines()
+                .rev()
+                .find(|l| l.contains("remote video rect") && strip_ansi(l).contains(peer))
+                .map(str::to_string);
+            if let Some(line) = found {
+                return ["x", "y", "w", "h"].map(|k| field(&line, k) as u32);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no video of {peer} drawn:\n{}",
+                self.0.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_in_a_room_of_four_shows_each_live_stream_in_a_grid() {
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let x = Xvfb::start();
+    let others: Vec<Proc> = [("bob", "550"), ("carol", "660"), ("dave", "770")]
+        .iter()
+        .map(|(id, hz)| {
+            let audio = format!("synthetic:{hz}");
+            spawn_headless(&[
+                "call",
+                "--server",
+                &url,
+                "--id",
+                id,
+                "--room",
+                "standup",
+                "--video",
+                "synthetic:320x240@15",
+                "--audio",
+                &audio,
+                "--duration",
+                "15",
+            ])
+        })
+        .collect();
+    let config = shots.join("room-settings.toml");
+    let mut window = Proc::spawn(
+        x.command(env!("CARGO_BIN_EXE_peercall"))
+            .args(["--server", &url, "--id", "alice", "--room", "standup"])
+            .args([
+                "--video",
+                "synthetic:320x240@15",
+                "--audio",
+                "synthetic:440",
+            ])
+            .args(["--speaker", "none"])
+            .env("PEERCALL_CONFIG", &config)
+            .env("RUST_LOG", "info,peercall::ui=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let log = Log::default();
+    log.follow(window.stderr().unwrap());
+    let rects: Vec<[u32; 4]> = ["bob", "carol", "dave"]
+        .iter()
+        .map(|peer| log.video_rect_of(peer, Duration::from_secs(60)))
+        .collect();
+    // A grid: two columns and two rows of cells, none on top of another.
+    let xs: std::collections::BTreeSet<u32> = rects.iter().map(|r| r[0] / 100).collect();
+    let ys: std::collections::BTreeSet<u32> = rects.iter().map(|r| r[1] / 100).collect();
+    assert!(xs.len() == 2 && ys.len() == 2, "not a 2×2 grid: {rects:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Each cell shows its own live stream: its counter moves on between two screenshots.
+    let mut counters = Vec::new();
+    for n in 0..2 {
+        let shot = x.screenshot(&shots.join(format!("room-{n}.png")));
+        let read: Vec<u32> = rects
+            .iter()
+            .map(|r| {
+                let region = crop(&shot, r[0], r[1], r[2], r[3]);
+                read_marker_rgba(&region, r[2], r[3])
+                    .unwrap_or_else(|| panic!("no test pattern at {r:?} in room-{n}.png"))
+                    .counter
+            })
+            .collect();
+        counters.push(read);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for (cell, (before, after)) in counters[0].iter().zip(&counters[1]).enumerate() {
+        assert!(after > before, "cell {cell} froze: {counters:?}");
+    }
+    window.kill();
+    for other in others {
+        let report = report_of(other).await;
+        let alice = report["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "alice")
+            .cloned()
+            .unwrap_or_else(|| panic!("alice is missing: {}", report["participants"]));
+        assert!(
+            alice["video"]["frames_decoded"].as_u64().unwrap() > 20,
+            "{alice}"
+        );
+    }
+}

@@ -28,6 +28,7 @@ use super::send_pipeline::{Outlets, SendGate, SendPipeline};
 use super::session::{
     Action, CallCommand, PeerNotice, Session, CONNECT_TIMEOUT, DEFAULT_NO_ANSWER,
 };
+use crate::media::frame_slot::FrameSlot;
 
 /// Legs at most: a room of the protocol's largest size, less ourselves.
 const MAX_LEGS: usize = 15;
@@ -639,19 +640,11 @@ impl EngineTask {
     async fn start_peer(&mut self, key: usize, role: super::session::Role) -> Result<(), String> {
         if self.legs[key].participant.is_none() {
             let id = self.legs[key].peer_id().unwrap_or_default().to_string();
-            // The window draws the first other person (until it draws a grid).
-            let first = self
-                .shared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .participants
-                .iter()
-                .all(|p| p.left().is_some());
-            let frames = if first {
-                self.setup.remote_frames.clone()
-            } else {
-                None
-            };
+            let frames = self
+                .setup
+                .frames_waker
+                .clone()
+                .map(|wake| Arc::new(FrameSlot::with_waker(wake)));
             let participant = Arc::new(Participant::new(&id, frames));
             self.shared
                 .lock()

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::media::audio_analyzer::AudioAnalyzer;
 use crate::media::camera::{CameraSelector, CameraSource, CaptureSize};
-use crate::media::frame_slot::FrameSlot;
+use crate::media::frame_slot::{FrameSlot, Waker};
 use crate::media::microphone::Microphone;
 use crate::media::speaker::Speaker;
 use crate::media::test_pattern::TestPatternSource;
@@ -258,8 +258,9 @@ pub struct MediaSetup {
     pub speaker: SpeakerChoice,
     /// The analyser `SpeakerChoice::Analyzer` feeds (kept across calls; reset per call).
     pub analyzer: Arc<Mutex<AudioAnalyzer>>,
-    /// Where the window picks up remote frames; `None` when nobody draws them.
-    pub remote_frames: Option<Arc<FrameSlot<RgbaFrame>>>,
+    /// Someone draws the others' video (the window): each other person's frames then go to a
+    /// slot of their own, which calls this as each frame arrives. `None`: nobody draws them.
+    pub frames_waker: Option<Waker>,
     /// Where the window picks up our own frames (the self-view).
     pub local_frames: Option<Arc<FrameSlot<RgbaFrame>>>,
 }
@@ -271,7 +272,7 @@ impl MediaSetup {
             audio,
             speaker,
             analyzer: Arc::new(Mutex::new(AudioAnalyzer::new(2000))),
-            remote_frames: None,
+            frames_waker: None,
             local_frames: None,
         }
     }

@@ -37,6 +37,9 @@ pub struct MediaCounters {
     pub keyframes_forced: AtomicU64,
     /// The size of the last frame encoded (width << 32 | height), 0 before the first.
     sent_size: AtomicU64,
+    /// How loud the received audio is now, dBFS × 100 below zero (a peak that falls 1 dB a
+    /// block): the speaking indicator.
+    audio_level_down_cb: AtomicU64,
     received: Mutex<Received>,
     playout: Mutex<Playout>,
 }
@@ -128,6 +131,29 @@ impl MediaCounters {
                 p.longest_silence_ticks = p.longest_silence_ticks.max(p.silent_ticks);
             }
             None => {}
+        }
+    }
+
+    /// The level of the block just played (dBFS); the shown level holds peaks and falls 1 dB
+    /// a block.
+    pub fn set_audio_level(&self, dbfs: f32) {
+        let now = (-dbfs.clamp(-120.0, 0.0) * 100.0) as u64;
+        let shown = self.audio_level_down_cb.load(Ordering::Relaxed);
+        // 0 is "never set": start from silence.
+        let fallen = if shown == 0 {
+            12_000
+        } else {
+            (shown + 100).min(12_000)
+        };
+        self.audio_level_down_cb
+            .store(now.min(fallen).max(1), Ordering::Relaxed);
+    }
+
+    /// How loud the received audio is now, dBFS (-120 when silent or none yet).
+    pub fn audio_level_dbfs(&self) -> f32 {
+        match self.audio_level_down_cb.load(Ordering::Relaxed) {
+            0 => -120.0,
+            cb => -(cb as f32) / 100.0,
         }
     }
 

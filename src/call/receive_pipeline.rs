@@ -20,6 +20,7 @@ use super::media_setup::{MediaSetup, OpenedSpeaker, RgbaFrame, SpeakerChoice};
 use super::media_stats::MediaCounters;
 use super::participant::Participant;
 use super::vp8_assembler::{Assembled, AssembledFrame, Vp8Assembler};
+use crate::media::audio_analyzer::rms_dbfs;
 use crate::media::convert::i420_to_rgba_vec;
 use crate::media::jitter_buffer::{JitterBuffer, JitterConfig, Playout};
 use crate::media::opus_codec::OpusDecoder;
@@ -258,10 +259,12 @@ fn play_audio(
             .pop(now_us());
         if playout == Playout::Silence {
             counters.audio_played(None);
+            counters.set_audio_level(-120.0);
             continue;
         }
         let (block, decoded) = decoder.decode_playout(&playout);
         counters.audio_played(Some(decoded));
+        counters.set_audio_level(rms_dbfs(&block.samples));
         if let Err(e) = speaker.play(&block) {
             tracing::debug!(error = %e, "speaker");
         }

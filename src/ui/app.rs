@@ -13,13 +13,17 @@ use super::views::{self, Action, Devices, Fields};
 use crate::call::media_setup::SpeakerChoice;
 use crate::call::CallCommand;
 
+/// Louder than this, someone is speaking (the indicator around their video).
+const SPEAKING_DBFS: f32 = -45.0;
+
 pub struct PeercallApp {
     state: AppState,
     events: std_mpsc::Receiver<UiEvent>,
     backend: Backend,
     settings: Settings,
     fields: Fields,
-    remote: VideoTexture,
+    /// Each other person's video, in the order they came.
+    remotes: Vec<(String, VideoTexture)>,
     local: VideoTexture,
     ringer: Ringer,
     launched: Instant,
@@ -52,7 +56,7 @@ impl PeercallApp {
             backend,
             settings,
             fields: Fields::default(),
-            remote: VideoTexture::new("remote-video"),
+            remotes: Vec::new(),
             local: VideoTexture::new("self-view"),
             ringer: Ringer::default(),
             launched,
@@ -69,6 +73,7 @@ impl PeercallApp {
     fn act(&mut self, ctx: &egui::Context, action: Action) {
         match action {
             Action::Dial(peer) => self.call(CallCommand::Dial(peer)),
+            Action::JoinRoom(room) => self.call(CallCommand::JoinRoom(room)),
             Action::Accept => self.call(CallCommand::Accept),
             Action::Decline => self.call(CallCommand::Decline),
             Action::HangUp => self.call(CallCommand::HangUp),
@@ -122,6 +127,25 @@ impl PeercallApp {
         }
     }
 
+    /// One texture per person in the call, each fed from their frame slot.
+    fn update_remotes(&mut self, ctx: &egui::Context) {
+        let participants = self.backend.participants();
+        self.remotes
+            .retain(|(id, _)| participants.iter().any(|p| &p.id == id));
+        for p in participants {
+            let Some(slot) = &p.frames else { continue };
+            let at = match self.remotes.iter().position(|(id, _)| *id == p.id) {
+                Some(at) => at,
+                None => {
+                    let name = format!("video-of-{}", p.id);
+                    self.remotes.push((p.id.clone(), VideoTexture::new(name)));
+                    self.remotes.len() - 1
+                }
+            };
+            self.remotes[at].1.update(ctx, slot);
+        }
+    }
+
     fn speaker_name(&self) -> Option<Option<String>> {
         match self.settings.speaker_choice() {
             Ok(SpeakerChoice::Device { name }) => Some(name),
@@ -165,14 +189,15 @@ impl eframe::App for PeercallApp {
         }
         match &self.state.call {
             CallView::Idle => {
-                self.remote.clear();
+                self.remotes.clear();
                 self.local.clear();
             }
             CallView::InCall { .. } | CallView::Calling { .. } => {
-                self.remote.update(ctx, &self.backend.remote_frames);
+                self.update_remotes(ctx);
                 self.local.update(ctx, &self.backend.local_frames);
-                // The call timer ticks even when no frame arrives.
-                ctx.request_repaint_after(Duration::from_millis(500));
+                // The call timer ticks once a second even when no frame arrives (each frame
+                // asks for its own repaint).
+                ctx.request_repaint_after(Duration::from_secs(1));
             }
             CallView::Incoming { .. } => {}
         }
@@ -210,8 +235,19 @@ impl eframe::App for PeercallApp {
                 });
             }
             CallView::InCall { peer, .. } => {
+                let levels = self.backend.audio_levels();
                 let videos = views::in_call::Videos {
-                    remote: self.remote.texture(),
+                    remotes: self
+                        .remotes
+                        .iter()
+                        .map(|(id, texture)| views::in_call::RemoteVideo {
+                            id,
+                            texture: texture.texture(),
+                            speaking: levels
+                                .iter()
+                                .any(|(who, level)| who == id && *level > SPEAKING_DBFS),
+                        })
+                        .collect(),
                     local: self.local.texture(),
                 };
                 views::in_call::show(

@@ -3,7 +3,7 @@
 //! The UI never waits on any of it.
 
 use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use signaling_client::{IceServer, ManualSignaling, Opened, SignalingError, SignalingKind};
@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::settings::Settings;
 use super::state::{BackendEvent, UiEvent};
 use crate::call::media_setup::{MediaSetup, RgbaFrame};
+use crate::call::participant::Participant;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig};
 use crate::media::frame_slot::FrameSlot;
@@ -34,13 +35,34 @@ pub enum BackendCommand {
 /// The UI thread's handle.
 pub struct Backend {
     commands: mpsc::UnboundedSender<BackendCommand>,
-    pub remote_frames: Arc<FrameSlot<RgbaFrame>>,
     pub local_frames: Arc<FrameSlot<RgbaFrame>>,
+    /// The engine of the current session, to read who is in the call.
+    engine: Arc<Mutex<Option<CallEngine>>>,
 }
 
 impl Backend {
     pub fn send(&self, command: BackendCommand) {
         let _ = self.commands.send(command);
+    }
+
+    /// How loud each other person is now (dBFS), for the speaking indicator.
+    pub fn audio_levels(&self) -> Vec<(String, f32)> {
+        self.participants()
+            .iter()
+            .map(|p| (p.id.clone(), p.counters.audio_level_dbfs()))
+            .collect()
+    }
+
+    /// Everyone else in the call now (their frames, their figures), in the order they came.
+    pub fn participants(&self) -> Vec<Arc<Participant>> {
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine
+            .as_ref()
+            .map(|e| e.participants())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.left().is_none())
+            .collect()
     }
 }
 
@@ -48,7 +70,7 @@ impl Backend {
 #[derive(Clone)]
 pub struct UiLink {
     events: std_mpsc::Sender<UiEvent>,
-    repaint: Arc<dyn Fn() + Send + Sync>,
+    pub(crate) repaint: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl UiLink {
@@ -66,37 +88,39 @@ impl UiLink {
     }
 }
 
+/// Starts the backend; `start` is a first command for the engine once it is connected (dial
+/// someone, join a room).
 pub fn start(
     runtime: &tokio::runtime::Handle,
     settings: Settings,
-    dial: Option<String>,
+    start: Option<CallCommand>,
     ui: UiLink,
 ) -> Backend {
     let (commands, command_rx) = mpsc::unbounded_channel();
-    let remote_frames = Arc::new(FrameSlot::new());
-    let local_frames = Arc::new(FrameSlot::new());
+    let local_frames = Arc::new(FrameSlot::with_waker(ui.repaint.clone()));
+    let engine = Arc::new(Mutex::new(None));
     let task = Task {
         settings,
-        dial,
+        start,
         ui,
-        remote_frames: remote_frames.clone(),
         local_frames: local_frames.clone(),
+        engine: engine.clone(),
         embedded: None,
     };
     runtime.spawn(task.run(command_rx));
     Backend {
         commands,
-        remote_frames,
         local_frames,
+        engine,
     }
 }
 
 struct Task {
     settings: Settings,
-    dial: Option<String>,
+    start: Option<CallCommand>,
     ui: UiLink,
-    remote_frames: Arc<FrameSlot<RgbaFrame>>,
     local_frames: Arc<FrameSlot<RgbaFrame>>,
+    engine: Arc<Mutex<Option<CallEngine>>>,
     /// The server we run ourselves, when nobody else did.
     embedded: Option<RunningServer>,
 }
@@ -214,7 +238,8 @@ impl Task {
             s.speaker_choice()
                 .unwrap_or(crate::call::media_setup::SpeakerChoice::None),
         );
-        setup.remote_frames = Some(self.remote_frames.clone());
+        // Each frame that arrives asks the window to draw it.
+        setup.frames_waker = Some(self.ui.repaint.clone());
         setup.local_frames = Some(self.local_frames.clone());
         setup
     }
@@ -285,8 +310,9 @@ impl Task {
             config.connect_timeout = patience;
         }
         let (engine, mut calls) = CallEngine::start(signaling, events, self.media_setup(), config);
-        if let Some(peer) = self.dial.take() {
-            engine.send(CallCommand::Dial(peer));
+        *self.engine.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine.clone());
+        if let Some(command) = self.start.take() {
+            engine.send(command);
         }
         let mut in_call = false;
         let mut lost = false;

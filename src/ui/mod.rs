@@ -54,8 +54,16 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
     if let Some(server) = options.server {
         settings.server = server;
     }
-    if let Some(room) = options.room {
-        settings.room = room;
+    // On a peercall server --room is a group call to join; on a socket.io 1-to-1 server, the
+    // room whose user list we are in.
+    let kind = settings.signaling_kind().unwrap_or_default();
+    let mut start = options.dial.map(crate::call::CallCommand::Dial);
+    match (options.room, kind) {
+        (Some(room), signaling_client::SignalingKind::Peercall) => {
+            start = Some(crate::call::CallCommand::JoinRoom(room));
+        }
+        (Some(room), _) => settings.room = room,
+        (None, _) => {}
     }
     if let Some(id) = options.id {
         settings.id = id;
@@ -77,7 +85,6 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
-    let dial = options.dial;
     eframe::run_native(
         "peercall",
         native,
@@ -85,7 +92,7 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
             let (tx, rx) = std_mpsc::channel();
             let ctx = cc.egui_ctx.clone();
             let link = backend::UiLink::new(tx, Arc::new(move || ctx.request_repaint()));
-            let backend = backend::start(runtime.handle(), settings.clone(), dial, link);
+            let backend = backend::start(runtime.handle(), settings.clone(), start, link);
             Ok(Box::new(app::PeercallApp::new(
                 settings, backend, rx, runtime, launched, notices,
             )))

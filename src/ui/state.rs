@@ -118,6 +118,10 @@ pub struct AppState {
     pub remote_size: Option<(u32, u32)>,
     /// Copy-paste signaling: our line for the other side, while there is one.
     pub manual_line: Option<String>,
+    /// The room of a group call we are in.
+    pub room: Option<String>,
+    /// Each other person's microphone and camera, as they said.
+    pub remote_states: std::collections::BTreeMap<String, RemoteState>,
     /// Why the last pasted line was not taken.
     pub paste_problem: Option<String>,
 }
@@ -144,11 +148,24 @@ impl Default for AppState {
             remote_size: None,
             manual_line: None,
             paste_problem: None,
+            room: None,
+            remote_states: std::collections::BTreeMap::new(),
         }
     }
 }
 
+/// What another person said about their microphone and camera.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteState {
+    pub mic_muted: bool,
+    pub camera_off: bool,
+}
+
 impl AppState {
+    pub fn remote_state(&self, peer: &str) -> RemoteState {
+        self.remote_states.get(peer).copied().unwrap_or_default()
+    }
+
     /// How a peer is named on screen: a pasted line carries no name.
     pub fn peer_name<'a>(&self, peer: &'a str) -> &'a str {
         match self.signaling {
@@ -217,6 +234,8 @@ impl AppState {
                     retrying: true,
                 };
             }
+            // In a room, legs to the members (and invitations) are dialled inside the call.
+            CallEvent::Calling { .. } if self.room.is_some() => {}
             CallEvent::Calling { peer, .. } => {
                 self.start_call();
                 self.call = CallView::Calling { peer, since: now };
@@ -258,6 +277,7 @@ impl AppState {
                 if !matches!(self.call, CallView::InCall { .. }) {
                     self.start_call();
                 }
+                self.room = Some(room.clone());
                 self.call = CallView::InCall {
                     peer: format!("room {room}"),
                     since: None,
@@ -268,10 +288,19 @@ impl AppState {
             CallEvent::ParticipantLeft { peer, reason } => {
                 self.notice(format!("{peer} is no longer in the call: {reason}"))
             }
-            CallEvent::RemoteMuted { kind, muted, .. } => match kind {
-                MediaKind::Audio => self.remote_mic_muted = muted,
-                MediaKind::Video => self.remote_camera_off = muted,
-            },
+            CallEvent::RemoteMuted { peer, kind, muted } => {
+                let remote = self.remote_states.entry(peer).or_default();
+                match kind {
+                    MediaKind::Audio => {
+                        remote.mic_muted = muted;
+                        self.remote_mic_muted = muted;
+                    }
+                    MediaKind::Video => {
+                        remote.camera_off = muted;
+                        self.remote_camera_off = muted;
+                    }
+                }
+            }
             CallEvent::Chat { text, .. } => self.push_chat(false, text),
             CallEvent::RemoteFrame { width, height } => self.remote_size = Some((width, height)),
             CallEvent::Stats(stats) => {
@@ -281,7 +310,13 @@ impl AppState {
                 self.stats.push_back(StatsPoint { at: now, stats });
             }
             CallEvent::Ended { peer, by, reason } => {
-                self.outcome = Some(describe_end(&peer, by, &reason));
+                self.outcome = Some(match &self.room {
+                    Some(room) if matches!(reason, EndReason::HungUp | EndReason::PeerGone) => {
+                        format!("The call in room {room} ended")
+                    }
+                    _ => describe_end(&peer, by, &reason),
+                });
+                self.room = None;
                 self.call = CallView::Idle;
                 self.remote_size = None;
             }
@@ -291,6 +326,7 @@ impl AppState {
 
     fn start_call(&mut self) {
         self.outcome = None;
+        self.remote_states.clear();
         self.remote_mic_muted = false;
         self.remote_camera_off = false;
         self.remote_size = None;
@@ -444,6 +480,62 @@ mod tests {
         );
         assert!(!s.remote_camera_off);
         assert_eq!(s.outcome, None);
+    }
+
+    #[test]
+    fn a_room_is_one_call_with_a_state_for_each_person() {
+        let mut s = AppState::default();
+        let t0 = Instant::now();
+        s.apply(
+            call(CallEvent::RoomJoined {
+                room: "standup".into(),
+                members: vec!["bob".into(), "carol".into()],
+            }),
+            t0,
+        );
+        let in_room = |s: &AppState| matches!(&s.call, CallView::InCall { peer, .. } if peer == "room standup");
+        assert!(in_room(&s));
+        // Legs to the members are dialled and connect inside the call.
+        for peer in ["bob", "carol"] {
+            s.apply(
+                call(CallEvent::Calling {
+                    peer: peer.into(),
+                    call_id: format!("c-{peer}"),
+                }),
+                t0,
+            );
+            s.apply(call(CallEvent::Connected { peer: peer.into() }), t0);
+            assert!(in_room(&s), "{:?}", s.call);
+        }
+        let later = t0 + Duration::from_secs(5);
+        s.apply(
+            call(CallEvent::Connected {
+                peer: "dave".into(),
+            }),
+            later,
+        );
+        assert_eq!(s.call_duration(later), Some(Duration::from_secs(5)));
+        s.apply(
+            call(CallEvent::RemoteMuted {
+                peer: "carol".into(),
+                kind: MediaKind::Audio,
+                muted: true,
+            }),
+            t0,
+        );
+        assert!(s.remote_state("carol").mic_muted);
+        assert!(!s.remote_state("bob").mic_muted);
+        s.apply(
+            call(CallEvent::Ended {
+                peer: "bob".into(),
+                by: EndedBy::Remote,
+                reason: EndReason::HungUp,
+            }),
+            t0,
+        );
+        assert_eq!(s.call, CallView::Idle);
+        assert_eq!(s.outcome.as_deref(), Some("The call in room standup ended"));
+        assert_eq!(s.room, None);
     }
 
     #[test]

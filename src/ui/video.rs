@@ -6,15 +6,15 @@ use crate::call::media_setup::RgbaFrame;
 use crate::media::frame_slot::FrameSlot;
 
 pub struct VideoTexture {
-    name: &'static str,
+    name: String,
     handle: Option<TextureHandle>,
     seen: u64,
 }
 
 impl VideoTexture {
-    pub fn new(name: &'static str) -> Self {
+    pub fn new(name: impl Into<String>) -> Self {
         VideoTexture {
-            name,
+            name: name.into(),
             handle: None,
             seen: 0,
         }
@@ -44,7 +44,7 @@ impl VideoTexture {
         let image = ColorImage::from_rgba_unmultiplied(size, &frame.pixels);
         match &mut self.handle {
             Some(handle) if handle.size() == size => handle.set(image, TextureOptions::LINEAR),
-            _ => self.handle = Some(ctx.load_texture(self.name, image, TextureOptions::LINEAR)),
+            _ => self.handle = Some(ctx.load_texture(&self.name, image, TextureOptions::LINEAR)),
         }
     }
 

@@ -20,6 +20,9 @@ pub fn show(ui: &mut egui::Ui, state: &AppState, fields: &mut Fields, actions: &
         return;
     }
     dial_field(ui, state.signaling, fields, actions, online);
+    if state.signaling == SignalingKind::Peercall {
+        room_field(ui, fields, actions, online);
+    }
     if let Some(heading) = presence_heading(state.signaling) {
         ui.add_space(16.0);
         ui.label(RichText::new(heading).strong());
@@ -69,12 +72,14 @@ fn dial_field(
 ) {
     let (prompt, example) = dial_prompt(kind);
     ui.horizontal(|ui| {
-        ui.label(prompt);
-        let field = ui.add(
-            egui::TextEdit::singleline(&mut fields.dial)
-                .hint_text(example)
-                .desired_width(220.0),
-        );
+        let label = ui.label(prompt);
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut fields.dial)
+                    .hint_text(example)
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
         // Enter dials (a single-line field gives up its focus on Enter).
         let enter = (field.lost_focus() || field.has_focus())
             && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -88,6 +93,26 @@ fn dial_field(
             .clicked();
         if (clicked || enter) && online && !peer.is_empty() {
             actions.push(Action::Dial(peer));
+        }
+    });
+}
+
+/// A group call: join (or open) a room by name; whoever else joins it is in the call.
+fn room_field(ui: &mut egui::Ui, fields: &mut Fields, actions: &mut Vec<Action>, online: bool) {
+    ui.horizontal(|ui| {
+        let label = ui.label("Join a room:");
+        ui.add(
+            egui::TextEdit::singleline(&mut fields.room)
+                .hint_text("e.g. standup")
+                .desired_width(220.0),
+        )
+        .labelled_by(label.id);
+        let room = fields.room.trim().to_string();
+        if ui
+            .add_enabled(online && !room.is_empty(), egui::Button::new("Join"))
+            .clicked()
+        {
+            actions.push(Action::JoinRoom(room));
         }
     });
 }

@@ -9,8 +9,16 @@ use super::{Action, Fields};
 use crate::ui::state::{AppState, Quality};
 
 pub struct Videos<'a> {
-    pub remote: Option<&'a TextureHandle>,
+    /// Each other person's video, in the order they came.
+    pub remotes: Vec<RemoteVideo<'a>>,
     pub local: Option<&'a TextureHandle>,
+}
+
+pub struct RemoteVideo<'a> {
+    pub id: &'a str,
+    pub texture: Option<&'a TextureHandle>,
+    /// Their audio is loud enough to be speech.
+    pub speaking: bool,
 }
 
 pub fn show(
@@ -40,41 +48,12 @@ pub fn show(
     egui::CentralPanel::no_frame().show(ui, |ui| {
         let area = ui.max_rect();
         ui.painter().rect_filled(area, 0.0, Color32::BLACK);
-        let mut video_area = area;
-        match videos.remote {
-            Some(texture) if !state.remote_camera_off => {
-                let rect = fit(texture.size_vec2(), area);
-                ui.painter()
-                    .image(texture.id(), rect, FULL_UV, Color32::WHITE);
-                log_video_rect(ui, rect);
-                video_area = rect;
-            }
-            _ => {
-                let text = if state.remote_camera_off {
-                    format!("{peer} turned the camera off")
-                } else if duration.is_some() {
-                    format!("Waiting for {peer}'s video…")
-                } else {
-                    format!("Connecting to {peer}…")
-                };
-                ui.painter().text(
-                    area.center(),
-                    Align2::CENTER_CENTER,
-                    text,
-                    FontId::proportional(22.0),
-                    Color32::LIGHT_GRAY,
-                );
-            }
-        }
-        if state.remote_mic_muted {
-            ui.painter().text(
-                video_area.left_top() + egui::vec2(16.0, 16.0),
-                Align2::LEFT_TOP,
-                format!("{peer} is muted"),
-                FontId::proportional(18.0),
-                Color32::from_rgb(240, 190, 70),
-            );
-        }
+        let video_area = if videos.remotes.len() > 1 {
+            grid(ui, state, &videos.remotes, area);
+            area
+        } else {
+            single(ui, state, peer, duration, videos.remotes.first(), area)
+        };
         if let (Some(local), false) = (videos.local, state.camera_off) {
             let rect = self_view(local.size_vec2(), video_area);
             ui.painter()
@@ -87,6 +66,120 @@ pub fn show(
             );
         }
     });
+}
+
+/// One other person: their video fills the area. Returns where it was drawn.
+fn single(
+    ui: &egui::Ui,
+    state: &AppState,
+    peer: &str,
+    duration: Option<Duration>,
+    remote: Option<&RemoteVideo<'_>>,
+    area: Rect,
+) -> Rect {
+    let mut video_area = area;
+    match remote.and_then(|r| r.texture) {
+        Some(texture) if !state.remote_camera_off => {
+            let rect = fit(texture.size_vec2(), area);
+            ui.painter()
+                .image(texture.id(), rect, FULL_UV, Color32::WHITE);
+            log_video_rect(ui, rect, remote.map_or("", |r| r.id));
+            video_area = rect;
+        }
+        _ => {
+            let text = if state.remote_camera_off {
+                format!("{peer} turned the camera off")
+            } else if duration.is_some() {
+                format!("Waiting for {peer}'s video…")
+            } else {
+                format!("Connecting to {peer}…")
+            };
+            ui.painter().text(
+                area.center(),
+                Align2::CENTER_CENTER,
+                text,
+                FontId::proportional(22.0),
+                Color32::LIGHT_GRAY,
+            );
+        }
+    }
+    if state.remote_mic_muted {
+        ui.painter().text(
+            video_area.left_top() + egui::vec2(16.0, 16.0),
+            Align2::LEFT_TOP,
+            format!("{peer} is muted"),
+            FontId::proportional(18.0),
+            Color32::from_rgb(240, 190, 70),
+        );
+    }
+    video_area
+}
+
+/// Columns and rows for `n` people: 1, 2 side by side, 2×2, 3×2.
+pub fn grid_shape(n: usize) -> (usize, usize) {
+    match n {
+        0 | 1 => (1, 1),
+        2 => (2, 1),
+        3 | 4 => (2, 2),
+        n => (3, n.div_ceil(3)),
+    }
+}
+
+/// Everyone in a grid: each with their name, mute and camera state, and a green border while
+/// they speak.
+fn grid(ui: &egui::Ui, state: &AppState, remotes: &[RemoteVideo<'_>], area: Rect) {
+    let (cols, rows) = grid_shape(remotes.len());
+    let cell = egui::vec2(area.width() / cols as f32, area.height() / rows as f32);
+    for (n, remote) in remotes.iter().enumerate() {
+        let (col, row) = (n % cols, n / cols);
+        let cell_rect = Rect::from_min_size(
+            area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y),
+            cell,
+        )
+        .shrink(3.0);
+        let remote_state = state.remote_state(remote.id);
+        match remote.texture {
+            Some(texture) if !remote_state.camera_off => {
+                let rect = fit(texture.size_vec2(), cell_rect);
+                ui.painter()
+                    .image(texture.id(), rect, FULL_UV, Color32::WHITE);
+                log_video_rect(ui, rect, remote.id);
+            }
+            _ => {
+                let text = if remote_state.camera_off {
+                    "camera off"
+                } else {
+                    "connecting…"
+                };
+                ui.painter().text(
+                    cell_rect.center(),
+                    Align2::CENTER_CENTER,
+                    text,
+                    FontId::proportional(18.0),
+                    Color32::LIGHT_GRAY,
+                );
+            }
+        }
+        if remote.speaking {
+            ui.painter().rect_stroke(
+                cell_rect,
+                4.0,
+                egui::Stroke::new(3.0, Color32::from_rgb(80, 200, 120)),
+                egui::StrokeKind::Inside,
+            );
+        }
+        let mut label = remote.id.to_string();
+        if remote_state.mic_muted {
+            label.push_str(" · muted");
+        }
+        ui.painter().text(
+            cell_rect.left_bottom() + egui::vec2(8.0, -8.0),
+            Align2::LEFT_BOTTOM,
+            label,
+            FontId::proportional(16.0),
+            Color32::WHITE,
+        );
+    }
 }
 
 const FULL_UV: Rect = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
@@ -109,11 +202,11 @@ pub fn fit(size: egui::Vec2, area: Rect) -> Rect {
     Rect::from_center_size(area.center(), size * scale)
 }
 
-/// Where the remote video is drawn, in window pixels: for diagnostics (and the window test,
-/// which reads the test pattern back from a screenshot of exactly that area).
-fn log_video_rect(ui: &egui::Ui, rect: Rect) {
+/// Where a remote video is drawn, in window pixels: for diagnostics (and the window tests,
+/// which read the test pattern back from a screenshot of exactly that area).
+fn log_video_rect(ui: &egui::Ui, rect: Rect, peer: &str) {
     let scale = ui.ctx().pixels_per_point();
-    let id = egui::Id::unique("remote-video-rect");
+    let id = egui::Id::unique("remote-video-rect").with(peer);
     let px = [
         (rect.min.x * scale).round() as i32,
         (rect.min.y * scale).round() as i32,
@@ -127,6 +220,7 @@ fn log_video_rect(ui: &egui::Ui, rect: Rect) {
     });
     if changed {
         tracing::debug!(
+            peer,
             x = px[0],
             y = px[1],
             w = px[2],
@@ -220,6 +314,24 @@ fn controls(
         ui.label(RichText::new(format!("connection {word}")).color(color))
             .on_hover_text("from round-trip time, loss and frame rate");
     });
+    if let Some(room) = &state.room {
+        ui.horizontal(|ui| {
+            ui.label(format!("Room {room} · add a person:"));
+            ui.add(
+                egui::TextEdit::singleline(&mut fields.add_person)
+                    .hint_text("their ID")
+                    .desired_width(180.0),
+            );
+            let id = fields.add_person.trim().to_string();
+            if ui
+                .add_enabled(!id.is_empty(), egui::Button::new("Add"))
+                .clicked()
+            {
+                fields.add_person.clear();
+                actions.push(Action::Dial(id));
+            }
+        });
+    }
     ui.horizontal(|ui| {
         let field = ui.add(
             egui::TextEdit::singleline(&mut fields.chat)

@@ -14,7 +14,9 @@ use super::settings::Settings;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// A two-party call; in a room, an invitation into it (Add person).
     Dial(String),
+    JoinRoom(String),
     Accept,
     Decline,
     HangUp,
@@ -39,6 +41,9 @@ pub struct Fields {
     pub chat: String,
     /// A line from the other side, being pasted (copy-paste signaling).
     pub paste: String,
+    /// The room to join, and the ID to add to the room, being typed.
+    pub room: String,
+    pub add_person: String,
     /// An edited copy of the settings while their window is open.
     pub settings: Option<Settings>,
     pub show_stats: bool,
