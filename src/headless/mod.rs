@@ -17,8 +17,8 @@ use crate::call::participant::Participant;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig, MediaKind};
 use report::{
-    Ended, Freezes, ParticipantAudio, ParticipantReport, ParticipantVideo, RemoteEvent, Report,
-    TimelinePoint,
+    Ended, Freezes, ParticipantAudio, ParticipantLink, ParticipantReport, ParticipantVideo,
+    RemoteEvent, Report, TimelinePoint,
 };
 
 /// What a headless run does.
@@ -507,9 +507,25 @@ fn fill_participants(
     for p in participants {
         let received = p.counters.received_video();
         let analyzer = p.analyzer.lock().unwrap_or_else(|e| e.into_inner());
+        let link = p.link().map(|link| {
+            let lasted = p
+                .left()
+                .unwrap_or_else(Instant::now)
+                .saturating_duration_since(p.joined)
+                .as_secs_f64();
+            ParticipantLink {
+                sent_kbps: (lasted > 0.0).then(|| {
+                    LinkStats::get(&link.bytes_sent) as f64 * 8.0 / 1000.0 / lasted
+                }),
+                target_kbps: Some(LinkStats::get(&link.target_bps) as f64 / 1000.0),
+                rtt_ms: link.rtt().map(|rtt| rtt.as_secs_f64() * 1000.0),
+            }
+        });
         report.participants.push(ParticipantReport {
             id: p.id.clone(),
+            link: link.unwrap_or_default(),
             video: ParticipantVideo {
+                first_frame_ms: received.first_frame.and_then(ms_since_start),
                 frames_decoded: MediaCounters::get(&p.counters.frames_decoded),
                 counters_read: received.counters_read,
                 counter_gaps: (received.counters_read > 0).then_some(received.counter_gaps),

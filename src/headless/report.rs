@@ -115,10 +115,22 @@ pub struct ParticipantReport {
     /// the room).
     pub joined_ms: Option<f64>,
     pub left_ms: Option<f64>,
+    /// Our leg to them: what left for them (all media, kbit/s over the leg's life), what
+    /// congestion control allowed at the end, and the round trip.
+    pub link: ParticipantLink,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ParticipantLink {
+    pub sent_kbps: Option<f64>,
+    pub target_kbps: Option<f64>,
+    pub rtt_ms: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct ParticipantVideo {
+    /// Their first decoded frame, ms from the start.
+    pub first_frame_ms: Option<f64>,
     pub frames_decoded: u64,
     pub counters_read: u64,
     pub counter_gaps: Option<u64>,
