@@ -2,13 +2,15 @@
 // the signaling server and the Call. Its state is `window.peercall` (plain data, so tests can read
 // it), and the same object carries the actions (dial, accept, …) the buttons and tests call.
 //
-// URL parameters: ?id=NAME registers as NAME; ?autoaccept=1 takes every call at once.
+// URL parameters: ?id=NAME registers as NAME; ?autoaccept=1 takes every call at once;
+// ?room=NAME joins that room (a group call, room.js) once online.
 'use strict';
 
 const params = new URLSearchParams(location.search);
 
 const peercall = {
-  state: 'offline', // offline | idle | outgoing | ringing | in_call
+  state: 'offline', // offline | idle | outgoing | ringing | in_call | in_room
+  room: null, // in a group call: room.js's state (name, members and how each is)
   id: null,
   peers: [],
   peer: null,
@@ -31,6 +33,7 @@ window.peercall = peercall;
 const signaling = new Signaling();
 let iceServers = [];
 let call = null; // the Call while outgoing or in_call
+let room = null; // the Room while in_room
 let early = []; // signals that arrive while ringing, applied on accept
 let newOfferTimer = null; // a callee whose connection failed waits this long for a new offer
 let dtlsTimer = null; // a caller whose path was found waits this long for the connection
@@ -65,7 +68,8 @@ async function goOnline(id) {
   if (signaling.ws) signaling.ws.onclose = null;
   if (signaling.ws) signaling.ws.close();
   try {
-    const registered = await signaling.register(id || undefined);
+    // Rooms are version 2; a page that joins none speaks version 1.
+    const registered = await signaling.register(id || undefined, params.get('room') ? 2 : undefined);
     peercall.id = registered.id;
     iceServers = registered.ice_servers || [];
     peercall.state = 'idle';
@@ -84,6 +88,10 @@ signaling.onclose = () => {
 };
 
 signaling.onmessage = (m) => {
+  if (room && room.handles(m)) {
+    room.onmessage(m);
+    return;
+  }
   switch (m.type) {
     case 'peers':
       peercall.peers = m.peers.slice().sort();
@@ -324,6 +332,29 @@ function endCall(by, reason) {
 
 peercall.goOnline = goOnline;
 
+// Joins (or opens) a room: everyone in it is in the call.
+peercall.joinRoom = async (name) => {
+  if (peercall.state !== 'idle' || !name) return false;
+  peercall.state = 'in_room';
+  peercall.lastEnd = null;
+  const stream = await mediaReady;
+  room = new Room({
+    name,
+    signaling,
+    iceServers,
+    stream,
+    muted: { audio: peercall.local.audioMuted, video: peercall.local.videoMuted },
+    onchange: () => UI.render(peercall),
+  });
+  peercall.room = room.state;
+  room.join();
+  UI.render(peercall);
+  return true;
+};
+
+// Inbound media from each room member, as getStats reports it.
+peercall.roomStats = async () => (room ? room.stats() : {});
+
 peercall.dial = async (peer) => {
   if (peercall.state !== 'idle' || !peer) return false;
   peercall.state = 'outgoing';
@@ -377,6 +408,15 @@ peercall.decline = () => {
 };
 
 peercall.hangup = () => {
+  if (peercall.state === 'in_room') {
+    room.leave();
+    room = null;
+    peercall.room = null;
+    peercall.state = 'idle';
+    peercall.lastEnd = { by: 'local', reason: 'left the room' };
+    UI.render(peercall);
+    return undefined;
+  }
   if (peercall.state === 'ringing') return peercall.decline();
   if (peercall.state !== 'outgoing' && peercall.state !== 'in_call') return undefined;
   // Both ways, as peercall does: the data channel is quickest, signaling is sure.
@@ -389,12 +429,14 @@ peercall.hangup = () => {
 peercall.muteAudio = (muted) => {
   peercall.local.audioMuted = muted;
   if (call) call.setMuted('audio', muted);
+  if (room) room.setMuted('audio', muted);
   UI.render(peercall);
 };
 
 peercall.muteVideo = (muted) => {
   peercall.local.videoMuted = muted;
   if (call) call.setMuted('video', muted);
+  if (room) room.setMuted('video', muted);
   UI.render(peercall);
 };
 
@@ -409,4 +451,6 @@ peercall.stats = async () => (call ? call.mediaStats() : { video: null, audio: n
 
 UI.bind(peercall);
 UI.render(peercall);
-goOnline(params.get('id'));
+goOnline(params.get('id')).then(() => {
+  if (params.get('room') && peercall.state === 'idle') peercall.joinRoom(params.get('room'));
+});

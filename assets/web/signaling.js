@@ -1,4 +1,5 @@
-// Signaling: protocol v1 (docs/protocol.md §1) over a WebSocket to the server that served this page.
+// Signaling: protocol v1, and v2's rooms (docs/protocol.md §1) over a WebSocket to the server that
+// served this page.
 // Knows the wire format and nothing about calls: it hands every server message to `onmessage`.
 'use strict';
 
@@ -15,13 +16,19 @@ class Signaling {
     return `${scheme}//${location.host}/ws`;
   }
 
-  // Opens the socket and registers; resolves with the `registered` message.
-  register(id) {
+  // Opens the socket and registers (asking for `protocol` when given: 2 for rooms); resolves with
+  // the `registered` message.
+  register(id, protocol) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(Signaling.url());
       this.ws = ws;
       let registered = false;
-      ws.onopen = () => this.send(id ? { type: 'register', id } : { type: 'register' });
+      ws.onopen = () => {
+        const message = { type: 'register' };
+        if (id) message.id = id;
+        if (protocol) message.protocol = protocol;
+        this.send(message);
+      };
       ws.onmessage = (event) => {
         let message;
         try {

@@ -34,6 +34,7 @@ const UI = {
     const status = {
       offline: 'offline',
       idle: `online as ${app.id}`,
+      in_room: app.room ? `in room ${app.room.name} with ${Object.keys(app.room.members).join(', ') || 'nobody yet'}` : '',
       outgoing: `calling ${app.peer}…`,
       ringing: `${app.peer} is calling`,
       in_call: app.connected ? `in a call with ${app.peer}` : `connecting to ${app.peer}…`,
@@ -63,7 +64,7 @@ const UI = {
 
     $('ringing').hidden = app.state !== 'ringing';
     $('ringing-text').textContent = `${app.peer} is calling you`;
-    const inCall = app.state === 'outgoing' || app.state === 'in_call';
+    const inCall = app.state === 'outgoing' || app.state === 'in_call' || app.state === 'in_room';
     $('hangup').disabled = !inCall;
     $('hangup').textContent = app.state === 'outgoing' ? 'Cancel' : 'Hang up';
     $('mute-audio').disabled = !app.media.audio;
@@ -108,6 +109,32 @@ const UI = {
     const video = $('remote-video');
     if (video.srcObject !== stream) video.srcObject = stream;
     if (stream) video.play().catch(() => {}); // autoplay may wait for a click; the call goes on
+  },
+
+  // A room member's video, in a tile of its own with their name.
+  showMember(id, stream) {
+    let tile = document.querySelector(`#members [data-member="${CSS.escape(id)}"]`);
+    if (!tile) {
+      tile = document.createElement('div');
+      tile.className = 'member';
+      tile.dataset.member = id;
+      const video = document.createElement('video');
+      video.autoplay = true;
+      video.playsInline = true;
+      const label = document.createElement('div');
+      label.className = 'label';
+      label.textContent = id;
+      tile.append(video, label);
+      $('members').append(tile);
+    }
+    const video = tile.querySelector('video');
+    if (video.srcObject !== stream) video.srcObject = stream;
+    video.play().catch(() => {});
+  },
+
+  removeMember(id) {
+    const tile = document.querySelector(`#members [data-member="${CSS.escape(id)}"]`);
+    if (tile) tile.remove();
   },
 
   ring() {

@@ -514,9 +514,8 @@ fn fill_participants(
                 .saturating_duration_since(p.joined)
                 .as_secs_f64();
             ParticipantLink {
-                sent_kbps: (lasted > 0.0).then(|| {
-                    LinkStats::get(&link.bytes_sent) as f64 * 8.0 / 1000.0 / lasted
-                }),
+                sent_kbps: (lasted > 0.0)
+                    .then(|| LinkStats::get(&link.bytes_sent) as f64 * 8.0 / 1000.0 / lasted),
                 target_kbps: Some(LinkStats::get(&link.target_bps) as f64 / 1000.0),
                 rtt_ms: link.rtt().map(|rtt| rtt.as_secs_f64() * 1000.0),
             }

@@ -47,6 +47,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/web/ui.js"),
     ),
     (
+        "/room.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/room.js"),
+    ),
+    (
         "/app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/web/app.js"),
