@@ -2,17 +2,18 @@
 //!
 //! - [`media`]: sources (camera, microphone, synthetic), codecs (VP8, Opus), the audio jitter
 //!   buffer and sinks (speaker, analyser, the frame slot the window draws from).
-//! - [`call`]: the call engine: a call's state machine, its WebRTC connection and the media
-//!   pipelines between the two.
+//! - [`call`]: the call engine: a call is a room of legs, one per other person (a two-party call
+//!   is one leg), each a state machine with its own WebRTC connection; one send pipeline encodes
+//!   once for every leg, and each leg's received media has its own pipeline and sinks.
 //! - [`headless`]: `peercall call` / `answer`: the engine without a window, writing a JSON report.
 //! - [`server`]: the signaling server (`peercall serve`, and embedded in the app): peers register,
-//!   see who is online, and relay call setup to each other over WebSocket.
+//!   see who is online, join rooms, and relay call setup to each other over WebSocket.
 //! - [`ui`]: the desktop window (eframe): state, views, and a backend on its own runtime.
 //! - The `signaling-client` crate holds the wire protocol, its rules (the switchboard the server
 //!   runs) and the `Signaling` trait with its transports.
 //!
-//! Data flows one way. Media: source → encoder thread → WebRTC track → network → remote track →
-//! decoder thread → sink. Control: commands in (CLI, window) → engine → signaling / data channel;
+//! Data flows one way. Media: source → encoder thread → every leg's WebRTC track → network →
+//! remote track → decoder thread → that person's sink (a frame slot that wakes the window). Control: commands in (CLI, window) → engine → signaling / data channel;
 //! events out the other way.
 
 pub mod call;
