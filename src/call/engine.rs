@@ -15,7 +15,7 @@ use signaling_client::{RejectReason, Signaling, SignalingEvent, SignalingEvents}
 use tokio::sync::mpsc;
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
-use super::events::{CallEvent, CallEvents, EndReason, EndedBy};
+use super::events::{CallEvent, CallEvents, EndReason, EndedBy, MediaKind};
 use super::leg::{ConnectionPlan, Leg};
 use super::link::LinkStats;
 use super::media_setup::MediaSetup;
@@ -244,10 +244,18 @@ impl EngineTask {
                     CallCommand::MuteAudio(m) => {
                         self.muted.0 = *m;
                         self.gate.audio_muted.store(*m, Ordering::Relaxed);
+                        self.emit(CallEvent::LocalMuted {
+                            kind: MediaKind::Audio,
+                            muted: *m,
+                        });
                     }
                     CallCommand::MuteVideo(m) => {
                         self.muted.1 = *m;
                         self.gate.video_muted.store(*m, Ordering::Relaxed);
+                        self.emit(CallEvent::LocalMuted {
+                            kind: MediaKind::Video,
+                            muted: *m,
+                        });
                     }
                     _ => {}
                 }

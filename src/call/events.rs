@@ -143,6 +143,11 @@ pub enum CallEvent {
     Connected {
         peer: String,
     },
+    /// Our microphone or camera, as the engine now has it (it owns that state).
+    LocalMuted {
+        kind: MediaKind,
+        muted: bool,
+    },
     RemoteMuted {
         peer: String,
         kind: MediaKind,

@@ -77,14 +77,9 @@ impl PeercallApp {
             Action::Accept => self.call(CallCommand::Accept),
             Action::Decline => self.call(CallCommand::Decline),
             Action::HangUp => self.call(CallCommand::HangUp),
-            Action::SetMicMuted(muted) => {
-                self.state.mic_muted = muted;
-                self.call(CallCommand::MuteAudio(muted));
-            }
-            Action::SetCameraOff(off) => {
-                self.state.camera_off = off;
-                self.call(CallCommand::MuteVideo(off));
-            }
+            // The engine owns our mute state: the window shows it once the engine says so.
+            Action::SetMicMuted(muted) => self.call(CallCommand::MuteAudio(muted)),
+            Action::SetCameraOff(off) => self.call(CallCommand::MuteVideo(off)),
             Action::SendChat(text) => {
                 self.state.push_chat(true, text.clone());
                 self.call(CallCommand::Chat(text));

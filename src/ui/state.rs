@@ -288,6 +288,10 @@ impl AppState {
             CallEvent::ParticipantLeft { peer, reason } => {
                 self.notice(format!("{peer} is no longer in the call: {reason}"))
             }
+            CallEvent::LocalMuted { kind, muted } => match kind {
+                MediaKind::Audio => self.mic_muted = muted,
+                MediaKind::Video => self.camera_off = muted,
+            },
             CallEvent::RemoteMuted { peer, kind, muted } => {
                 let remote = self.remote_states.entry(peer).or_default();
                 match kind {
@@ -525,6 +529,16 @@ mod tests {
         );
         assert!(s.remote_state("carol").mic_muted);
         assert!(!s.remote_state("bob").mic_muted);
+        // Our own mute shows once the engine, its owner, says so.
+        assert!(!s.mic_muted);
+        s.apply(
+            call(CallEvent::LocalMuted {
+                kind: MediaKind::Audio,
+                muted: true,
+            }),
+            t0,
+        );
+        assert!(s.mic_muted && !s.camera_off);
         s.apply(
             call(CallEvent::Ended {
                 peer: "bob".into(),
