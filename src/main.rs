@@ -251,7 +251,7 @@ fn main() -> anyhow::Result<()> {
         Command::Call { dial, common } => {
             // On a peercall server --room is a group call; elsewhere it is the transport's.
             let mode = match (common.signaling, common.room.clone(), dial) {
-                (SignalingKind::Peercall, Some(name), invite) => Mode::Room { name, invite },
+                (kind, Some(name), invite) if kind.has_rooms() => Mode::Room { name, invite },
                 (_, _, Some(dial)) => Mode::Call { dial },
                 (_, _, None) => anyhow::bail!("--dial PEER is needed"),
             };

@@ -376,3 +376,80 @@ async fn a_call_outlives_its_room_server() {
     assert_eq!(first["ended"]["by"], "remote", "{}", first["ended"]);
     assert_eq!(first["ended"]["reason"], "hangup", "{}", first["ended"]);
 }
+
+fn mesh_member(base: &str, id: &str, hz: u32, duration: &str) -> common::Proc {
+    let audio = format!("synthetic:{hz}");
+    spawn_headless(&[
+        "call",
+        "--signaling",
+        "socketio-mesh",
+        "--server",
+        base,
+        "--room",
+        "m",
+        "--id",
+        id,
+        "--video",
+        "synthetic:320x240@15",
+        "--audio",
+        &audio,
+        "--duration",
+        duration,
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peercalls_and_a_browser_page_meet_in_a_socketio_mesh_room() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = NodeServer::start("mesh_server.js", &[]).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let chromium = Chromium::launch(false).await;
+    let web = chromium
+        .open_page(&format!("{base}/mesh.html?room=m&id=web"))
+        .await;
+    web.wait_for("window.mediaReady").await;
+    // The page is there first: it offers to each peercall as it comes; pc1 offers to pc2.
+    let pc1 = mesh_member(&base, "pc1", 440, "10");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pc2 = mesh_member(&base, "pc2", 660, "6");
+    for other in ["pc1", "pc2"] {
+        web.wait_for(&format!(
+            "window.stats('{other}').then(s => s.video.framesDecoded > 20 && s.audio.packetsReceived > 20)"
+        ))
+        .await;
+    }
+    let (pc2, pc1) = (report_of(pc2).await, report_of(pc1).await);
+    for (me, others) in [
+        (&pc1, [("web", browser::FAKE_MIC_HZ), ("pc2", 660.0)]),
+        (&pc2, [("web", browser::FAKE_MIC_HZ), ("pc1", 440.0)]),
+    ] {
+        assert_eq!(me["signaling"], "socketio-mesh");
+        assert_eq!(me["room"], "m");
+        for (who, hz) in others {
+            let p = me["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["id"] == who)
+                .unwrap_or_else(|| panic!("{who} missing: {}", me["participants"]));
+            assert!(
+                p["video"]["frames_decoded"].as_u64().unwrap() > 20,
+                "{who}: {p}"
+            );
+            let tone = p["audio"]["tone_hz"].as_f64().unwrap_or(0.0);
+            assert!((tone - hz).abs() < 20.0, "{who} sounded {tone} Hz");
+        }
+    }
+    // pc2 left first: pc1 saw it go, and the page dropped both once they left.
+    let pc2_in_pc1 = pc1["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "pc2")
+        .unwrap();
+    assert!(pc2_in_pc1["left_ms"].is_number(), "{pc2_in_pc1}");
+    web.wait_for("Object.keys(window.members).length === 0")
+        .await;
+    chromium.close().await;
+    server.stop();
+}

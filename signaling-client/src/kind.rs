@@ -16,16 +16,19 @@ pub enum SignalingKind {
     SocketIoRoom,
     /// A socket.io 1-to-1 server with a user list (socket.io 1.x/2.x too): dial an account.
     SocketIo1v1,
+    /// A socket.io mesh-room server (the mesh demos): join a room, a group call.
+    SocketIoMesh,
     /// No server: a line copied each way by the people calling.
     Manual,
 }
 
 impl SignalingKind {
-    pub const ALL: [SignalingKind; 5] = [
+    pub const ALL: [SignalingKind; 6] = [
         SignalingKind::Peercall,
         SignalingKind::CallCode,
         SignalingKind::SocketIoRoom,
         SignalingKind::SocketIo1v1,
+        SignalingKind::SocketIoMesh,
         SignalingKind::Manual,
     ];
 
@@ -36,6 +39,7 @@ impl SignalingKind {
             SignalingKind::CallCode => "webrtc-call",
             SignalingKind::SocketIoRoom => "socketio-room",
             SignalingKind::SocketIo1v1 => "socketio-1v1",
+            SignalingKind::SocketIoMesh => "socketio-mesh",
             SignalingKind::Manual => "manual",
         }
     }
@@ -47,6 +51,7 @@ impl SignalingKind {
             SignalingKind::CallCode => "a call code (both sides dial the same)",
             SignalingKind::SocketIoRoom => "a room name (both sides dial the same)",
             SignalingKind::SocketIo1v1 => "an account in the room",
+            SignalingKind::SocketIoMesh => "nobody: join a room, everyone in it is in the call",
             SignalingKind::Manual => "nobody: copy your line to the other side, paste theirs",
         }
     }
@@ -65,6 +70,11 @@ impl SignalingKind {
     /// (our place in the user list) has to be opened again.
     pub fn resumes_by_itself(self) -> bool {
         self != SignalingKind::SocketIo1v1
+    }
+
+    /// Whether its calls are rooms joined by name (`--room`), not dialled.
+    pub fn has_rooms(self) -> bool {
+        matches!(self, SignalingKind::Peercall | SignalingKind::SocketIoMesh)
     }
 
     /// Whether it uses a server address at all.

@@ -40,7 +40,7 @@ pub use protocol::{
     ServerMessage, SessionDescription, SignalData,
 };
 pub use signaling::{Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents};
-pub use socketio::{SocketIo1v1Signaling, SocketIoRoomSignaling};
+pub use socketio::{SocketIo1v1Signaling, SocketIoMeshSignaling, SocketIoRoomSignaling};
 pub use switchboard::{Switchboard, SwitchboardConfig};
 pub use tls::TlsTrust;
 pub use ws::{WsOptions, WsSignaling};

@@ -7,7 +7,9 @@ use crate::manual::ManualSignaling;
 use crate::signaling::{Signaling, SignalingError};
 use crate::tls::TlsTrust;
 use crate::ws::{WsOptions, WsSignaling};
-use crate::{CallCodeSignaling, SocketIo1v1Signaling, SocketIoRoomSignaling};
+use crate::{
+    CallCodeSignaling, SocketIo1v1Signaling, SocketIoMeshSignaling, SocketIoRoomSignaling,
+};
 
 /// Where and how to signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +90,9 @@ impl Endpoint {
             SignalingKind::SocketIo1v1 => {
                 let room = self.room.as_deref().unwrap_or_default().trim();
                 Opened::Server(Arc::new(SocketIo1v1Signaling::new(server, room, tls)?))
+            }
+            SignalingKind::SocketIoMesh => {
+                Opened::Server(Arc::new(SocketIoMeshSignaling::new(server, tls)?))
             }
             SignalingKind::Manual => Opened::Manual(Arc::new(ManualSignaling::new())),
         })

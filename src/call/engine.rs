@@ -472,19 +472,35 @@ impl EngineTask {
         self.carry_out(key, actions).await;
     }
 
-    /// We are in a room: dial everyone already there whom we have no leg with.
+    /// We are in a room: dial everyone already there whom we have no leg with. Told again for
+    /// the same room (transports whose dialect has the older members offer to a newcomer), the
+    /// members are added and dialled.
     async fn room_joined(&mut self, name: String, members: Vec<String>) {
         if self.legs.is_empty() && self.room.is_none() {
             self.begin_call();
         }
-        let room = Room::joined(name.clone(), members.clone());
-        let to_dial = room.to_dial(|m| self.legs.iter().any(|l| l.peer_id() == Some(m)));
-        // An invitation we accepted is now a leg of this room.
-        self.room = Some(room);
-        self.emit(CallEvent::RoomJoined {
-            room: name.clone(),
-            members,
-        });
+        match self.room.as_mut().filter(|r| r.name == name) {
+            Some(room) => {
+                for member in &members {
+                    room.member_joined(member);
+                    self.events.send(CallEvent::MemberJoined(member.clone()));
+                }
+            }
+            None => {
+                // An invitation we accepted is now a leg of this room.
+                self.room = Some(Room::joined(name.clone(), members.clone()));
+                self.emit(CallEvent::RoomJoined {
+                    room: name.clone(),
+                    members: members.clone(),
+                });
+            }
+        }
+        let Some(room) = &self.room else { return };
+        let to_dial: Vec<String> = room
+            .to_dial(|m| self.legs.iter().any(|l| l.peer_id() == Some(m)))
+            .into_iter()
+            .filter(|m| members.contains(m))
+            .collect();
         for member in to_dial {
             let key = self.new_leg(Some(name.clone()));
             let actions = self.legs[key]

@@ -59,7 +59,7 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
     let kind = settings.signaling_kind().unwrap_or_default();
     let mut start = options.dial.map(crate::call::CallCommand::Dial);
     match (options.room, kind) {
-        (Some(room), signaling_client::SignalingKind::Peercall) => {
+        (Some(room), kind) if kind.has_rooms() => {
             start = Some(crate::call::CallCommand::JoinRoom(room));
         }
         (Some(room), _) => settings.room = room,

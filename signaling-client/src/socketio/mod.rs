@@ -8,14 +8,19 @@
 //! - [`one_to_one`]: the rules of 1-to-1 servers with a user list (`join`, `apply`, `reply`,
 //!   `1v1offer`…), pure; [`one_to_one_transport`] is [`SocketIo1v1Signaling`]: one
 //!   socket.io v3 connection for the session.
+//! - [`mesh`]: the rules of mesh rooms (`room`, `new`, `webrtc`, `leave`), pure;
+//!   [`mesh_transport`] is [`SocketIoMeshSignaling`]: one connection per visit to a room.
 
 pub mod client;
 pub mod engine_io;
+pub mod mesh;
+pub mod mesh_transport;
 pub mod one_to_one;
 pub mod one_to_one_transport;
 pub mod room;
 pub mod room_transport;
 
+pub use mesh_transport::SocketIoMeshSignaling;
 pub use one_to_one_transport::SocketIo1v1Signaling;
 pub use room_transport::SocketIoRoomSignaling;
 

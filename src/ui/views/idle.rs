@@ -19,8 +19,10 @@ pub fn show(ui: &mut egui::Ui, state: &AppState, fields: &mut Fields, actions: &
         notices(ui, state);
         return;
     }
-    dial_field(ui, state.signaling, fields, actions, online);
-    if state.signaling == SignalingKind::Peercall {
+    if state.signaling != SignalingKind::SocketIoMesh {
+        dial_field(ui, state.signaling, fields, actions, online);
+    }
+    if state.signaling.has_rooms() {
         room_field(ui, fields, actions, online);
     }
     if let Some(heading) = presence_heading(state.signaling) {

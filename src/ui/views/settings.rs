@@ -147,6 +147,7 @@ fn kind_label(kind: SignalingKind) -> &'static str {
         SignalingKind::CallCode => "HTTP call-code server (webrtc-call)",
         SignalingKind::SocketIoRoom => "socket.io rooms of two",
         SignalingKind::SocketIo1v1 => "socket.io 1-to-1 with a user list",
+        SignalingKind::SocketIoMesh => "socket.io mesh rooms",
         SignalingKind::Manual => "No server: copy a line each way",
     }
 }
