@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use browser::Chromium;
-use common::{report_of, spawn_headless, start_server, Proc, ONE_CALL_AT_A_TIME};
+use common::{participant, report_of, spawn_headless, start_server, Proc, ONE_CALL_AT_A_TIME};
 use peercall::server::ServerConfig;
 use serde_json::Value;
 
@@ -30,15 +30,6 @@ fn member(url: &str, id: &str, hz: u32, extra: &[&str]) -> Proc {
     ];
     args.extend_from_slice(extra);
     spawn_headless(&args)
-}
-
-fn participant<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap_or_else(|| panic!("{id} is not among {}", report["participants"]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

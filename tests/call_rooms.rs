@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{report_of, spawn_headless, start_server, Proc, ONE_CALL_AT_A_TIME};
+use common::{participant, report_of, spawn_headless, start_server, Proc, ONE_CALL_AT_A_TIME};
 use peercall::server::ServerConfig;
 use serde_json::Value;
 
@@ -27,15 +27,6 @@ fn member(url: &str, id: &str, hz: u32, duration: &str) -> Proc {
         "--duration",
         duration,
     ])
-}
-
-fn participant<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap_or_else(|| panic!("{id} is not among {}", report["participants"]))
 }
 
 fn u(v: &Value) -> u64 {

@@ -426,12 +426,7 @@ async fn peercalls_and_a_browser_page_meet_in_a_socketio_mesh_room() {
         assert_eq!(me["signaling"], "socketio-mesh");
         assert_eq!(me["room"], "m");
         for (who, hz) in others {
-            let p = me["participants"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["id"] == who)
-                .unwrap_or_else(|| panic!("{who} missing: {}", me["participants"]));
+            let p = common::participant(me, who);
             assert!(
                 p["video"]["frames_decoded"].as_u64().unwrap() > 20,
                 "{who}: {p}"
@@ -441,12 +436,7 @@ async fn peercalls_and_a_browser_page_meet_in_a_socketio_mesh_room() {
         }
     }
     // pc2 left first: pc1 saw it go, and the page dropped both once they left.
-    let pc2_in_pc1 = pc1["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "pc2")
-        .unwrap();
+    let pc2_in_pc1 = common::participant(&pc1, "pc2");
     assert!(pc2_in_pc1["left_ms"].is_number(), "{pc2_in_pc1}");
     web.wait_for("Object.keys(window.members).length === 0")
         .await;

@@ -407,13 +407,7 @@ async fn the_window_in_a_room_of_four_shows_each_live_stream_in_a_grid() {
     window.kill();
     for other in others {
         let report = report_of(other).await;
-        let alice = report["participants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == "alice")
-            .cloned()
-            .unwrap_or_else(|| panic!("alice is missing: {}", report["participants"]));
+        let alice = common::participant(&report, "alice");
         assert!(
             alice["video"]["frames_decoded"].as_u64().unwrap() > 20,
             "{alice}"

@@ -1,16 +1,20 @@
-//! peercall's signaling: how two peers find each other and exchange call setup.
+//! peercall's signaling: how peers find each other and exchange call setup. Despite the name it
+//! holds three things, used by three parties:
 //!
-//! - [`protocol`]: the wire messages of protocol v1 (serde); the server uses these same types.
-//! - [`ids`]: what a peer ID and a call ID may be, and random ones.
-//! - [`switchboard`]: the protocol's rules as a pure state machine (registrations, calls, relay,
-//!   timeouts): messages and the time in, deliveries out. The server and `MemorySignaling` run it.
-//! - [`signaling`]: the [`Signaling`] trait the call engine talks to, and its events.
-//! - Transports: [`WsSignaling`] (WebSocket to a peercall server, reconnecting; [`tls`] says
-//!   which `wss://` / `https://` certificates it trusts), [`CallCodeSignaling`] (HTTP call-code
-//!   servers, polled), [`SocketIoRoomSignaling`] and [`SocketIo1v1Signaling`] (socket.io
-//!   servers, Engine.IO v4 and v3), [`ManualSignaling`] (no server: a line copied each way; the description
-//!   waits for its candidates in `gathered`) and [`MemorySignaling`] (in-process, for tests).
-//!   [`open`] turns a kind and an address into one of them.
+//! - The wire protocol, version 2 ([`protocol`]: the messages as Rust types; [`ids`]: what a peer
+//!   ID, call ID and room name may be). The server, every transport and the tests use these.
+//! - Its rules ([`switchboard`]: registrations, calls, rooms, relay, timeouts as a pure state
+//!   machine, messages and the time in, deliveries out). The server (`src/server`) and
+//!   [`MemorySignaling`] run this one copy, so they cannot drift.
+//! - The client side, which the call engine uses through the [`Signaling`] trait and its
+//!   [`SignalingEvent`]s ([`signaling`]), and its transports: [`WsSignaling`] (WebSocket to a
+//!   peercall server, reconnecting; [`tls`] says which `wss://` / `https://` certificates it
+//!   trusts), [`CallCodeSignaling`] (HTTP call-code servers, polled), [`SocketIoRoomSignaling`],
+//!   [`SocketIo1v1Signaling`] and [`SocketIoMeshSignaling`] (socket.io servers: rooms of two,
+//!   1-to-1 user lists, mesh rooms; Engine.IO v4 and v3), [`ManualSignaling`] (no server: a line
+//!   copied each way; a description waits for its candidates in `gathered`) and
+//!   [`MemorySignaling`] (in-process, for tests). [`kind`] names them and [`open`] turns a kind
+//!   and an address into one.
 //!
 //! Data flows one way: commands go in as trait calls, everything the other side says comes out as
 //! [`SignalingEvent`]s on one stream.

@@ -285,6 +285,16 @@ pub fn remote_events(report: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The entry of `participants` about `id` (a room's member, or a two-party call's other side).
+pub fn participant<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not among {}", report["participants"]))
+}
+
 /// A call engine in this process, registered as `id` on the server.
 pub async fn engine(url: &str, id: &str, video: &str) -> (CallEngine, Receiver<CallEvent>) {
     let signaling = WsSignaling::connect(url, WsOptions::default())
