@@ -1,5 +1,5 @@
 //! The protocol's rules as a pure state machine: who is registered, which calls are live, who
-//! is in which room ([`rooms`]), and what each message makes the server say to whom.
+//! is in which room (`rooms`), and what each message makes the server say to whom.
 //!
 //! No sockets and no clock: the caller passes the time in and carries out the returned
 //! [`Delivery`]s. The WebSocket server and [`crate::MemorySignaling`] both run on it, so the rules
