@@ -182,6 +182,9 @@ struct HeadlessArgs {
     /// Send a chat line this many seconds into the call.
     #[arg(long, num_args = 2, value_names = ["SECONDS", "TEXT"])]
     chat_at: Vec<String>,
+    /// Add this person to the call this many seconds into it (a two-party call becomes a room).
+    #[arg(long, num_args = 2, value_names = ["SECONDS", "ID"])]
+    add_at: Vec<String>,
     /// Write the JSON report here too (it always goes to stdout).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -347,6 +350,14 @@ async fn headless_call(
                 at.parse()
                     .with_context(|| format!("--chat-at takes SECONDS, not {at:?}"))?,
                 text.clone(),
+            )),
+            _ => None,
+        },
+        add_at: match args.add_at.as_slice() {
+            [at, id] => Some((
+                at.parse()
+                    .with_context(|| format!("--add-at takes SECONDS, not {at:?}"))?,
+                id.clone(),
             )),
             _ => None,
         },

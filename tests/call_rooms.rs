@@ -194,3 +194,71 @@ async fn a_member_adds_a_person_who_rings_accepts_and_meets_everyone() {
     // When the others have left, dave's call is over too.
     assert_eq!(dave["ended"]["by"], "remote", "{}", dave["ended"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_added_to_a_two_party_call_joins_both() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let answer = |id: &str, hz: u32, duration: &str| {
+        let audio = format!("synthetic:{hz}");
+        spawn_headless(&[
+            "answer",
+            "--server",
+            &url,
+            "--id",
+            id,
+            "--auto-accept",
+            "--video",
+            "synthetic:320x240@15",
+            "--audio",
+            &audio,
+            "--duration",
+            duration,
+        ])
+    };
+    let bob = answer("bob", 550, "9");
+    let carol = answer("carol", 660, "7");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // alice calls bob, and two seconds in adds carol.
+    let alice = spawn_headless(&[
+        "call",
+        "--server",
+        &url,
+        "--id",
+        "alice",
+        "--dial",
+        "bob",
+        "--add-at",
+        "2",
+        "carol",
+        "--video",
+        "synthetic:320x240@15",
+        "--audio",
+        "synthetic:440",
+        "--duration",
+        "10",
+    ]);
+    let (carol, bob, alice) = (
+        report_of(carol).await,
+        report_of(bob).await,
+        report_of(alice).await,
+    );
+    // The call became a room, and everyone met everyone.
+    for me in [&alice, &bob, &carol] {
+        assert!(
+            me["room"].as_str().is_some_and(|r| r.starts_with("call-")),
+            "{}",
+            me["room"]
+        );
+    }
+    saw_and_heard(&alice, "bob", 550.0, 60);
+    saw_and_heard(&alice, "carol", 660.0, 40);
+    saw_and_heard(&bob, "alice", 440.0, 60);
+    saw_and_heard(&bob, "carol", 660.0, 40);
+    saw_and_heard(&carol, "alice", 440.0, 40);
+    saw_and_heard(&carol, "bob", 550.0, 40);
+    // bob's first leg went on through it: one leg with alice, never started over.
+    assert_eq!(bob["setup_ms"]["reconnects"], 0);
+    assert_eq!(bob["peer"], "alice");
+}

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 use crate::protocol::{ClientMessage, SignalData};
-use crate::signaling::{Registration, SignalingEvent};
+use crate::signaling::{Registration, SignalingError, SignalingEvent};
 
 /// Signals from our connection waiting for a call's task, at most.
 const CALL_QUEUE: usize = 256;
@@ -43,12 +43,13 @@ pub(crate) struct CurrentCall {
 impl CurrentCall {
     /// Routes a protocol message: a dial starts a task through `start` (with the dialled name,
     /// the call ID and the task's commands); signals and hang-ups go to the task of their
-    /// call. Nobody rings through these servers, so accept and decline mean nothing.
+    /// call. Nobody rings through these servers, so accept and decline mean nothing; they have
+    /// no rooms, which is an error.
     pub fn route(
         &self,
         message: ClientMessage,
         start: impl FnOnce(String, String, mpsc::Receiver<CallCommand>),
-    ) {
+    ) -> Result<(), SignalingError> {
         match message {
             ClientMessage::Call { to, call_id, .. } => {
                 let (commands, rx) = mpsc::channel(CALL_QUEUE);
@@ -64,10 +65,10 @@ impl CurrentCall {
             ClientMessage::Hangup { call_id } => self.send(&call_id, CallCommand::HangUp),
             ClientMessage::Accept { .. }
             | ClientMessage::Reject { .. }
-            | ClientMessage::Register { .. }
-            | ClientMessage::Join { .. }
-            | ClientMessage::Leave { .. } => {}
+            | ClientMessage::Register { .. } => {}
+            ClientMessage::Join { .. } | ClientMessage::Leave { .. } => return Err(no_rooms()),
         }
+        Ok(())
     }
 
     fn send(&self, call_id: &str, command: CallCommand) {
@@ -84,4 +85,9 @@ impl CurrentCall {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, mpsc::Sender<CallCommand>)>> {
         self.task.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// What a transport without rooms says to a room message.
+pub(crate) fn no_rooms() -> SignalingError {
+    SignalingError::Misconfigured("this kind of signaling server has no rooms".into())
 }

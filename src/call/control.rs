@@ -28,7 +28,8 @@ impl Lane {
             Parsed::Message(
                 ControlMessage::MuteAudio(_)
                 | ControlMessage::MuteVideo(_)
-                | ControlMessage::Reject,
+                | ControlMessage::Reject
+                | ControlMessage::JoinRoom(_),
             ) => Lane::State,
             _ => Lane::Chat,
         }
@@ -116,6 +117,8 @@ pub enum ControlMessage {
     Reject,
     /// A text message (peercall extension).
     Chat(String),
+    /// The sender turned our call into a room to add someone: join it (peercall extension).
+    JoinRoom(String),
 }
 
 /// What an incoming text made of.
@@ -134,6 +137,7 @@ impl ControlMessage {
             ControlMessage::MuteVideo(v) => json!({"code":"mute_video","value":v}),
             ControlMessage::Reject => json!({"code":"reject"}),
             ControlMessage::Chat(text) => json!({"code":"chat","text":text}),
+            ControlMessage::JoinRoom(room) => json!({"code":"join_room","room":room}),
         };
         value.to_string()
     }
@@ -155,6 +159,11 @@ impl ControlMessage {
                 .get("text")
                 .and_then(Value::as_str)
                 .map(|t| ControlMessage::Chat(t.to_string())),
+            "join_room" => value
+                .get("room")
+                .and_then(Value::as_str)
+                .filter(|room| signaling_client::ids::check_room_name(room).is_ok())
+                .map(|room| ControlMessage::JoinRoom(room.to_string())),
             other => return Parsed::Unknown(other.to_string()),
         };
         match message {
@@ -176,6 +185,7 @@ mod tests {
             ControlMessage::MuteVideo(true),
             ControlMessage::Reject,
             ControlMessage::Chat("hi \"there\" ✓".into()),
+            ControlMessage::JoinRoom("call-0a1b2c".into()),
         ] {
             assert_eq!(ControlMessage::parse(&m.to_json()), Parsed::Message(m));
         }

@@ -106,6 +106,7 @@ impl CallEngine {
             gate: Arc::new(SendGate::default()),
             muted: (false, false),
             active: false,
+            adding: None,
             shared: shared.clone(),
         };
         tokio::spawn(task.run(command_rx, signaling_events, peer_rx));
@@ -167,6 +168,8 @@ struct EngineTask {
     muted: (bool, bool),
     /// A call is on (from the first leg or the room, until its `Ended` is said).
     active: bool,
+    /// A two-party call becoming a room to add someone: the room we opened, and whom to add.
+    adding: Option<(String, String)>,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -268,15 +271,13 @@ impl EngineTask {
         self.drop_ended_legs().await;
     }
 
-    /// A two-party call when idle; in a room, an invitation into it (Add person).
+    /// A two-party call when idle; in a room, an invitation into it (Add person); in a
+    /// two-party call, the call becomes a room first (see [`Self::add_to_call`]).
     async fn dial(&mut self, peer: String) {
         let room = match &self.room {
             Some(room) => Some(room.name.clone()),
             None if self.legs.is_empty() => None,
-            None => {
-                self.emit(CallEvent::Error("already in a call: hang up first".into()));
-                return;
-            }
+            None => return self.add_to_call(peer).await,
         };
         if self.legs.iter().any(|l| l.peer_id() == Some(peer.as_str())) {
             self.emit(CallEvent::Error(format!("{peer} is in the call already")));
@@ -287,6 +288,26 @@ impl EngineTask {
             .session
             .command(CallCommand::Dial(peer), Instant::now());
         self.carry_out(key, actions).await;
+    }
+
+    /// Adding someone to a two-party call: we open a room, tell the other side to join it (on
+    /// the data channel, `join_room`), and invite the new person into it once we are in.
+    async fn add_to_call(&mut self, peer: String) {
+        if self.adding.is_some() || self.legs.iter().any(|l| l.peer_id() == Some(peer.as_str())) {
+            self.emit(CallEvent::Error(format!(
+                "{peer} is being added, or is in the call"
+            )));
+            return;
+        }
+        let name = format!("call-{}", &signaling_client::ids::random_call_id()[..12]);
+        let join = ClientMessage::Join { room: name.clone() };
+        if let Err(e) = self.signaling.send(join).await {
+            self.emit(CallEvent::Error(format!(
+                "cannot add {peer}: this signaling server has no rooms ({e})"
+            )));
+            return;
+        }
+        self.adding = Some((name, peer));
     }
 
     async fn join_room(&mut self, room: String) {
@@ -495,6 +516,21 @@ impl EngineTask {
                 });
             }
         }
+        // The room we opened to add someone: the others come along, and the new one is invited.
+        if let Some((room, peer)) = self.adding.take_if(|(room, _)| *room == name) {
+            let join = super::control::ControlMessage::JoinRoom(room.clone()).to_json();
+            for key in 0..self.legs.len() {
+                let actions = self.legs[key]
+                    .session
+                    .command(CallCommand::RawControl(join.clone()), Instant::now());
+                self.carry_out(key, actions).await;
+            }
+            let key = self.new_leg(Some(room));
+            let actions = self.legs[key]
+                .session
+                .command(CallCommand::Dial(peer), Instant::now());
+            self.carry_out(key, actions).await;
+        }
         let Some(room) = &self.room else { return };
         let to_dial: Vec<String> = room
             .to_dial(|m| self.legs.iter().any(|l| l.peer_id() == Some(m)))
@@ -626,6 +662,15 @@ impl EngineTask {
                     }
                 }
                 Action::ClosePeer => self.legs[key].close_peer(&self.outlets).await,
+                Action::JoinRoom(room) => {
+                    if self.room.is_none() {
+                        tracing::info!(%room, "the call becomes a room: joining it");
+                        let join = ClientMessage::Join { room };
+                        if let Err(e) = self.signaling.send(join).await {
+                            tracing::warn!(error = %e, "cannot join the room the call became");
+                        }
+                    }
+                }
             }
         }
     }

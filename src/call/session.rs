@@ -88,6 +88,8 @@ pub enum Action {
     /// A chat line: on the transport's own chat channel if it has one, else as control.
     SendChat(String),
     ClosePeer,
+    /// The other side turned the call into a room: join it.
+    JoinRoom(String),
     Emit(CallEvent),
 }
 
@@ -526,6 +528,12 @@ impl Session {
                         kind: MediaKind::Video,
                         muted,
                     }))
+                }
+                Parsed::Message(ControlMessage::JoinRoom(room)) if self.connected => {
+                    out.push(Action::JoinRoom(room))
+                }
+                Parsed::Message(ControlMessage::JoinRoom(room)) => {
+                    tracing::warn!(%room, "asked to join a room before the call connected: ignored");
                 }
                 Parsed::Message(ControlMessage::Chat(text)) => {
                     out.push(Action::Emit(CallEvent::Chat {

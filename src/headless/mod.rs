@@ -56,6 +56,8 @@ pub struct HeadlessOptions {
     pub unmute_after: Option<f64>,
     /// Send this chat line this many seconds into the call.
     pub chat_at: Option<(f64, String)>,
+    /// Add this person to the call this many seconds into it.
+    pub add_at: Option<(f64, String)>,
     pub network: NetworkSettings,
     /// How long a callee waits for a call before giving up.
     pub wait: Duration,
@@ -265,6 +267,7 @@ struct Run {
     mute_video_at: Option<f64>,
     unmute_after: Option<f64>,
     chat_at: Option<(f64, String)>,
+    add_at: Option<(f64, String)>,
     /// The dial, or `incoming`: what setup times count from.
     start: Option<Instant>,
     /// When media connected: what `--duration` and the mute times count from.
@@ -288,6 +291,7 @@ impl Run {
             mute_video_at: options.mute_video_at,
             unmute_after: options.unmute_after,
             chat_at: options.chat_at.clone(),
+            add_at: options.add_at.clone(),
             start: None,
             connected: None,
             scheduled: Vec::new(),
@@ -388,6 +392,9 @@ impl Run {
                         self.scheduled
                             .push((at(t + u), CallCommand::MuteVideo(false)));
                     }
+                }
+                if let Some((t, id)) = &self.add_at {
+                    self.scheduled.push((at(*t), CallCommand::Dial(id.clone())));
                 }
                 if let Some((t, text)) = &self.chat_at {
                     self.scheduled

@@ -82,8 +82,7 @@ impl Signaling for CallCodeSignaling {
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
         self.shared.line.route(message, |code, call_id, commands| {
             tokio::spawn(run_line(self.shared.clone(), code, call_id, commands));
-        });
-        Ok(())
+        })
     }
 
     fn take_events(&self) -> Option<SignalingEvents> {

@@ -62,8 +62,7 @@ impl Signaling for SocketIoRoomSignaling {
     async fn send(&self, message: ClientMessage) -> Result<(), SignalingError> {
         self.shared.room.route(message, |room, call_id, commands| {
             tokio::spawn(run_room(self.shared.clone(), room, call_id, commands));
-        });
-        Ok(())
+        })
     }
 
     fn take_events(&self) -> Option<SignalingEvents> {

@@ -314,9 +314,15 @@ fn controls(
         ui.label(RichText::new(format!("connection {word}")).color(color))
             .on_hover_text("from round-trip time, loss and frame rate");
     });
-    if let Some(room) = &state.room {
+    // Anyone can be added on a peercall server: a two-party call becomes a room.
+    let can_add =
+        state.room.is_some() || state.signaling == signaling_client::SignalingKind::Peercall;
+    if can_add {
         ui.horizontal(|ui| {
-            ui.label(format!("Room {room} · add a person:"));
+            ui.label(match &state.room {
+                Some(room) => format!("Room {room} · add a person:"),
+                None => "Add a person:".to_string(),
+            });
             ui.add(
                 egui::TextEdit::singleline(&mut fields.add_person)
                     .hint_text("their ID")
