@@ -78,8 +78,16 @@ fn single(
     area: Rect,
 ) -> Rect {
     let mut video_area = area;
+    // Their own state when we know whose video this is (a room down to one other), else the call's.
+    let (mic_muted, camera_off) = match remote {
+        Some(r) if state.room.is_some() => {
+            let s = state.remote_state(r.id);
+            (s.mic_muted, s.camera_off)
+        }
+        _ => (state.remote_mic_muted, state.remote_camera_off),
+    };
     match remote.and_then(|r| r.texture) {
-        Some(texture) if !state.remote_camera_off => {
+        Some(texture) if !camera_off => {
             let rect = fit(texture.size_vec2(), area);
             ui.painter()
                 .image(texture.id(), rect, FULL_UV, Color32::WHITE);
@@ -87,7 +95,7 @@ fn single(
             video_area = rect;
         }
         _ => {
-            let text = if state.remote_camera_off {
+            let text = if camera_off {
                 format!("{peer} turned the camera off")
             } else if duration.is_some() {
                 format!("Waiting for {peer}'s video…")
@@ -103,7 +111,7 @@ fn single(
             );
         }
     }
-    if state.remote_mic_muted {
+    if mic_muted {
         ui.painter().text(
             video_area.left_top() + egui::vec2(16.0, 16.0),
             Align2::LEFT_TOP,
