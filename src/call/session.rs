@@ -346,6 +346,8 @@ impl Session {
         out
     }
 
+    /// One signaling event about this call, each kind to its handler; one that does not fit the
+    /// call's state is logged, not silently dropped.
     pub fn signaling(&mut self, event: SignalingEvent) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
@@ -353,121 +355,149 @@ impl Session {
                 from,
                 call_id,
                 room,
-            } => {
-                if self.in_call() {
-                    out.push(Action::Signal(ClientMessage::Reject {
-                        call_id,
-                        reason: RejectReason::Busy,
-                    }));
-                    out.push(Action::Emit(CallEvent::MissedWhileBusy { peer: from }));
-                } else {
-                    out.push(Action::Emit(CallEvent::Incoming {
-                        peer: from.clone(),
-                        call_id: call_id.clone(),
-                        room: room.clone(),
-                    }));
-                    self.phase = Phase::Ringing {
-                        call_id,
-                        peer: from,
-                        early: Vec::new(),
-                    };
-                }
-            }
-            SignalingEvent::Accepted { call_id, from } => {
-                if let Phase::Outgoing {
-                    call_id: ours,
-                    accepted,
-                    ..
-                } = &mut self.phase
-                {
-                    if *ours == call_id && !*accepted {
-                        *accepted = true;
-                        out.push(Action::Emit(CallEvent::Accepted { peer: from }));
-                    }
-                }
+            } => self.on_incoming(from, call_id, room, &mut out),
+            SignalingEvent::Accepted { call_id, from } if self.is_current(&call_id) => {
+                self.on_accepted(from, &mut out)
             }
             SignalingEvent::OfferComing { from, call_id } => {
                 self.offer_coming(from, call_id, &mut out)
             }
             SignalingEvent::Rejected {
                 call_id, reason, ..
-            } if self.is_current(&call_id) => {
-                let reason = match reason {
-                    RejectReason::Busy => EndReason::Busy,
-                    RejectReason::Declined => EndReason::Declined,
-                };
-                self.end(EndedBy::Remote, reason, true, &mut out);
-            }
-            SignalingEvent::Signal { call_id, data, .. } => {
-                if !self.is_current(&call_id) {
-                    return out;
-                }
-                match &mut self.phase {
-                    Phase::Ringing { early, .. } => {
-                        let held: usize = early.iter().map(signal_bytes).sum();
-                        if early.len() < MAX_EARLY_SIGNALS
-                            && held + signal_bytes(&data) <= MAX_EARLY_BYTES
-                        {
-                            early.push(data);
-                        } else {
-                            tracing::warn!("too many signals while ringing: one is dropped");
-                        }
-                    }
-                    _ => out.extend(self.remote_signal(data)),
-                }
+            } if self.is_current(&call_id) => self.on_rejected(reason, &mut out),
+            SignalingEvent::Signal { call_id, data, .. } if self.is_current(&call_id) => {
+                self.on_signal(data, &mut out)
             }
             SignalingEvent::Hangup {
                 call_id, reason, ..
-            } if self.is_current(&call_id) => {
-                let reason = match reason {
-                    Some(HangupReason::Gone) => EndReason::PeerGone,
-                    Some(HangupReason::Timeout) => EndReason::NoAnswer,
-                    Some(HangupReason::RoomFull) => EndReason::Failed("the room is full".into()),
-                    None if matches!(
-                        self.phase,
-                        Phase::Ringing { .. }
-                            | Phase::Outgoing {
-                                accepted: false,
-                                ..
-                            }
-                    ) =>
-                    {
-                        EndReason::Cancelled
-                    }
-                    None => EndReason::HungUp,
-                };
-                let had_peer = self.has_peer();
-                self.end(EndedBy::Remote, reason, had_peer, &mut out);
-            }
+            } if self.is_current(&call_id) => self.on_hangup(reason, &mut out),
             SignalingEvent::Error {
                 code,
                 message,
                 call_id: Some(call_id),
                 ..
-            } if self.is_current(&call_id) => {
-                let reason = match code {
-                    ErrorCode::UnknownPeer => EndReason::UnknownPeer,
-                    _ => EndReason::Failed(format!("{code}: {message}")),
-                };
-                let had_peer = self.has_peer();
-                self.end(EndedBy::Local, reason, had_peer, &mut out);
-            }
-            SignalingEvent::Disconnected { reason } if self.in_call() && self.connected => {
-                tracing::warn!(%reason, "signaling lost: the connected call goes on peer to peer");
-                self.signaling_lost = true;
-            }
+            } if self.is_current(&call_id) => self.on_error(code, message, &mut out),
             SignalingEvent::Disconnected { reason } if self.in_call() => {
-                let had_peer = self.has_peer();
-                self.end(
-                    EndedBy::Local,
-                    EndReason::SignalingLost(reason),
-                    had_peer,
-                    &mut out,
-                );
+                self.on_signaling_lost(reason, &mut out)
             }
-            _ => {}
+            event => self.unexpected(&event),
         }
         out
+    }
+
+    /// Something that does not fit the call's state (a late candidate of an ended call, an
+    /// event for another call): said in the log, with the state, and left.
+    fn unexpected(&self, what: &dyn std::fmt::Debug) {
+        tracing::debug!(phase = ?self.phase, ?what, "unexpected in this state: ignored");
+    }
+
+    fn on_incoming(
+        &mut self,
+        from: String,
+        call_id: String,
+        room: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        if self.in_call() {
+            out.push(Action::Signal(ClientMessage::Reject {
+                call_id,
+                reason: RejectReason::Busy,
+            }));
+            out.push(Action::Emit(CallEvent::MissedWhileBusy { peer: from }));
+            return;
+        }
+        out.push(Action::Emit(CallEvent::Incoming {
+            peer: from.clone(),
+            call_id: call_id.clone(),
+            room,
+        }));
+        self.phase = Phase::Ringing {
+            call_id,
+            peer: from,
+            early: Vec::new(),
+        };
+    }
+
+    fn on_accepted(&mut self, from: String, out: &mut Vec<Action>) {
+        match &mut self.phase {
+            Phase::Outgoing { accepted, .. } if !*accepted => {
+                *accepted = true;
+                out.push(Action::Emit(CallEvent::Accepted { peer: from }));
+            }
+            _ => self.unexpected(&format!("accepted by {from}")),
+        }
+    }
+
+    fn on_rejected(&mut self, reason: RejectReason, out: &mut Vec<Action>) {
+        let reason = match reason {
+            RejectReason::Busy => EndReason::Busy,
+            RejectReason::Declined => EndReason::Declined,
+        };
+        self.end(EndedBy::Remote, reason, true, out);
+    }
+
+    /// SDP or a candidate: held while ringing (bounded), applied once answered.
+    fn on_signal(&mut self, data: SignalData, out: &mut Vec<Action>) {
+        match &mut self.phase {
+            Phase::Ringing { early, .. } => {
+                let held: usize = early.iter().map(signal_bytes).sum();
+                if early.len() < MAX_EARLY_SIGNALS && held + signal_bytes(&data) <= MAX_EARLY_BYTES
+                {
+                    early.push(data);
+                } else {
+                    tracing::warn!("too many signals while ringing: one is dropped");
+                }
+            }
+            _ => out.extend(self.remote_signal(data)),
+        }
+    }
+
+    fn on_hangup(&mut self, reason: Option<HangupReason>, out: &mut Vec<Action>) {
+        let reason = match reason {
+            Some(HangupReason::Gone) => EndReason::PeerGone,
+            Some(HangupReason::Timeout) => EndReason::NoAnswer,
+            Some(HangupReason::RoomFull) => EndReason::Failed("the room is full".into()),
+            None if matches!(
+                self.phase,
+                Phase::Ringing { .. }
+                    | Phase::Outgoing {
+                        accepted: false,
+                        ..
+                    }
+            ) =>
+            {
+                EndReason::Cancelled
+            }
+            None => EndReason::HungUp,
+        };
+        let had_peer = self.has_peer();
+        self.end(EndedBy::Remote, reason, had_peer, out);
+    }
+
+    fn on_error(&mut self, code: ErrorCode, message: String, out: &mut Vec<Action>) {
+        let reason = match code {
+            ErrorCode::UnknownPeer => EndReason::UnknownPeer,
+            _ => EndReason::Failed(format!("{code}: {message}")),
+        };
+        let had_peer = self.has_peer();
+        self.end(EndedBy::Local, reason, had_peer, out);
+    }
+
+    /// The server is gone: a connected call goes on peer to peer; one still being set up
+    /// cannot finish.
+    fn on_signaling_lost(&mut self, reason: String, out: &mut Vec<Action>) {
+        if self.connected {
+            tracing::warn!(%reason, "signaling lost: the connected call goes on peer to peer");
+            self.signaling_lost = true;
+            return;
+        }
+        let had_peer = self.has_peer();
+        self.end(
+            EndedBy::Local,
+            EndReason::SignalingLost(reason),
+            had_peer,
+            out,
+        );
     }
 
     pub fn peer_notice(&mut self, notice: PeerNotice, now: Instant) -> Vec<Action> {
@@ -514,45 +544,7 @@ impl Session {
                     ));
                 }
             }
-            PeerNotice::Control(parsed) => match parsed {
-                Parsed::Message(ControlMessage::MuteAudio(muted)) => {
-                    out.push(Action::Emit(CallEvent::RemoteMuted {
-                        peer: self.peer().unwrap_or_default().to_string(),
-                        kind: MediaKind::Audio,
-                        muted,
-                    }))
-                }
-                Parsed::Message(ControlMessage::MuteVideo(muted)) => {
-                    out.push(Action::Emit(CallEvent::RemoteMuted {
-                        peer: self.peer().unwrap_or_default().to_string(),
-                        kind: MediaKind::Video,
-                        muted,
-                    }))
-                }
-                Parsed::Message(ControlMessage::JoinRoom(room)) if self.connected => {
-                    out.push(Action::JoinRoom(room))
-                }
-                Parsed::Message(ControlMessage::JoinRoom(room)) => {
-                    tracing::warn!(%room, "asked to join a room before the call connected: ignored");
-                }
-                Parsed::Message(ControlMessage::Chat(text)) => {
-                    out.push(Action::Emit(CallEvent::Chat {
-                        peer: self.peer().unwrap_or_default().to_string(),
-                        text,
-                    }))
-                }
-                Parsed::Message(ControlMessage::Reject) => {
-                    // The remote also hangs up through signaling; saying so again would only
-                    // earn an `unknown_call`.
-                    self.end(EndedBy::Remote, EndReason::HungUp, true, &mut out);
-                }
-                Parsed::Unknown(code) => {
-                    tracing::debug!(%code, "ignoring an unknown control code");
-                }
-                Parsed::Malformed(why) => {
-                    tracing::warn!(%why, "ignoring a malformed control message");
-                }
-            },
+            PeerNotice::Control(parsed) => self.on_control(parsed, &mut out),
             PeerNotice::ControlClosed if self.signaling_lost && self.connected => {
                 tracing::info!(
                     "the data channel closed, and no server can say why: the other side left"
@@ -563,6 +555,47 @@ impl Session {
             PeerNotice::Failed(why) => self.connection_failed(why, now, &mut out),
         }
         out
+    }
+
+    /// A control message from the other side (docs/protocol.md §2).
+    fn on_control(&mut self, parsed: Parsed, out: &mut Vec<Action>) {
+        let peer = self.peer().unwrap_or_default().to_string();
+        match parsed {
+            Parsed::Message(ControlMessage::MuteAudio(muted)) => {
+                out.push(Action::Emit(CallEvent::RemoteMuted {
+                    peer,
+                    kind: MediaKind::Audio,
+                    muted,
+                }))
+            }
+            Parsed::Message(ControlMessage::MuteVideo(muted)) => {
+                out.push(Action::Emit(CallEvent::RemoteMuted {
+                    peer,
+                    kind: MediaKind::Video,
+                    muted,
+                }))
+            }
+            Parsed::Message(ControlMessage::JoinRoom(room)) if self.connected => {
+                out.push(Action::JoinRoom(room))
+            }
+            Parsed::Message(ControlMessage::JoinRoom(room)) => {
+                tracing::warn!(%room, "asked to join a room before the call connected: ignored");
+            }
+            Parsed::Message(ControlMessage::Chat(text)) => {
+                out.push(Action::Emit(CallEvent::Chat { peer, text }))
+            }
+            Parsed::Message(ControlMessage::Reject) => {
+                // The remote also hangs up through signaling; saying so again would only
+                // earn an `unknown_call`.
+                self.end(EndedBy::Remote, EndReason::HungUp, true, out);
+            }
+            Parsed::Unknown(code) => {
+                tracing::debug!(%code, "ignoring an unknown control code");
+            }
+            Parsed::Malformed(why) => {
+                tracing::warn!(%why, "ignoring a malformed control message");
+            }
+        }
     }
 
     /// The current connection failed: before it ever connected, but after ICE found a path
