@@ -82,11 +82,23 @@ impl TlsTrust {
     }
 }
 
+/// A certificate's SHA-256 fingerprint (of its DER): what a pin is compared with, and what the
+/// server prints about its own certificate.
 pub fn sha256(der: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+/// `AB:CD:…`, the form browsers show in their certificate viewer (and [`TlsTrust::pinned_from_hex`]
+/// reads back).
+pub fn fingerprint_hex(fingerprint: &[u8; 32]) -> String {
+    fingerprint
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Skips the chain and name checks (a self-signed LAN certificate passes neither) but still
@@ -168,6 +180,7 @@ mod tests {
             TlsTrust::pinned_from_hex(&hex),
             Ok(TlsTrust::PinnedSha256(want))
         );
+        assert_eq!(fingerprint_hex(&want), colons, "printed as it is read back");
         assert_eq!(
             TlsTrust::pinned_from_hex(&colons),
             Ok(TlsTrust::PinnedSha256(want))

@@ -24,21 +24,23 @@
 
 pub(crate) mod adaptation;
 pub mod control;
-pub mod engine;
-pub mod events;
+pub(crate) mod engine;
+pub(crate) mod events;
 pub(crate) mod leg;
-pub mod link;
+pub(crate) mod link;
 pub(crate) mod mdns;
 pub mod media_setup;
 pub mod media_stats;
-pub mod participant;
+pub(crate) mod participant;
 pub mod peer;
-pub mod receive_pipeline;
+pub(crate) mod receive_pipeline;
 pub(crate) mod room;
-pub mod send_pipeline;
-pub mod session;
+pub(crate) mod send_pipeline;
+pub(crate) mod session;
 pub mod vp8_assembler;
 
 pub use engine::{CallEngine, EngineConfig};
 pub use events::{CallEvent, CallEvents, CallStats, EndReason, EndedBy, MediaKind};
+pub use link::LinkStats;
+pub use participant::Participant;
 pub use session::{CallCommand, Role};

@@ -205,10 +205,6 @@ impl Session {
         }
     }
 
-    pub fn muted(&self) -> (bool, bool) {
-        (self.audio_muted, self.video_muted)
-    }
-
     /// Whether a peer connection exists (after dialling, or after accepting).
     fn has_peer(&self) -> bool {
         matches!(self.phase, Phase::Outgoing { .. } | Phase::Answered { .. })

@@ -220,6 +220,7 @@ impl SampleRing {
     }
 
     /// Fills `out` from the queue, padding with silence on underrun.
+    #[cfg(test)]
     pub fn pop_into(&self, out: &mut [i16]) {
         let mut s = self.lock();
         let n = out.len().min(s.samples.len());
@@ -260,10 +261,6 @@ impl SampleRing {
 
     pub fn len(&self) -> usize {
         self.lock().samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Samples dropped because the ring was full.

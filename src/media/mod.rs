@@ -22,21 +22,21 @@
 //! thin links).
 
 pub mod audio_analyzer;
-pub mod audio_device;
+pub(crate) mod audio_device;
 pub mod camera;
 pub mod convert;
-pub mod error;
-pub mod frame;
-pub mod frame_slot;
+pub(crate) mod error;
+pub(crate) mod frame;
+pub(crate) mod frame_slot;
 pub mod jitter_buffer;
 pub mod microphone;
 pub mod opus_codec;
-pub mod pacer;
+pub(crate) mod pacer;
 pub mod scale;
 pub mod speaker;
 pub mod test_pattern;
 pub mod tone;
-pub mod traits;
+pub(crate) mod traits;
 pub mod vp8;
 
 pub use error::{DeviceKind, MediaError, Result};

@@ -11,13 +11,13 @@
 //! A frame flows connection → hub (switchboard decides) → the outboxes of the recipients →
 //! their connections.
 
-pub mod connection;
-pub mod hub;
+pub(crate) mod connection;
+pub(crate) mod hub;
 pub mod limits;
-pub mod outbox;
-pub mod rate_limit;
+pub(crate) mod outbox;
+pub(crate) mod rate_limit;
 pub mod tls;
-pub mod web;
+pub(crate) mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

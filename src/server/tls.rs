@@ -18,6 +18,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
+
+// One fingerprint for the certificate the server shows and the pin a client checks.
+pub use signaling_client::tls::{fingerprint_hex, sha256};
 use tokio_rustls::TlsAcceptor;
 
 /// A handshake that takes longer than this is dropped.
@@ -130,22 +133,6 @@ impl TlsIdentity {
     pub fn fingerprint_hex(&self) -> String {
         fingerprint_hex(&self.fingerprint)
     }
-}
-
-pub fn sha256(der: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
-/// `AB:CD:…`, the form browsers show in their certificate viewer.
-pub fn fingerprint_hex(fingerprint: &[u8; 32]) -> String {
-    fingerprint
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// What a self-signed certificate should cover: localhost, loopback, the bound address, and the

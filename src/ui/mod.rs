@@ -10,12 +10,12 @@
 //! Frames flow decoder → `FrameSlot` → one texture update per new frame → painted; the UI never
 //! waits on the network, and an idle window does not repaint.
 
-pub mod app;
+pub(crate) mod app;
 pub mod backend;
-pub mod ringer;
+pub(crate) mod ringer;
 pub mod settings;
 pub mod state;
-pub mod video;
+pub(crate) mod video;
 pub mod views;
 
 use std::sync::{mpsc as std_mpsc, Arc};
