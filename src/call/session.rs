@@ -210,136 +210,132 @@ impl Session {
         matches!(self.phase, Phase::Outgoing { .. } | Phase::Answered { .. })
     }
 
+    /// One command from the user, each to its handler; one that does not fit the call's state
+    /// is logged.
     pub fn command(&mut self, command: CallCommand, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match command {
-            CallCommand::Dial(peer) => {
-                if self.in_call() {
-                    out.push(Action::Emit(CallEvent::Error(
-                        "already in a call: hang up first".into(),
-                    )));
-                    return out;
-                }
-                let call_id = random_call_id();
-                out.push(Action::Signal(ClientMessage::Call {
-                    to: peer.clone(),
-                    call_id: call_id.clone(),
-                    room: self.room.clone(),
-                }));
-                out.push(Action::StartPeer {
-                    call_id: call_id.clone(),
-                    role: Role::Caller,
-                });
-                out.push(Action::Emit(CallEvent::Calling {
-                    peer: peer.clone(),
-                    call_id: call_id.clone(),
-                }));
-                self.connected = false;
-                self.setup = Setup {
-                    attempts: 1,
-                    ..Setup::default()
-                };
-                self.phase = Phase::Outgoing {
-                    call_id,
-                    peer,
-                    since: now,
-                    accepted: false,
-                };
-            }
-            CallCommand::Accept => {
-                let Phase::Ringing {
-                    call_id,
-                    peer,
-                    early,
-                } = std::mem::replace(&mut self.phase, Phase::Idle)
-                else {
-                    return out;
-                };
-                out.push(Action::Signal(ClientMessage::Accept {
-                    call_id: call_id.clone(),
-                }));
-                out.push(Action::StartPeer {
-                    call_id: call_id.clone(),
-                    role: Role::Callee,
-                });
-                out.push(Action::Emit(CallEvent::Accepted { peer: peer.clone() }));
-                self.connected = false;
-                self.setup = Setup {
-                    attempts: 1,
-                    accepted_at: Some(now),
-                    ..Setup::default()
-                };
-                self.phase = Phase::Answered { call_id, peer };
-                for data in early {
-                    out.extend(self.remote_signal(data));
-                }
-            }
-            CallCommand::Decline => {
-                if let Phase::Ringing { call_id, .. } = &self.phase {
-                    out.push(Action::Signal(ClientMessage::Reject {
-                        call_id: call_id.clone(),
-                        reason: RejectReason::Declined,
-                    }));
-                    self.end(EndedBy::Local, EndReason::Declined, false, &mut out);
-                }
-            }
-            CallCommand::HangUp => match &self.phase {
-                Phase::Idle => {}
-                Phase::Ringing { .. } => return self.command(CallCommand::Decline, now),
-                Phase::Outgoing {
-                    call_id, accepted, ..
-                } => {
-                    let reason = if *accepted {
-                        EndReason::HungUp
-                    } else {
-                        EndReason::Cancelled
-                    };
-                    if *accepted {
-                        out.push(Action::SendControl(ControlMessage::Reject.to_json()));
-                    }
-                    out.push(Action::Signal(ClientMessage::Hangup {
-                        call_id: call_id.clone(),
-                    }));
-                    self.end(EndedBy::Local, reason, true, &mut out);
-                }
-                Phase::Answered { call_id, .. } => {
-                    out.push(Action::SendControl(ControlMessage::Reject.to_json()));
-                    out.push(Action::Signal(ClientMessage::Hangup {
-                        call_id: call_id.clone(),
-                    }));
-                    self.end(EndedBy::Local, EndReason::HungUp, true, &mut out);
-                }
-            },
+            CallCommand::Dial(peer) => self.dial(peer, now, &mut out),
+            CallCommand::Accept if self.is_ringing() => self.accept(now, &mut out),
+            CallCommand::Decline if self.is_ringing() => self.decline(&mut out),
+            CallCommand::HangUp if self.in_call() => self.hang_up(&mut out),
             CallCommand::MuteAudio(muted) => {
                 self.audio_muted = muted;
-                if self.has_peer() {
-                    out.push(Action::SendControl(
-                        ControlMessage::MuteAudio(muted).to_json(),
-                    ));
-                }
+                self.tell(ControlMessage::MuteAudio(muted).to_json(), &mut out);
             }
             CallCommand::MuteVideo(muted) => {
                 self.video_muted = muted;
-                if self.has_peer() {
-                    out.push(Action::SendControl(
-                        ControlMessage::MuteVideo(muted).to_json(),
-                    ));
-                }
+                self.tell(ControlMessage::MuteVideo(muted).to_json(), &mut out);
             }
-            CallCommand::Chat(text) => {
-                if self.has_peer() {
-                    out.push(Action::SendChat(text));
-                }
-            }
-            CallCommand::RawControl(text) => {
-                if self.has_peer() {
-                    out.push(Action::SendControl(text));
-                }
-            }
-            // The engine's, not a leg's.
-            CallCommand::JoinRoom(_) => {}
+            CallCommand::Chat(text) if self.has_peer() => out.push(Action::SendChat(text)),
+            CallCommand::RawControl(text) => self.tell(text, &mut out),
+            // Joining a room is the engine's; the rest does not fit this state.
+            command => self.unexpected(&command),
         }
         out
+    }
+
+    /// Says `text` on the control channel, once there is a connection to say it on.
+    fn tell(&self, text: String, out: &mut Vec<Action>) {
+        if self.has_peer() {
+            out.push(Action::SendControl(text));
+        }
+    }
+
+    fn dial(&mut self, peer: String, now: Instant, out: &mut Vec<Action>) {
+        if self.in_call() {
+            out.push(Action::Emit(CallEvent::Error(
+                "already in a call: hang up first".into(),
+            )));
+            return;
+        }
+        let call_id = random_call_id();
+        out.push(Action::Signal(ClientMessage::Call {
+            to: peer.clone(),
+            call_id: call_id.clone(),
+            room: self.room.clone(),
+        }));
+        out.push(Action::StartPeer {
+            call_id: call_id.clone(),
+            role: Role::Caller,
+        });
+        out.push(Action::Emit(CallEvent::Calling {
+            peer: peer.clone(),
+            call_id: call_id.clone(),
+        }));
+        self.connected = false;
+        self.setup = Setup {
+            attempts: 1,
+            ..Setup::default()
+        };
+        self.phase = Phase::Outgoing {
+            call_id,
+            peer,
+            since: now,
+            accepted: false,
+        };
+    }
+
+    /// Takes the ringing call; what arrived while it rang is applied now.
+    fn accept(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Phase::Ringing {
+            call_id,
+            peer,
+            early,
+        } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return;
+        };
+        out.push(Action::Signal(ClientMessage::Accept {
+            call_id: call_id.clone(),
+        }));
+        out.push(Action::StartPeer {
+            call_id: call_id.clone(),
+            role: Role::Callee,
+        });
+        out.push(Action::Emit(CallEvent::Accepted { peer: peer.clone() }));
+        self.connected = false;
+        self.setup = Setup {
+            attempts: 1,
+            accepted_at: Some(now),
+            ..Setup::default()
+        };
+        self.phase = Phase::Answered { call_id, peer };
+        for data in early {
+            out.extend(self.remote_signal(data));
+        }
+    }
+
+    fn decline(&mut self, out: &mut Vec<Action>) {
+        if let Phase::Ringing { call_id, .. } = &self.phase {
+            out.push(Action::Signal(ClientMessage::Reject {
+                call_id: call_id.clone(),
+                reason: RejectReason::Declined,
+            }));
+            self.end(EndedBy::Local, EndReason::Declined, false, out);
+        }
+    }
+
+    /// Hanging up: declines a ringing call, cancels an unanswered one, else ends it both ways
+    /// (the data channel is quickest, signaling is sure).
+    fn hang_up(&mut self, out: &mut Vec<Action>) {
+        let (call_id, reason, connected_to_them) = match &self.phase {
+            Phase::Idle => return,
+            Phase::Ringing { .. } => return self.decline(out),
+            Phase::Outgoing {
+                call_id,
+                accepted: false,
+                ..
+            } => (call_id.clone(), EndReason::Cancelled, false),
+            Phase::Outgoing { call_id, .. } | Phase::Answered { call_id, .. } => {
+                (call_id.clone(), EndReason::HungUp, true)
+            }
+        };
+        if connected_to_them {
+            out.push(Action::SendControl(ControlMessage::Reject.to_json()));
+        }
+        out.push(Action::Signal(ClientMessage::Hangup { call_id }));
+        self.end(EndedBy::Local, reason, true, out);
     }
 
     /// One signaling event about this call, each kind to its handler; one that does not fit the
