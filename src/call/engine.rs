@@ -32,6 +32,9 @@ use crate::media::frame_slot::FrameSlot;
 
 /// Legs at most: a room of the protocol's largest size, less ourselves.
 const MAX_LEGS: usize = 15;
+/// People kept in a call's list, at most: those who left go first (a room with much coming and
+/// going must not grow it without end).
+const MAX_PARTICIPANTS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -281,6 +284,10 @@ impl EngineTask {
         };
         if self.legs.iter().any(|l| l.peer_id() == Some(peer.as_str())) {
             self.emit(CallEvent::Error(format!("{peer} is in the call already")));
+            return;
+        }
+        if self.legs.len() >= MAX_LEGS {
+            self.emit(CallEvent::Error(format!("the call holds {MAX_LEGS} others at most")));
             return;
         }
         let key = self.new_leg(room);
@@ -538,6 +545,10 @@ impl EngineTask {
             .filter(|m| members.contains(m))
             .collect();
         for member in to_dial {
+            if self.legs.len() >= MAX_LEGS {
+                tracing::warn!(%member, "a leg beyond {MAX_LEGS}: not dialled");
+                break;
+            }
             let key = self.new_leg(Some(name.clone()));
             let actions = self.legs[key]
                 .session
@@ -715,11 +726,14 @@ impl EngineTask {
                 .clone()
                 .map(|wake| Arc::new(FrameSlot::with_waker(wake)));
             let participant = Arc::new(Participant::new(&id, frames));
-            self.shared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .participants
-                .push(participant.clone());
+            let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            if shared.participants.len() >= MAX_PARTICIPANTS {
+                if let Some(gone) = shared.participants.iter().position(|p| p.left().is_some()) {
+                    shared.participants.remove(gone);
+                }
+            }
+            shared.participants.push(participant.clone());
+            drop(shared);
             self.legs[key].participant = Some(participant);
         }
         self.next_connection += 1;

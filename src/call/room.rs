@@ -1,6 +1,10 @@
 //! The room we are in, as the signaling server told us: who else is in it, in join order, and
 //! the rules of the mesh (docs/protocol.md, "Rooms"). Pure: the engine asks, this answers.
 
+/// Others we keep track of in a room, at most: the server bounds rooms (6 by default), but a
+/// server of another dialect may announce members without end.
+const MAX_MEMBERS: usize = 64;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Room {
     pub name: String,
@@ -10,7 +14,8 @@ pub(crate) struct Room {
 
 impl Room {
     /// We joined `name`, where `members` already were.
-    pub fn joined(name: String, members: Vec<String>) -> Room {
+    pub fn joined(name: String, mut members: Vec<String>) -> Room {
+        members.truncate(MAX_MEMBERS);
         Room { name, members }
     }
 
@@ -19,9 +24,14 @@ impl Room {
     }
 
     pub fn member_joined(&mut self, id: &str) {
-        if !self.members.iter().any(|m| m == id) {
-            self.members.push(id.to_string());
+        if self.members.iter().any(|m| m == id) {
+            return;
         }
+        if self.members.len() >= MAX_MEMBERS {
+            tracing::warn!(%id, "a room beyond {MAX_MEMBERS} members: not tracked");
+            return;
+        }
+        self.members.push(id.to_string());
     }
 
     pub fn member_left(&mut self, id: &str) {
@@ -62,5 +72,10 @@ mod tests {
         assert_eq!(room.members(), ["alice", "bob", "carol"]);
         room.member_left("alice");
         assert_eq!(room.members(), ["bob", "carol"]);
+        // However many a server announces, the list stays bounded.
+        for n in 0..1000 {
+            room.member_joined(&format!("m{n}"));
+        }
+        assert_eq!(room.members().len(), MAX_MEMBERS);
     }
 }
