@@ -23,7 +23,7 @@ use super::vp8_assembler::{Assembled, AssembledFrame, Vp8Assembler};
 use crate::media::audio_analyzer::rms_dbfs;
 use crate::media::convert::i420_to_rgba_vec;
 use crate::media::jitter_buffer::{JitterBuffer, JitterConfig, Playout};
-use crate::media::opus_codec::OpusDecoder;
+use crate::media::opus_codec::{Decoded, OpusDecoder};
 use crate::media::pacer::Pacer;
 use crate::media::test_pattern::read_marker_frame;
 use crate::media::vp8::Vp8Decoder;
@@ -264,7 +264,12 @@ fn play_audio(
         }
         let (block, decoded) = decoder.decode_playout(&playout);
         counters.audio_played(Some(decoded));
-        counters.set_audio_level(rms_dbfs(&block.samples));
+        // What they said, not what concealment made up: a guessed block leaves the level to fall.
+        let level = match decoded {
+            Decoded::Packet | Decoded::Fec => rms_dbfs(&block.samples),
+            Decoded::Concealed | Decoded::Silence => -120.0,
+        };
+        counters.set_audio_level(level);
         if let Err(e) = speaker.play(&block) {
             tracing::debug!(error = %e, "speaker");
         }

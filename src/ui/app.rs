@@ -22,8 +22,8 @@ pub struct PeercallApp {
     backend: Backend,
     settings: Settings,
     fields: Fields,
-    /// Each other person's video, in the order they came.
-    remotes: Vec<(String, VideoTexture)>,
+    /// Each other person's video, in the order they came, and how loud they are (dBFS).
+    remotes: Vec<(String, VideoTexture, f32)>,
     local: VideoTexture,
     ringer: Ringer,
     launched: Instant,
@@ -126,18 +126,21 @@ impl PeercallApp {
     fn update_remotes(&mut self, ctx: &egui::Context) {
         let participants = self.backend.participants();
         self.remotes
-            .retain(|(id, _)| participants.iter().any(|p| &p.id == id));
+            .retain(|(id, _, _)| participants.iter().any(|p| &p.id == id));
         for p in participants {
             let Some(slot) = &p.frames else { continue };
-            let at = match self.remotes.iter().position(|(id, _)| *id == p.id) {
+            let at = match self.remotes.iter().position(|(id, _, _)| *id == p.id) {
                 Some(at) => at,
                 None => {
                     let name = format!("video-of-{}", p.id);
-                    self.remotes.push((p.id.clone(), VideoTexture::new(name)));
+                    self.remotes
+                        .push((p.id.clone(), VideoTexture::new(name), f32::MIN));
                     self.remotes.len() - 1
                 }
             };
-            self.remotes[at].1.update(ctx, slot);
+            let remote = &mut self.remotes[at];
+            remote.1.update(ctx, slot);
+            remote.2 = p.counters.audio_level_dbfs();
         }
     }
 
@@ -230,17 +233,14 @@ impl eframe::App for PeercallApp {
                 });
             }
             CallView::InCall { peer, .. } => {
-                let levels = self.backend.audio_levels();
                 let videos = views::in_call::Videos {
                     remotes: self
                         .remotes
                         .iter()
-                        .map(|(id, texture)| views::in_call::RemoteVideo {
+                        .map(|(id, texture, level)| views::in_call::RemoteVideo {
                             id,
                             texture: texture.texture(),
-                            speaking: levels
-                                .iter()
-                                .any(|(who, level)| who == id && *level > SPEAKING_DBFS),
+                            speaking: *level > SPEAKING_DBFS,
                         })
                         .collect(),
                     local: self.local.texture(),

@@ -45,14 +45,6 @@ impl Backend {
         let _ = self.commands.send(command);
     }
 
-    /// How loud each other person is now (dBFS), for the speaking indicator.
-    pub fn audio_levels(&self) -> Vec<(String, f32)> {
-        self.participants()
-            .iter()
-            .map(|p| (p.id.clone(), p.counters.audio_level_dbfs()))
-            .collect()
-    }
-
     /// Everyone else in the call now (their frames, their figures), in the order they came.
     pub fn participants(&self) -> Vec<Arc<Participant>> {
         let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
