@@ -18,10 +18,9 @@
 // socket.io itself at /socket.io/socket.io.js.
 'use strict';
 
-const fs = require('fs');
 const http = require('http');
-const path = require('path');
 const { Server } = require('socket.io');
+const { staticPages } = require('./static_pages');
 
 const port = Number(process.argv[2] || 0);
 
@@ -29,29 +28,7 @@ function log(...parts) {
   process.stderr.write(`[mesh_server] ${parts.join(' ')}\n`);
 }
 
-const PAGES = path.join(__dirname, 'pages');
-const STATIC = {
-  '/mesh.html': ['mesh.html', 'text/html; charset=utf-8'],
-  '/common.js': ['common.js', 'application/javascript; charset=utf-8'],
-};
-
-function serveStatic(req, res) {
-  const entry = STATIC[new URL(req.url, 'http://localhost').pathname];
-  if (!entry) {
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
-    return;
-  }
-  fs.readFile(path.join(PAGES, entry[0]), (err, body) => {
-    if (err) {
-      res.writeHead(500);
-      res.end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': entry[1], 'Cache-Control': 'no-store' });
-    res.end(body);
-  });
-}
+const serveStatic = staticPages(['mesh.html', 'common.js']);
 
 const server = http.createServer(serveStatic);
 const io = new Server(server);

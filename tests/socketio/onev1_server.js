@@ -36,10 +36,9 @@
 // /socket.io/socket.io.js is socket.io-client 1.4.5's, served by socket.io 1.4.5 itself.
 'use strict';
 
-const fs = require('fs');
 const http = require('http');
-const path = require('path');
 const socketio = require('socket.io-v1');
+const { staticPages } = require('./static_pages');
 
 const args = process.argv.slice(2);
 if (args.length !== 1) {
@@ -57,30 +56,7 @@ function brief(payload) {
   return s.length > 100 ? `${s.slice(0, 97)}...` : s;
 }
 
-const PAGES = path.join(__dirname, 'pages');
-const STATIC = {
-  '/onev1.html': ['onev1.html', 'text/html; charset=utf-8'],
-  '/common.js': ['common.js', 'application/javascript; charset=utf-8'],
-};
-
-function serveStatic(req, res) {
-  const url = new URL(req.url, 'http://localhost');
-  const entry = STATIC[url.pathname];
-  if (!entry || (req.method !== 'GET' && req.method !== 'HEAD')) {
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
-    return;
-  }
-  fs.readFile(path.join(PAGES, entry[0]), (err, body) => {
-    if (err) {
-      res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end(`${err.message}\n`);
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': entry[1], 'Cache-Control': 'no-store' });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-}
+const serveStatic = staticPages(['onev1.html', 'common.js']);
 
 const server = http.createServer(serveStatic);
 // Engine.IO v3 (1.6.8) defaults: the CLIENT pings every pingInterval (25 s) and the server

@@ -30,6 +30,7 @@ const http = require('http');
 const https = require('https');
 const path = require('path');
 const { Server } = require('socket.io');
+const { staticPages } = require('./static_pages');
 
 const args = process.argv.slice(2);
 if (args.length !== 1 && args.length !== 3) {
@@ -49,30 +50,7 @@ function brief(payload) {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-const PAGES = path.join(__dirname, 'pages');
-const STATIC = {
-  '/room.html': ['room.html', 'text/html; charset=utf-8'],
-  '/common.js': ['common.js', 'application/javascript; charset=utf-8'],
-};
-
-function serveStatic(req, res) {
-  const url = new URL(req.url, 'http://localhost');
-  const entry = STATIC[url.pathname];
-  if (!entry || (req.method !== 'GET' && req.method !== 'HEAD')) {
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
-    return;
-  }
-  fs.readFile(path.join(PAGES, entry[0]), (err, body) => {
-    if (err) {
-      res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end(`${err.message}\n`);
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': entry[1], 'Cache-Control': 'no-store' });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
-}
+const serveStatic = staticPages(['room.html', 'common.js']);
 
 const server = tls ? https.createServer(tls, serveStatic) : http.createServer(serveStatic);
 // Engine.IO v4 defaults: the server pings every 25 s and wants the pong within 5 s. Tests may
