@@ -287,7 +287,9 @@ impl EngineTask {
             return;
         }
         if self.legs.len() >= MAX_LEGS {
-            self.emit(CallEvent::Error(format!("the call holds {MAX_LEGS} others at most")));
+            self.emit(CallEvent::Error(format!(
+                "the call holds {MAX_LEGS} others at most"
+            )));
             return;
         }
         let key = self.new_leg(room);
@@ -691,9 +693,7 @@ impl EngineTask {
     fn leg_event(&mut self, key: usize, event: CallEvent) {
         match event {
             CallEvent::Ended { peer, by, reason } => {
-                if let Some(participant) = &self.legs[key].participant {
-                    participant.set_left();
-                }
+                // (The leg is closed and its person marked gone in `drop_ended_legs`.)
                 let others_remain = self
                     .legs
                     .iter()

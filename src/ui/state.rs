@@ -264,8 +264,8 @@ impl AppState {
                     } => *since,
                     _ => now,
                 };
-                let peer = match &self.call {
-                    CallView::InCall { peer, .. } if peer.starts_with("room ") => peer.clone(),
+                let peer = match (&self.call, &self.room) {
+                    (CallView::InCall { peer, .. }, Some(_)) => peer.clone(),
                     _ => peer,
                 };
                 self.call = CallView::InCall {
