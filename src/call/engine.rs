@@ -699,8 +699,9 @@ impl EngineTask {
                     .iter()
                     .enumerate()
                     .any(|(k, l)| k != key && l.session.in_call());
-                let room_has_others = self.room.as_ref().is_some_and(|r| !r.members().is_empty());
-                if others_remain || room_has_others {
+                // In a room a leg ending is someone leaving: the room ends the call once it has
+                // emptied (an invitation declined while alone in it ends nothing).
+                if others_remain || self.room.is_some() {
                     self.emit(CallEvent::ParticipantLeft { peer, reason });
                 } else {
                     self.call_over(peer, by, reason);
@@ -778,17 +779,9 @@ impl EngineTask {
 
     /// In a room whose others all left, with no leg left: the call is over.
     async fn end_if_alone(&mut self) {
-        let alone =
-            self.room.as_ref().is_some_and(|r| r.members().is_empty()) && self.legs.is_empty();
-        // Someone who just joined an empty room waits for others: only once someone was
-        // here does being alone end it.
-        let someone_was_here = !self
-            .shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .participants
-            .is_empty();
-        if alone && someone_was_here {
+        // Someone who just opened a room waits for others: only a room that has emptied ends.
+        let emptied = self.room.as_ref().is_some_and(Room::emptied) && self.legs.is_empty();
+        if emptied {
             self.leave_room().await;
             self.call_over(String::new(), EndedBy::Remote, EndReason::HungUp);
         }

@@ -10,15 +10,23 @@ pub(crate) struct Room {
     pub name: String,
     /// The others, earliest first.
     members: Vec<String>,
+    /// Someone else has been in it with us: once they are all gone, so is the call.
+    had_others: bool,
 }
 
 impl Room {
     /// We joined `name`, where `members` already were.
     pub fn joined(name: String, mut members: Vec<String>) -> Room {
         members.truncate(MAX_MEMBERS);
-        Room { name, members }
+        let had_others = !members.is_empty();
+        Room {
+            name,
+            members,
+            had_others,
+        }
     }
 
+    #[cfg(test)]
     pub fn members(&self) -> &[String] {
         &self.members
     }
@@ -32,6 +40,12 @@ impl Room {
             return;
         }
         self.members.push(id.to_string());
+        self.had_others = true;
+    }
+
+    /// Everyone else has left (not: nobody has come yet).
+    pub fn emptied(&self) -> bool {
+        self.had_others && self.members.is_empty()
     }
 
     pub fn member_left(&mut self, id: &str) {
@@ -72,6 +86,13 @@ mod tests {
         assert_eq!(room.members(), ["alice", "bob", "carol"]);
         room.member_left("alice");
         assert_eq!(room.members(), ["bob", "carol"]);
+        assert!(!room.emptied());
+        // A room we opened alone is not emptied until someone came and went.
+        let mut mine = Room::joined("mine".into(), Vec::new());
+        assert!(!mine.emptied());
+        mine.member_joined("dave");
+        mine.member_left("dave");
+        assert!(mine.emptied());
         // However many a server announces, the list stays bounded.
         for n in 0..1000 {
             room.member_joined(&format!("m{n}"));
