@@ -137,10 +137,28 @@ async fn ws_signaling_survives_a_server_restart() {
     let bob = WsSignaling::connect(&server.ws_url(), WsOptions::default())
         .await
         .unwrap();
-    let mut bob_events = bob.take_events().unwrap();
+    let mut alice_sees = alice
+        .presence()
+        .expect("a peercall server lists who is online");
+    let mut bob_sees = bob
+        .presence()
+        .expect("a peercall server lists who is online");
     bob.register(Some("bob".into())).await.unwrap();
-    let peers = next_matching(&mut bob_events, |e| matches!(e, SignalingEvent::Peers(_))).await;
-    assert_eq!(peers, SignalingEvent::Peers(vec!["alice".into()]));
+    let within = Duration::from_secs(5);
+    let listed = tokio::time::timeout(within, bob_sees.wait_for(|p| !p.is_empty()))
+        .await
+        .expect("bob is told who is online")
+        .unwrap()
+        .clone();
+    assert_eq!(listed, ["alice"]);
+    // And alice's list gains bob (presence never goes to the event stream).
+    tokio::time::timeout(
+        within,
+        alice_sees.wait_for(|p| p.iter().any(|p| p == "bob")),
+    )
+    .await
+    .expect("alice is told bob came online")
+    .unwrap();
     let call_id = bob.dial("alice").await.unwrap();
     let incoming = next_matching(&mut events, |e| {
         matches!(e, SignalingEvent::Incoming { .. })

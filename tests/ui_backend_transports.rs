@@ -11,7 +11,7 @@ mod common;
 mod socketio_servers;
 
 use std::io::Write;
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use call_code_server::CallCodeServer;
@@ -45,7 +45,7 @@ impl Window {
             ..Settings::default()
         };
         assert!(settings.problems().is_empty(), "{:?}", settings.problems());
-        let (tx, rx) = std_mpsc::channel();
+        let (ui, rx) = UiLink::channel(Arc::new(|| {}));
         let (events_tx, events) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             while let Ok(event) = rx.recv() {
@@ -54,13 +54,28 @@ impl Window {
                 }
             }
         });
-        let ui = UiLink::new(tx, Arc::new(|| {}));
         let start = dial.map(CallCommand::Dial);
         let backend = backend::start(&tokio::runtime::Handle::current(), settings, start, ui);
         Window {
             backend,
             events,
             seen: Vec::new(),
+        }
+    }
+
+    /// Waits (30 s at most) for `peer` in the window's list of who is online.
+    async fn lists(&mut self, peer: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut listed = Vec::new();
+        while !listed.iter().any(|p| p == peer) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{peer} never listed as online (last list {listed:?})"
+            );
+            if let Some(now) = self.backend.presence_changed() {
+                listed = now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -205,21 +220,17 @@ async fn the_window_lists_a_socketio_room_and_calls_an_account_in_it() {
     let mut window = Window::start(SignalingKind::SocketIo1v1, &base, "alice", None);
     window.connected_as(SignalingKind::SocketIo1v1).await;
     // The room's user list is the window's "In the room" list.
-    window
-        .until("bob in the user list", |e| match e {
-            UiEvent::Call(CallEvent::Peers(peers)) if peers.iter().any(|p| p == "bob") => Some(()),
-            UiEvent::Call(CallEvent::PeerJoined(peer)) if peer == "bob" => Some(()),
-            _ => None,
-        })
-        .await;
+    window.lists("bob").await;
     window
         .backend
-        .send(BackendCommand::Call(CallCommand::Dial("bob".into())));
+        .call(CallCommand::Dial("bob".into()))
+        .expect("an engine to tell");
     window.call_connected().await;
     window.sees_live_video().await;
     window
         .backend
-        .send(BackendCommand::Call(CallCommand::HangUp));
+        .call(CallCommand::HangUp)
+        .expect("an engine to tell");
     assert_eq!(window.ended_by().await, EndedBy::Local);
     let bob = report_of(bob).await;
     assert_heard_the_window(&bob, "socketio-1v1");
@@ -274,9 +285,12 @@ async fn with_no_server_the_window_shows_its_line_and_takes_the_pasted_answer() 
     assert!(refused.is_err_and(|e| e.contains("not a peercall line")));
 
     // "Start a call", then copy the line the window shows.
-    window.backend.send(BackendCommand::Call(CallCommand::Dial(
-        signaling_client::manual::OTHER_SIDE.into(),
-    )));
+    window
+        .backend
+        .call(CallCommand::Dial(
+            signaling_client::manual::OTHER_SIDE.into(),
+        ))
+        .expect("an engine to tell");
     let offer = window
         .until("a line to copy", |e| match e {
             UiEvent::Backend(BackendEvent::ManualLine(Some(line))) => Some(line.clone()),
@@ -308,7 +322,8 @@ async fn with_no_server_the_window_shows_its_line_and_takes_the_pasted_answer() 
     window.sees_live_video().await;
     window
         .backend
-        .send(BackendCommand::Call(CallCommand::HangUp));
+        .call(CallCommand::HangUp)
+        .expect("an engine to tell");
     assert_eq!(window.ended_by().await, EndedBy::Local);
     // Once the call ends there is no line to copy (withdrawn as the hang-up went out, or soon).
     let latest_line = window.seen.iter().rev().find_map(|e| match e {

@@ -22,12 +22,8 @@ fn online(peers: &[&str]) -> Screen {
         UiEvent::Call(CallEvent::Registered { id: "alice".into() }),
         now,
     );
-    state.apply(
-        UiEvent::Call(CallEvent::Peers(
-            peers.iter().map(|p| p.to_string()).collect(),
-        )),
-        now,
-    );
+    // As the window copies the transport's presence list in.
+    state.peers = peers.iter().map(|p| p.to_string()).collect();
     assert_eq!(state.connection, Connection::Online);
     Screen {
         state,

@@ -16,8 +16,9 @@
 //!   [`MemorySignaling`] (in-process, for tests). [`kind`] names them and [`open`] turns a kind
 //!   and an address into one.
 //!
-//! Data flows one way: commands go in as trait calls, everything the other side says comes out as
-//! [`SignalingEvent`]s on one stream.
+//! Data flows one way: commands go in as trait calls, everything the other side says about calls
+//! comes out as [`SignalingEvent`]s on one stream (to the call engine); who is online is kept
+//! apart, in a [`Presence`] the window watches ([`Signaling::presence`]).
 
 pub mod call_code;
 mod call_task;
@@ -27,6 +28,7 @@ pub mod kind;
 pub mod manual;
 pub mod memory;
 pub mod open;
+pub mod presence;
 pub mod protocol;
 pub mod signaling;
 pub mod socketio;
@@ -39,6 +41,7 @@ pub use kind::SignalingKind;
 pub use manual::ManualSignaling;
 pub use memory::{MemoryNetwork, MemorySignaling};
 pub use open::{Endpoint, Opened};
+pub use presence::{Presence, PresenceWatch};
 pub use protocol::{
     ClientMessage, ErrorCode, HangupReason, IceCandidate, IceServer, RejectReason, SdpKind,
     ServerMessage, SessionDescription, SignalData,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use crate::presence::{Presence, PresenceWatch};
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
@@ -16,7 +17,13 @@ use crate::switchboard::{ClientId, Delivery, Switchboard, SwitchboardConfig};
 
 struct Network {
     board: Switchboard,
-    outboxes: HashMap<ClientId, mpsc::Sender<SignalingEvent>>,
+    outboxes: HashMap<ClientId, Outbox>,
+}
+
+/// Where a client's messages go: presence to its list, the rest to its events.
+struct Outbox {
+    events: mpsc::Sender<SignalingEvent>,
+    presence: Arc<Presence>,
 }
 
 impl Network {
@@ -30,8 +37,15 @@ impl Network {
 
     fn push(&mut self, to: ClientId, message: ServerMessage) {
         if let Some(outbox) = self.outboxes.get(&to) {
+            let Some(event) = outbox
+                .presence
+                .take(message)
+                .and_then(SignalingEvent::from_server)
+            else {
+                return;
+            };
             // A consumer that stopped reading loses events rather than stalling everyone.
-            if outbox.try_send(message.into()).is_err() {
+            if outbox.events.try_send(event).is_err() {
                 tracing::warn!(client = to, "memory signaling: event queue full, dropped");
             }
         }
@@ -72,11 +86,19 @@ impl MemoryNetwork {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let mut net = self.lock();
         let client = net.board.connect();
-        net.outboxes.insert(client, tx);
+        let presence = Arc::new(Presence::default());
+        net.outboxes.insert(
+            client,
+            Outbox {
+                events: tx,
+                presence: presence.clone(),
+            },
+        );
         MemorySignaling {
             network: self.clone(),
             client,
             events: Mutex::new(Some(rx)),
+            presence,
         }
     }
 
@@ -90,6 +112,7 @@ pub struct MemorySignaling {
     network: MemoryNetwork,
     client: ClientId,
     events: Mutex<Option<SignalingEvents>>,
+    presence: Arc<Presence>,
 }
 
 impl MemorySignaling {
@@ -136,6 +159,10 @@ impl Signaling for MemorySignaling {
     fn take_events(&self) -> Option<SignalingEvents> {
         self.events.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    fn presence(&self) -> Option<PresenceWatch> {
+        Some(self.presence.watch())
+    }
 }
 
 impl Drop for MemorySignaling {
@@ -167,9 +194,11 @@ mod tests {
         );
         bob.register(Some("bob".into())).await.unwrap();
         let call_id = alice.dial("bob").await.unwrap();
-        // bob: registered, peers, incoming
+        // bob: registered, incoming (who is online goes to the presence list, not here)
+        assert_eq!(*bob.presence().unwrap().borrow(), ["alice"]);
+        assert_eq!(*alice.presence().unwrap().borrow(), ["bob"]);
         let mut incoming = None;
-        for _ in 0..3 {
+        for _ in 0..2 {
             if let SignalingEvent::Incoming { from, call_id, .. } = bob_events.recv().await.unwrap()
             {
                 incoming = Some((from, call_id));
@@ -180,13 +209,13 @@ mod tests {
         bob.signal(&call_id, SignalData::Candidate { candidate: None })
             .await
             .unwrap();
-        // alice: registered, peers, peer_joined, then the call.
+        // alice: registered, then the call.
         let mut seen = Vec::new();
-        while seen.len() < 5 {
+        while seen.len() < 3 {
             seen.push(alice_events.recv().await.unwrap());
         }
         assert_eq!(
-            seen[3..],
+            seen[1..],
             [
                 SignalingEvent::Accepted {
                     from: "bob".into(),

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::ids::random_call_id;
+use crate::presence::PresenceWatch;
 use crate::protocol::{
     ClientMessage, ErrorCode, HangupReason, IceServer, RejectReason, ServerMessage, SignalData,
 };
@@ -19,10 +20,6 @@ pub struct Registration {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalingEvent {
     Registered(Registration),
-    /// The others online, right after registering (and after each re-registration).
-    Peers(Vec<String>),
-    PeerJoined(String),
-    PeerLeft(String),
     Incoming {
         from: String,
         call_id: String,
@@ -82,15 +79,17 @@ pub enum SignalingEvent {
     Reconnected(Registration),
 }
 
-impl From<ServerMessage> for SignalingEvent {
-    fn from(message: ServerMessage) -> Self {
-        match message {
+impl SignalingEvent {
+    /// The event a server message is for the engine; presence messages are none (they go to
+    /// [`crate::presence::Presence`]).
+    pub fn from_server(message: ServerMessage) -> Option<Self> {
+        Some(match message {
+            ServerMessage::Peers { .. }
+            | ServerMessage::PeerJoined { .. }
+            | ServerMessage::PeerLeft { .. } => return None,
             ServerMessage::Registered {
                 id, ice_servers, ..
             } => SignalingEvent::Registered(Registration { id, ice_servers }),
-            ServerMessage::Peers { peers } => SignalingEvent::Peers(peers),
-            ServerMessage::PeerJoined { id } => SignalingEvent::PeerJoined(id),
-            ServerMessage::PeerLeft { id } => SignalingEvent::PeerLeft(id),
             ServerMessage::Incoming {
                 from,
                 call_id,
@@ -142,7 +141,7 @@ impl From<ServerMessage> for SignalingEvent {
                 call_id,
                 room,
             },
-        }
+        })
     }
 }
 
@@ -181,6 +180,11 @@ pub trait Signaling: Send + Sync {
 
     /// The event stream; there is one, so only the first call gets it.
     fn take_events(&self) -> Option<SignalingEvents>;
+
+    /// Who else is online, where the dialect lists them (`None`: it has no such list).
+    fn presence(&self) -> Option<PresenceWatch> {
+        None
+    }
 
     /// The label of a data channel this dialect's own clients chat on in plain text (the
     /// caller opens it instead of `system_channel`, so mute states do not cross: the dialect

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::presence::{Presence, PresenceWatch};
 use crate::protocol::{
     ClientMessage, ErrorCode, ServerMessage, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION,
 };
@@ -58,6 +59,7 @@ struct Shared {
     /// The ID to take again after a reconnect.
     id: Mutex<Option<String>>,
     pending_register: Mutex<Option<PendingRegister>>,
+    presence: Presence,
 }
 
 impl Shared {
@@ -139,6 +141,10 @@ impl Signaling for WsSignaling {
     fn take_events(&self) -> Option<SignalingEvents> {
         self.events.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    fn presence(&self) -> Option<PresenceWatch> {
+        Some(self.shared.presence.watch())
+    }
 }
 
 async fn open(url: &str, trust: TlsTrust) -> Result<Socket, SignalingError> {
@@ -197,6 +203,7 @@ async fn run(
             Ended::Dropped => return,
             Ended::Lost(reason) => {
                 shared.connected.store(false, Ordering::SeqCst);
+                shared.presence.clear();
                 if let Some(pending) = shared.take_pending() {
                     let _ = pending.send(Err(SignalingError::NotConnected));
                 }
@@ -329,7 +336,10 @@ async fn pump(
                         }
                         SignalingEvent::Error { code, message, call_id: None, room: None }
                     }
-                    other => other.into(),
+                    other => match shared.presence.take(other).and_then(SignalingEvent::from_server) {
+                        Some(event) => event,
+                        None => continue,
+                    },
                 };
                 if events.send(event).await.is_err() {
                     let _ = ws.close(None).await;

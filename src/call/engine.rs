@@ -30,6 +30,8 @@ use super::session::{
 };
 use crate::media::frame_slot::FrameSlot;
 
+/// Commands waiting for the engine's task, at most.
+const COMMAND_QUEUE: usize = 256;
 /// Legs at most: a room of the protocol's largest size, less ourselves.
 const MAX_LEGS: usize = 15;
 /// People kept in a call's list, at most: those who left go first (a room with much coming and
@@ -79,20 +81,33 @@ struct Shared {
 /// The handle the UI or CLI keeps: commands in, figures to read.
 #[derive(Clone)]
 pub struct CallEngine {
-    commands: mpsc::UnboundedSender<EngineCommand>,
+    commands: mpsc::Sender<EngineCommand>,
     shared: Arc<Mutex<Shared>>,
 }
 
 impl CallEngine {
-    /// Starts the engine on the current tokio runtime.
+    /// Starts the engine on the current tokio runtime; its events queue for the returned
+    /// receiver.
     pub fn start(
         signaling: Arc<dyn Signaling>,
         signaling_events: SignalingEvents,
         setup: MediaSetup,
         config: EngineConfig,
     ) -> (CallEngine, mpsc::Receiver<CallEvent>) {
-        let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = CallEvents::channel();
+        let engine = Self::start_into(signaling, signaling_events, setup, config, events);
+        (engine, event_rx)
+    }
+
+    /// Starts the engine on the current tokio runtime; its events go to `events`.
+    pub fn start_into(
+        signaling: Arc<dyn Signaling>,
+        signaling_events: SignalingEvents,
+        setup: MediaSetup,
+        config: EngineConfig,
+        events: CallEvents,
+    ) -> CallEngine {
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (peer_events, peer_rx) = PeerEvents::channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let task = EngineTask {
@@ -113,16 +128,24 @@ impl CallEngine {
             shared: shared.clone(),
         };
         tokio::spawn(task.run(command_rx, signaling_events, peer_rx));
-        (CallEngine { commands, shared }, event_rx)
+        CallEngine { commands, shared }
     }
 
     pub fn send(&self, command: CallCommand) {
-        let _ = self.commands.send(EngineCommand::Call(command));
+        self.command(EngineCommand::Call(command));
     }
 
     /// Switches camera, microphone or speaker; a call in progress switches its sources now.
     pub fn set_media(&self, setup: MediaSetup) {
-        let _ = self.commands.send(EngineCommand::SetMedia(Box::new(setup)));
+        self.command(EngineCommand::SetMedia(Box::new(setup)));
+    }
+
+    /// Queues `command` for the engine's task; one that finds the queue full is dropped and
+    /// logged (commands come at a human rate: a full queue is an engine that stopped).
+    fn command(&self, command: EngineCommand) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.commands.try_send(command) {
+            tracing::warn!("the call engine's command queue is full: a command is dropped");
+        }
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -179,7 +202,7 @@ struct EngineTask {
 impl EngineTask {
     async fn run(
         mut self,
-        mut commands: mpsc::UnboundedReceiver<EngineCommand>,
+        mut commands: mpsc::Receiver<EngineCommand>,
         mut signaling: SignalingEvents,
         mut peer_events: mpsc::Receiver<(ConnectionId, PeerEvent)>,
     ) {
@@ -393,9 +416,6 @@ impl EngineTask {
             SignalingEvent::Registered(r) | SignalingEvent::Reconnected(r) => {
                 self.emit(CallEvent::Registered { id: r.id })
             }
-            SignalingEvent::Peers(peers) => self.emit(CallEvent::Peers(peers)),
-            SignalingEvent::PeerJoined(id) => self.emit(CallEvent::PeerJoined(id)),
-            SignalingEvent::PeerLeft(id) => self.emit(CallEvent::PeerLeft(id)),
             SignalingEvent::Incoming {
                 from,
                 call_id,

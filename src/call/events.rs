@@ -1,6 +1,7 @@
 //! What the call engine tells the UI or the CLI.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -95,10 +96,6 @@ pub enum CallEvent {
     Registered {
         id: String,
     },
-    /// Signaling: everyone else online, in full.
-    Peers(Vec<String>),
-    PeerJoined(String),
-    PeerLeft(String),
     /// Signaling is down; it reconnects by itself.
     SignalingLost {
         reason: String,
@@ -178,20 +175,36 @@ pub enum CallEvent {
 /// newest, not its memory.
 pub const CALL_EVENT_QUEUE: usize = 1024;
 
-/// Where the engine's parts (its task, the media threads) send [`CallEvent`]s.
-#[derive(Debug, Clone)]
-pub struct CallEvents(mpsc::Sender<CallEvent>);
+/// Where the engine's parts (its task, the media threads) send [`CallEvent`]s: a bounded queue
+/// for a reader that polls (the CLI), or straight to whoever shows them (the window's sink queues
+/// them for the UI thread and wakes it: no task in between relays them).
+#[derive(Clone)]
+pub struct CallEvents(Arc<dyn Fn(CallEvent) + Send + Sync>);
+
+impl fmt::Debug for CallEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallEvents")
+    }
+}
 
 impl CallEvents {
     pub fn channel() -> (CallEvents, mpsc::Receiver<CallEvent>) {
         let (tx, rx) = mpsc::channel(CALL_EVENT_QUEUE);
-        (CallEvents(tx), rx)
+        // Drops the event (and says so in the log) when the reader is that far behind.
+        let send = move |event| {
+            if let Err(mpsc::error::TrySendError::Full(event)) = tx.try_send(event) {
+                tracing::warn!(?event, "the call-event queue is full: an event is dropped");
+            }
+        };
+        (CallEvents(Arc::new(send)), rx)
     }
 
-    /// Queues `event`; drops it (and says so in the log) when the reader is that far behind.
+    /// Each event goes to `sink`, called on the engine's side (it must not block).
+    pub fn sink(sink: impl Fn(CallEvent) + Send + Sync + 'static) -> CallEvents {
+        CallEvents(Arc::new(sink))
+    }
+
     pub fn send(&self, event: CallEvent) {
-        if let Err(mpsc::error::TrySendError::Full(event)) = self.0.try_send(event) {
-            tracing::warn!(?event, "the call-event queue is full: an event is dropped");
-        }
+        (self.0)(event)
     }
 }

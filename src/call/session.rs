@@ -702,66 +702,91 @@ impl Session {
     /// whose DTLS does not come up over.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
+        // Each deadline in turn; the first that acts ends this tick.
+        let _ = self.connect_deadline(now, &mut out)
+            || self.new_offer_deadline(now, &mut out)
+            || self.dtls_deadline(now, &mut out)
+            || self.no_answer_deadline(now, &mut out);
+        out
+    }
+
+    /// An accepted call with no connection after `connect_timeout` ends.
+    fn connect_deadline(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
         let accepted = matches!(
             self.phase,
             Phase::Outgoing { accepted: true, .. } | Phase::Answered { .. }
         );
-        if accepted && !self.connected {
-            let since = *self.setup.accepted_at.get_or_insert(now);
-            if now.saturating_duration_since(since) >= self.connect_timeout {
-                let why = format!(
-                    "no connection {} s after the call was accepted",
-                    self.connect_timeout.as_secs()
-                );
-                if let Some(call_id) = self.call_id().map(str::to_string) {
-                    out.push(Action::Signal(ClientMessage::Hangup { call_id }));
-                }
-                self.end(
-                    EndedBy::Local,
-                    EndReason::ConnectionFailed(why),
-                    true,
-                    &mut out,
-                );
-                return out;
-            }
+        if !accepted || self.connected {
+            return false;
         }
-        if let Some(since) = self.setup.awaiting_offer_since {
-            if now.saturating_duration_since(since) >= NEW_OFFER_WAIT {
-                let why = "the connection failed and the caller did not connect again".to_string();
-                self.setup.awaiting_offer_since = None;
-                self.setup.ice_connected = false;
-                self.connection_failed(why, now, &mut out);
-                return out;
-            }
+        let since = *self.setup.accepted_at.get_or_insert(now);
+        if now.saturating_duration_since(since) < self.connect_timeout {
+            return false;
         }
-        if matches!(self.phase, Phase::Outgoing { .. })
-            && self.setup.ice_connected
-            && !self.connected
+        let why = format!(
+            "no connection {} s after the call was accepted",
+            self.connect_timeout.as_secs()
+        );
+        if let Some(call_id) = self.call_id().map(str::to_string) {
+            out.push(Action::Signal(ClientMessage::Hangup { call_id }));
+        }
+        self.end(EndedBy::Local, EndReason::ConnectionFailed(why), true, out);
+        true
+    }
+
+    /// A callee whose connection failed waits `NEW_OFFER_WAIT` for the caller's new offer.
+    fn new_offer_deadline(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
+        let Some(since) = self.setup.awaiting_offer_since else {
+            return false;
+        };
+        if now.saturating_duration_since(since) < NEW_OFFER_WAIT {
+            return false;
+        }
+        let why = "the connection failed and the caller did not connect again".to_string();
+        self.setup.awaiting_offer_since = None;
+        self.setup.ice_connected = false;
+        self.connection_failed(why, now, out);
+        true
+    }
+
+    /// A caller whose ICE is up gives DTLS `DTLS_SETUP_TIMEOUT` before starting over.
+    fn dtls_deadline(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
+        if !matches!(self.phase, Phase::Outgoing { .. })
+            || !self.setup.ice_connected
+            || self.connected
         {
-            let deadline = *self
-                .setup
-                .dtls_deadline
-                .get_or_insert(now + DTLS_SETUP_TIMEOUT);
-            if now >= deadline {
-                self.connection_failed("DTLS did not complete".into(), now, &mut out);
-                return out;
-            }
+            return false;
         }
-        if let Phase::Outgoing {
+        let deadline = *self
+            .setup
+            .dtls_deadline
+            .get_or_insert(now + DTLS_SETUP_TIMEOUT);
+        if now < deadline {
+            return false;
+        }
+        self.connection_failed("DTLS did not complete".into(), now, out);
+        true
+    }
+
+    /// A call nobody answers ends after `no_answer`.
+    fn no_answer_deadline(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
+        let Phase::Outgoing {
             call_id,
             since,
             accepted: false,
             ..
         } = &self.phase
-        {
-            if now.duration_since(*since) >= self.no_answer {
-                out.push(Action::Signal(ClientMessage::Hangup {
-                    call_id: call_id.clone(),
-                }));
-                self.end(EndedBy::Local, EndReason::NoAnswer, true, &mut out);
-            }
+        else {
+            return false;
+        };
+        if now.duration_since(*since) < self.no_answer {
+            return false;
         }
-        out
+        out.push(Action::Signal(ClientMessage::Hangup {
+            call_id: call_id.clone(),
+        }));
+        self.end(EndedBy::Local, EndReason::NoAnswer, true, out);
+        true
     }
 
     fn is_current(&self, call_id: &str) -> bool {

@@ -66,8 +66,14 @@ impl PeercallApp {
         }
     }
 
-    fn call(&self, command: CallCommand) {
-        self.backend.send(BackendCommand::Call(command));
+    /// Straight to the engine, which owns the call's state: the window shows what it decides.
+    fn call(&mut self, command: CallCommand) {
+        if let Err(e) = self.backend.call(command) {
+            self.state.apply(
+                UiEvent::Backend(super::state::BackendEvent::Notice(e.to_string())),
+                Instant::now(),
+            );
+        }
     }
 
     fn act(&mut self, ctx: &egui::Context, action: Action) {
@@ -172,6 +178,9 @@ impl eframe::App for PeercallApp {
         let now = Instant::now();
         while let Ok(event) = self.events.try_recv() {
             self.state.apply(event, now);
+        }
+        if let Some(peers) = self.backend.presence_changed() {
+            self.state.peers = peers.into_iter().collect();
         }
         if let Some(devices) = self.listing.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.fields.devices = devices;

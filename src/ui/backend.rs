@@ -1,20 +1,24 @@
 //! The window's async side, on its own tokio runtime: finds or starts the signaling server,
-//! registers, runs the call engine, and hands every event to the UI thread (asking it to repaint).
-//! The UI never waits on any of it.
+//! registers and starts the call engine. The engine's events go straight to the UI thread (and
+//! wake it), the window's commands straight to the engine, the presence list straight from the
+//! transport: this task only opens sessions and decides when to open the next. The UI never
+//! waits on any of it.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signaling_client::{IceServer, ManualSignaling, Opened, SignalingError, SignalingKind};
-use tokio::sync::mpsc;
+use signaling_client::{
+    IceServer, ManualSignaling, Opened, PresenceWatch, SignalingError, SignalingKind,
+};
+use tokio::sync::{mpsc, watch};
 
 use super::settings::Settings;
 use super::state::{BackendEvent, UiEvent};
 use crate::call::media_setup::{MediaSetup, RgbaFrame};
 use crate::call::participant::Participant;
 use crate::call::peer::NetworkSettings;
-use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig};
+use crate::call::{CallCommand, CallEngine, CallEvent, CallEvents, EngineConfig};
 use crate::media::frame_slot::FrameSlot;
 use crate::server::{RunningServer, Server, ServerConfig};
 
@@ -22,8 +26,11 @@ use crate::server::{RunningServer, Server, ServerConfig};
 pub const LOCAL_SERVER: &str = "ws://127.0.0.1:8480/ws";
 pub const EMBEDDED_PORT: u16 = 8480;
 
+/// Events waiting for the UI thread, at most: they come at a human rate; a UI that stopped
+/// drawing loses the newest, not its memory.
+pub const UI_EVENT_QUEUE: usize = 1024;
+
 pub enum BackendCommand {
-    Call(CallCommand),
     /// Try the server again now.
     Retry,
     /// New settings: media switch at once; a new server or ID reconnects.
@@ -36,8 +43,20 @@ pub enum BackendCommand {
 pub struct Backend {
     commands: mpsc::UnboundedSender<BackendCommand>,
     pub local_frames: Arc<FrameSlot<RgbaFrame>>,
-    /// The engine of the current session, to read who is in the call.
+    /// The engine of the current session (none between sessions).
     engine: Arc<Mutex<Option<CallEngine>>>,
+    /// The current session's list of who is online, where its dialect has one.
+    presence: Arc<Mutex<PresenceSlot>>,
+}
+
+/// The window has no engine to tell: it is not connected to a signaling server (yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotConnected;
+
+impl std::fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not connected to a signaling server yet")
+    }
 }
 
 impl Backend {
@@ -45,38 +64,114 @@ impl Backend {
         let _ = self.commands.send(command);
     }
 
+    fn engine(&self) -> Option<CallEngine> {
+        self.engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Tells the call engine (it owns the call's state; what it decides comes back as events).
+    pub fn call(&self, command: CallCommand) -> Result<(), NotConnected> {
+        self.engine().ok_or(NotConnected)?.send(command);
+        Ok(())
+    }
+
     /// Everyone else in the call now (their frames, their figures), in the order they came.
     pub fn participants(&self) -> Vec<Arc<Participant>> {
-        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine
-            .as_ref()
+        self.engine()
             .map(|e| e.participants())
             .unwrap_or_default()
             .into_iter()
             .filter(|p| p.left().is_none())
             .collect()
     }
+
+    /// Who else is online, when that changed since last asked.
+    pub fn presence_changed(&self) -> Option<Vec<String>> {
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .changed()
+    }
+}
+
+/// A session's presence list as the UI thread reads it.
+#[derive(Default)]
+struct PresenceSlot {
+    watch: Option<PresenceWatch>,
+    /// Not read since the session (or its absence) began.
+    fresh: bool,
+}
+
+impl PresenceSlot {
+    fn set(&mut self, watch: Option<PresenceWatch>) {
+        self.watch = watch;
+        self.fresh = true;
+    }
+
+    fn changed(&mut self) -> Option<Vec<String>> {
+        let fresh = std::mem::take(&mut self.fresh);
+        match self.watch.as_mut() {
+            Some(w) if fresh || w.has_changed().unwrap_or(false) => {
+                Some(w.borrow_and_update().clone())
+            }
+            Some(_) => None,
+            None => fresh.then(Vec::new),
+        }
+    }
 }
 
 /// Tells the UI thread, and wakes it.
 #[derive(Clone)]
 pub struct UiLink {
-    events: std_mpsc::Sender<UiEvent>,
+    events: std_mpsc::SyncSender<UiEvent>,
     pub(crate) repaint: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl UiLink {
-    pub fn new(events: std_mpsc::Sender<UiEvent>, repaint: Arc<dyn Fn() + Send + Sync>) -> Self {
-        UiLink { events, repaint }
+    /// A link and the UI thread's end of it; `repaint` wakes the UI thread.
+    pub fn channel(repaint: Arc<dyn Fn() + Send + Sync>) -> (UiLink, std_mpsc::Receiver<UiEvent>) {
+        let (events, rx) = std_mpsc::sync_channel(UI_EVENT_QUEUE);
+        (UiLink { events, repaint }, rx)
     }
 
     fn send(&self, event: UiEvent) {
-        let _ = self.events.send(event);
+        if let Err(std_mpsc::TrySendError::Full(event)) = self.events.try_send(event) {
+            tracing::warn!(
+                ?event,
+                "the window's event queue is full: an event is dropped"
+            );
+        }
         (self.repaint)();
     }
 
     fn backend(&self, event: BackendEvent) {
         self.send(UiEvent::Backend(event));
+    }
+}
+
+/// What the session task needs to know of the call, learnt from the engine's events as they
+/// pass to the UI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CallStatus {
+    in_call: bool,
+    signaling_lost: bool,
+}
+
+impl CallStatus {
+    /// Takes `event` in; true when that changed anything.
+    fn observe(&mut self, event: &CallEvent) -> bool {
+        let before = *self;
+        match event {
+            CallEvent::Calling { .. }
+            | CallEvent::Incoming { .. }
+            | CallEvent::RoomJoined { .. } => self.in_call = true,
+            CallEvent::Ended { .. } => self.in_call = false,
+            CallEvent::SignalingLost { .. } => self.signaling_lost = true,
+            _ => {}
+        }
+        *self != before
     }
 }
 
@@ -91,12 +186,14 @@ pub fn start(
     let (commands, command_rx) = mpsc::unbounded_channel();
     let local_frames = Arc::new(FrameSlot::with_waker(ui.repaint.clone()));
     let engine = Arc::new(Mutex::new(None));
+    let presence = Arc::new(Mutex::new(PresenceSlot::default()));
     let task = Task {
         settings,
         start,
         ui,
         local_frames: local_frames.clone(),
         engine: engine.clone(),
+        presence: presence.clone(),
         embedded: None,
     };
     runtime.spawn(task.run(command_rx));
@@ -104,6 +201,7 @@ pub fn start(
         commands,
         local_frames,
         engine,
+        presence,
     }
 }
 
@@ -113,6 +211,7 @@ struct Task {
     ui: UiLink,
     local_frames: Arc<FrameSlot<RgbaFrame>>,
     engine: Arc<Mutex<Option<CallEngine>>>,
+    presence: Arc<Mutex<PresenceSlot>>,
     /// The server we run ourselves, when nobody else did.
     embedded: Option<RunningServer>,
 }
@@ -127,7 +226,13 @@ impl Task {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<BackendCommand>) {
         loop {
             let next = match self.connect().await {
-                Ok((signaling, server)) => self.session(signaling, server, &mut commands).await,
+                Ok((signaling, server)) => {
+                    let next = self.session(signaling, server, &mut commands).await;
+                    // The session's engine goes with it (hanging up any call of its own).
+                    *self.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.set_presence(None);
+                    next
+                }
                 Err((server, reason)) => {
                     self.ui
                         .backend(BackendEvent::Unreachable { server, reason });
@@ -157,9 +262,9 @@ impl Task {
                     self.settings = *settings;
                     return Next::Reconnect;
                 }
-                Some(BackendCommand::Call(_) | BackendCommand::Paste(_)) => self.ui.backend(
-                    BackendEvent::Notice("not connected to a signaling server yet".into()),
-                ),
+                Some(BackendCommand::Paste(_)) => self
+                    .ui
+                    .backend(BackendEvent::Notice(NotConnected.to_string())),
             }
         }
     }
@@ -253,6 +358,7 @@ impl Task {
             Opened::Server(_) => None,
         };
         let _lines = manual.as_ref().map(|m| self.show_lines(m));
+        let presence = signaling.presence();
         let Some(events) = signaling.take_events() else {
             return Next::Quit;
         };
@@ -301,34 +407,33 @@ impl Task {
         if let Some(patience) = kind.setup_patience() {
             config.connect_timeout = patience;
         }
-        let (engine, mut calls) = CallEngine::start(signaling, events, self.media_setup(), config);
+        // The engine tells the UI itself; what this task needs to know rides along.
+        let (status_tx, mut status) = watch::channel(CallStatus::default());
+        let ui = self.ui.clone();
+        let sink = CallEvents::sink(move |event| {
+            status_tx.send_if_modified(|s| s.observe(&event));
+            ui.send(UiEvent::Call(event));
+        });
+        let _presence_wakes = presence.map(|p| self.show_presence(p));
+        let engine = CallEngine::start_into(signaling, events, self.media_setup(), config, sink);
         *self.engine.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine.clone());
         if let Some(command) = self.start.take() {
             engine.send(command);
         }
-        let mut in_call = false;
-        let mut lost = false;
         loop {
             tokio::select! {
-                event = calls.recv() => match event {
-                    Some(event) => {
-                        match &event {
-                            CallEvent::Calling { .. } | CallEvent::Incoming { .. } => in_call = true,
-                            CallEvent::Ended { .. } => in_call = false,
-                            CallEvent::SignalingLost { .. } => lost = !kind.resumes_by_itself(),
-                            _ => {}
-                        }
-                        self.ui.send(UiEvent::Call(event));
-                        // A lost session is opened again once no call needs this engine.
-                        if lost && !in_call {
-                            return Next::Reconnect;
-                        }
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        return Next::Reconnect;
                     }
-                    None => return Next::Reconnect,
+                    let now = *status.borrow_and_update();
+                    // A lost session is opened again once no call needs this engine.
+                    if now.signaling_lost && !now.in_call && !kind.resumes_by_itself() {
+                        return Next::Reconnect;
+                    }
                 },
                 command = commands.recv() => match command {
                     None => return Next::Quit,
-                    Some(BackendCommand::Call(command)) => engine.send(command),
                     Some(BackendCommand::Retry) => {}
                     Some(BackendCommand::Paste(text)) => self.paste(manual.as_deref(), &text),
                     Some(BackendCommand::Apply(settings)) => {
@@ -352,6 +457,27 @@ impl Task {
 }
 
 impl Task {
+    fn set_presence(&self, watch: Option<PresenceWatch>) {
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(watch);
+        (self.ui.repaint)();
+    }
+
+    /// Hands the window the session's presence list, and wakes it at each change (until the
+    /// session ends: the handle aborts it).
+    fn show_presence(&self, presence: PresenceWatch) -> AbortOnDrop {
+        self.set_presence(Some(presence.clone()));
+        let mut changes = presence;
+        let repaint = self.ui.repaint.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                repaint();
+            }
+        }))
+    }
+
     /// Shows each line to copy as it comes (gone when the session ends: the handle aborts it).
     fn show_lines(&self, manual: &ManualSignaling) -> AbortOnDrop {
         let mut lines = manual.lines();

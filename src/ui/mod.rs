@@ -1,7 +1,8 @@
 //! The desktop window (eframe / egui).
 //!
 //! - [`backend`]: the async side on its own runtime: server (found or embedded), registration,
-//!   the call engine; it sends [`state::UiEvent`]s to the UI thread and wakes it.
+//!   the call engine. The engine's events reach the UI thread as [`state::UiEvent`]s and wake
+//!   it; the window's commands go straight to the engine; the presence list is watched.
 //! - [`state`]: what the window shows, changed only by events (pure, unit-tested).
 //! - [`views`]: one file per view; each draws from the state and returns actions.
 //! - [`app`]: the eframe app tying them together; [`video`] uploads frames as textures;
@@ -18,7 +19,7 @@ pub mod state;
 pub(crate) mod video;
 pub mod views;
 
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -89,9 +90,8 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
         "peercall",
         native,
         Box::new(move |cc| {
-            let (tx, rx) = std_mpsc::channel();
             let ctx = cc.egui_ctx.clone();
-            let link = backend::UiLink::new(tx, Arc::new(move || ctx.request_repaint()));
+            let (link, rx) = backend::UiLink::channel(Arc::new(move || ctx.request_repaint()));
             let backend = backend::start(runtime.handle(), settings.clone(), start, link);
             Ok(Box::new(app::PeercallApp::new(
                 settings, backend, rx, runtime, launched, notices,

@@ -102,6 +102,7 @@ pub struct AppState {
     /// Addresses a browser on the LAN can open.
     pub lan_urls: Vec<String>,
     pub connection: Connection,
+    /// Who else is online, as the transport's presence list last said (sorted to show).
     pub peers: BTreeSet<String>,
     pub call: CallView,
     /// How the last call attempt or call ended, in words.
@@ -220,15 +221,7 @@ impl AppState {
                 self.my_id = Some(id);
                 self.connection = Connection::Online;
             }
-            CallEvent::Peers(peers) => self.peers = peers.into_iter().collect(),
-            CallEvent::PeerJoined(id) => {
-                self.peers.insert(id);
-            }
-            CallEvent::PeerLeft(id) => {
-                self.peers.remove(&id);
-            }
             CallEvent::SignalingLost { reason } => {
-                self.peers.clear();
                 self.connection = Connection::Offline {
                     reason,
                     retrying: true,
@@ -408,28 +401,18 @@ mod tests {
     }
 
     #[test]
-    fn presence_follows_the_server() {
+    fn registration_and_its_loss() {
         let mut s = AppState::default();
         let now = Instant::now();
         s.apply(call(CallEvent::Registered { id: "alice".into() }), now);
-        s.apply(
-            call(CallEvent::Peers(vec!["bob".into(), "carol".into()])),
-            now,
-        );
-        s.apply(call(CallEvent::PeerLeft("bob".into())), now);
-        s.apply(call(CallEvent::PeerJoined("dave".into())), now);
         assert_eq!(s.my_id.as_deref(), Some("alice"));
-        assert_eq!(
-            s.peers.iter().cloned().collect::<Vec<_>>(),
-            vec!["carol".to_string(), "dave".to_string()]
-        );
+        assert_eq!(s.connection, Connection::Online);
         s.apply(
             call(CallEvent::SignalingLost {
                 reason: "closed".into(),
             }),
             now,
         );
-        assert!(s.peers.is_empty());
         assert!(matches!(
             s.connection,
             Connection::Offline { retrying: true, .. }

@@ -217,7 +217,7 @@ mod tests {
         outs.iter()
             .filter_map(|o| match o {
                 Out::Event(e) => Some(e),
-                Out::Emit(..) => None,
+                Out::Emit(..) | Out::Presence(_) => None,
             })
             .collect()
     }

@@ -145,7 +145,10 @@ async fn run(
 ) {
     let mut outs = first;
     loop {
-        if deliver(outs, &outgoing, &events, |_| {}).await.is_err() {
+        if deliver(outs, &outgoing, &events, None, |_| {})
+            .await
+            .is_err()
+        {
             let reason = "the connection to the mesh server closed".to_string();
             let _ = events.send(SignalingEvent::Disconnected { reason }).await;
             return;

@@ -27,6 +27,7 @@ pub use room_transport::SocketIoRoomSignaling;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::presence::Presence;
 use crate::signaling::SignalingEvent;
 
 /// What a dialect's rules ask for: an event for the server (name, its one argument), or one
@@ -35,17 +36,20 @@ use crate::signaling::SignalingEvent;
 pub enum Out {
     Emit(&'static str, Value),
     Event(SignalingEvent),
+    /// The others online now, in full (for the dialects that list them).
+    Presence(Vec<String>),
 }
 
 /// The connection to the server is gone.
 pub(crate) struct Gone;
 
 /// Carries `outs` out in order: emits to the server, events to the engine (each shown to
-/// `seen` first).
+/// `seen` first), the list of who is online to `presence`.
 pub(crate) async fn deliver(
     outs: Vec<Out>,
     outgoing: &client::Outgoing,
     events: &mpsc::Sender<SignalingEvent>,
+    presence: Option<&Presence>,
     mut seen: impl FnMut(&SignalingEvent),
 ) -> Result<(), Gone> {
     for out in outs {
@@ -57,6 +61,11 @@ pub(crate) async fn deliver(
             Out::Event(event) => {
                 seen(&event);
                 let _ = events.send(event).await;
+            }
+            Out::Presence(peers) => {
+                if let Some(presence) = presence {
+                    presence.replace(peers);
+                }
             }
         }
     }

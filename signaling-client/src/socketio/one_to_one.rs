@@ -109,19 +109,30 @@ impl Lobby {
             })));
             self.users = listed;
             self.users.truncate(MAX_USERS);
-            let others = self.users.iter().filter(|u| **u != self.me).cloned();
-            out.push(Out::Event(SignalingEvent::Peers(others.collect())));
+            out.push(self.presence());
             return out;
         }
+        let before = self.users.len();
         for user in listed {
             if !self.users.contains(&user) && self.users.len() < MAX_USERS {
-                self.users.push(user.clone());
-                if user != self.me {
-                    out.push(Out::Event(SignalingEvent::PeerJoined(user)));
-                }
+                self.users.push(user);
             }
         }
+        if self.users.len() != before {
+            out.push(self.presence());
+        }
         out
+    }
+
+    /// Everyone listed but us.
+    fn presence(&self) -> Out {
+        Out::Presence(
+            self.users
+                .iter()
+                .filter(|u| **u != self.me)
+                .cloned()
+                .collect(),
+        )
     }
 
     fn apply(&mut self, body: &Value) -> Vec<Out> {
@@ -410,11 +421,13 @@ mod tests {
             "not us yet"
         );
         let joined = a.server("joined", &[users(&["bob", "alice"])], t0);
-        assert!(
-            matches!(events(&joined)[..], [SignalingEvent::Registered(_), SignalingEvent::Peers(p)] if p == &["bob"])
-        );
+        assert!(matches!(
+            events(&joined)[..],
+            [SignalingEvent::Registered(_)]
+        ));
+        assert!(joined.contains(&Out::Presence(vec!["bob".into()])));
         let later = a.server("joined", &[users(&["bob", "alice", "carol"])], t0);
-        assert!(matches!(events(&later)[..], [SignalingEvent::PeerJoined(c)] if c == "carol"));
+        assert_eq!(later, [Out::Presence(vec!["bob".into(), "carol".into()])]);
 
         // Only listed accounts are rung.
         assert!(matches!(

@@ -2,7 +2,7 @@
 //! room under our account on `register`, then runs [`Lobby`] — presence, rings, replies and
 //! call setup — until the connection ends.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -13,6 +13,7 @@ use super::deliver;
 use super::engine_io::Version;
 use super::one_to_one::Lobby;
 use crate::ids::random_peer_id;
+use crate::presence::{Presence, PresenceWatch};
 use crate::protocol::{ClientMessage, RejectReason, SignalData};
 use crate::signaling::{
     Registration, Signaling, SignalingError, SignalingEvent, SignalingEvents, EVENT_QUEUE,
@@ -33,6 +34,7 @@ pub struct SocketIo1v1Signaling {
     events_tx: mpsc::Sender<SignalingEvent>,
     events: Mutex<Option<SignalingEvents>>,
     commands: Mutex<Option<mpsc::Sender<Command>>>,
+    presence: Arc<Presence>,
 }
 
 enum Command {
@@ -69,6 +71,7 @@ impl SocketIo1v1Signaling {
             events_tx,
             events: Mutex::new(Some(events)),
             commands: Mutex::new(None),
+            presence: Arc::new(Presence::default()),
         })
     }
 
@@ -96,6 +99,7 @@ impl Signaling for SocketIo1v1Signaling {
             incoming,
             command_rx,
             self.events_tx.clone(),
+            self.presence.clone(),
             registered_tx,
         ));
         *self.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
@@ -134,6 +138,10 @@ impl Signaling for SocketIo1v1Signaling {
     fn take_events(&self) -> Option<SignalingEvents> {
         self.events.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    fn presence(&self) -> Option<PresenceWatch> {
+        Some(self.presence.watch())
+    }
 }
 
 async fn run(
@@ -142,6 +150,7 @@ async fn run(
     mut incoming: mpsc::Receiver<Incoming>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<SignalingEvent>,
+    presence: Arc<Presence>,
     registered: oneshot::Sender<Registration>,
 ) {
     let mut registered = Some(registered);
@@ -154,7 +163,7 @@ async fn run(
                 }
             }
         };
-        if deliver(outs, &outgoing, &events, told_registered)
+        if deliver(outs, &outgoing, &events, Some(&presence), told_registered)
             .await
             .is_err()
         {

@@ -95,7 +95,7 @@ async fn run_room(
     let mut room = Room::new(&name, &call_id);
     let mut outs = room.enter();
     loop {
-        if deliver(outs, &outgoing, &shared.events, |_| {})
+        if deliver(outs, &outgoing, &shared.events, None, |_| {})
             .await
             .is_err()
         {
