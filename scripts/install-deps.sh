@@ -11,6 +11,8 @@ packages=(
   chromium fonts-dejavu-core
   # the impaired-network tests: namespaces, random loss, bandwidth caps, offloads off
   iproute2 nftables ethtool
+  # NAT and relay tests: a TURN server (started by the test, never as a service)
+  coturn
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,7 @@ use peercall::headless::{self, HeadlessOptions, Mode};
 use peercall::server::tls::{TlsIdentity, TlsSource};
 use peercall::server::{Server, ServerConfig, DEFAULT_BIND};
 use peercall::ui::WindowOptions;
+use signaling_client::switchboard::TurnConfig;
 use signaling_client::{SignalingKind, TlsTrust};
 
 #[derive(Parser)]
@@ -80,6 +81,8 @@ enum Command {
         max_room: u16,
         #[command(flatten)]
         tls: TlsArgs,
+        #[command(flatten)]
+        turn: TurnArgs,
     },
     /// Dial a peer without a window and print a JSON report of the call.
     Call {
@@ -194,6 +197,10 @@ struct HeadlessArgs {
     /// Keep media on 127.0.0.1 with no mDNS: for tests on one machine.
     #[arg(long)]
     loopback: bool,
+    /// `relay`: only through a TURN server, so the other side never learns our address (even
+    /// when a direct path exists); `all`: whatever path works best.
+    #[arg(long, default_value = "all", value_parser = ["all", "relay"])]
+    ice_transport: String,
     /// Offer `.local` names instead of this computer's addresses, as browsers do (the network
     /// must carry multicast).
     #[arg(long, conflicts_with = "loopback")]
@@ -204,6 +211,54 @@ struct HeadlessArgs {
     /// Accept only the wss:// server certificate with this SHA-256 (as `peercall serve` prints).
     #[arg(long, value_name = "SHA256HEX", value_parser = parse_pin)]
     pin_cert: Option<TlsTrust>,
+}
+
+/// A TURN server that shares a secret with us (coturn's `--use-auth-secret
+/// --static-auth-secret=S`): every client is handed its own credentials, valid for `--turn-ttl`.
+#[derive(Args)]
+struct TurnArgs {
+    /// The secret shared with the TURN server.
+    #[arg(long, requires = "turn_urls")]
+    turn_secret: Option<String>,
+    /// The TURN server as clients reach it (`turn:host:3478`); repeat for more.
+    #[arg(long = "turn-url", value_name = "URL", requires = "turn_secret")]
+    turn_urls: Vec<String>,
+    /// How long each client's credentials work (`90s`, `30m`, `1h`, or seconds).
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    turn_ttl: Duration,
+}
+
+impl TurnArgs {
+    fn config(self) -> anyhow::Result<Option<TurnConfig>> {
+        let Some(secret) = self.turn_secret else {
+            return Ok(None);
+        };
+        if let Some(bad) = self
+            .turn_urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            anyhow::bail!("--turn-url {bad:?} is not a turn: or turns: address");
+        }
+        Ok(Some(TurnConfig::new(secret, self.turn_urls, self.turn_ttl)))
+    }
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?} is not a duration like 90s, 30m or 1h")),
+    };
+    if secs < 60 {
+        return Err("--turn-ttl is at least a minute".into());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn parse_pin(s: &str) -> Result<TlsTrust, String> {
@@ -244,12 +299,14 @@ fn main() -> anyhow::Result<()> {
             max_connections,
             max_room,
             tls,
+            turn,
         } => runtime.block_on(serve(
             bind,
             ice_servers,
             max_connections,
             max_room.into(),
             tls.source(),
+            turn.config()?,
         )),
         Command::Call { dial, common } => {
             // On a peercall server --room is a group call; elsewhere it is the transport's.
@@ -284,6 +341,7 @@ async fn serve(
     max_connections: Option<usize>,
     max_room: usize,
     tls: Option<TlsSource>,
+    turn: Option<TurnConfig>,
 ) -> anyhow::Result<()> {
     let tls = tls
         .map(|source| TlsIdentity::load(&source, bind))
@@ -294,6 +352,7 @@ async fn serve(
         ice_servers: headless::ice_servers(&ice_servers),
         tls: tls.clone(),
         max_room,
+        turn,
         ..ServerConfig::default()
     };
     if let Some(max) = max_connections {
@@ -332,6 +391,7 @@ async fn headless_call(
     };
     network.ice_servers = headless::ice_servers(&args.ice_servers);
     network.offer_mdns_names = args.mdns_names;
+    network.relay_only = args.ice_transport == "relay";
     let options = HeadlessOptions {
         signaling: args.signaling,
         server: args.server,

@@ -6,104 +6,20 @@
 mod browser;
 #[path = "common/netlab/mod.rs"]
 mod netlab;
+#[path = "common/proc.rs"]
+mod proc;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netlab::{Dir, Host, NetLab, ADDR_A};
+use proc::Proc;
 use serde_json::Value;
 
 /// One call at a time: two cores, and every call measures peercall, not the machine.
 static ONE_CALL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A process killed when the test ends (a failed assertion must not leave calls running), its
-/// log read as it comes.
-struct Proc {
-    child: Option<Child>,
-    log: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Proc {
-    fn spawn(command: &mut Command) -> Proc {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start peercall");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Proc {
-            child: Some(child),
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    /// Waits until the log holds `text`.
-    fn wait_for_log(&self, text: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        while !self.log.lock().unwrap().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} in:\n{}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn report(self) -> Value {
-        self.finish().0
-    }
-
-    /// The report, and everything the process logged.
-    fn finish(mut self) -> (Value, String) {
-        let mut child = self.child.take().expect("a process");
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut stdout)
-            .expect("read the report");
-        let status = child.wait().expect("wait for peercall");
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        if std::env::var_os("NET_LINKS_LOG").is_some() {
-            println!("{}", self.log.lock().unwrap());
-        }
-        assert!(
-            status.success(),
-            "peercall failed: {status}\n{}",
-            self.log.lock().unwrap()
-        );
-        let report = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"));
-        let log = self.log.lock().unwrap().clone();
-        (report, log)
-    }
-}
 
 /// `peercall serve` on host a; returns it and its WebSocket URL.
 fn serve(lab: &NetLab) -> (Proc, String) {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::WAIT;
 use peercall::server::{Server, ServerConfig};
@@ -220,4 +220,47 @@ async fn a_signal_at_the_frame_limit_reaches_a_ws_signaling_peer() {
     // Still connected: the hang-up goes through.
     bob.hangup("c1").await.unwrap();
     assert_eq!(alice.recv_type("hangup").await["from"], "bob");
+}
+
+/// TURN credentials from the server are renewed by the client before they expire (three
+/// quarters into their life, 10 s at the soonest), and arrive as an `IceServers` event.
+#[tokio::test]
+async fn the_client_renews_turn_credentials_before_they_expire() {
+    let server = common::start_server(ServerConfig {
+        turn: Some(signaling_client::switchboard::TurnConfig::new(
+            "s".into(),
+            vec!["turn:127.0.0.1:3478".into()],
+            Duration::from_secs(13),
+        )),
+        ..ServerConfig::default()
+    })
+    .await;
+    let alice = WsSignaling::connect(&server.ws_url(), WsOptions::default())
+        .await
+        .unwrap();
+    let mut events = alice.take_events().unwrap();
+    let registered = alice.register(Some("alice".into())).await.unwrap();
+    let first = registered.ice_servers[1].username.clone().unwrap();
+    let asked = Instant::now();
+    let fresh = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.recv().await {
+                Some(e @ SignalingEvent::IceServers(_)) => return e,
+                Some(_) => {}
+                None => panic!("the event stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("fresh credentials within 20 s");
+    let waited = asked.elapsed();
+    let SignalingEvent::IceServers(servers) = fresh else {
+        unreachable!()
+    };
+    let renewed = servers[1].username.clone().unwrap();
+    assert_ne!(renewed, first, "new credentials, not the same again");
+    assert!(
+        waited >= Duration::from_secs(9),
+        "renewed after {waited:?}: too early for 13 s credentials"
+    );
 }

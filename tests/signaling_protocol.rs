@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::{start_server, RawClient, Read};
 use peercall::server::ServerConfig;
 use serde_json::json;
+use signaling_client::switchboard::TurnConfig;
 
 fn offer() -> serde_json::Value {
     json!({"sdp":{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}})
@@ -65,6 +66,65 @@ async fn ice_servers_come_from_the_server_config() {
         json!([{"urls":["stun:stun.example.org:3478"]},
                {"urls":["turn:turn.example.org:3478"],"username":"u","credential":"p"}])
     );
+}
+
+/// TURN REST credentials: each client gets its own, `EXPIRY:ID` signed with the shared secret,
+/// and fresh ones on `refresh_ice` (docs/protocol.md, "TURN credentials").
+#[tokio::test]
+async fn turn_credentials_are_made_per_client_and_refreshed_on_request() {
+    let ttl = Duration::from_secs(600);
+    let server = start_server(ServerConfig {
+        turn: Some(TurnConfig::new(
+            "shared-secret".into(),
+            vec!["turn:turn.example.org:3478".into()],
+            ttl,
+        )),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = RawClient::connect(&server.ws_url()).await;
+    c.send(json!({"type":"register","id":"carol"})).await;
+    let reg = c.recv().await;
+    assert_eq!(reg["ice_ttl"], 600, "{reg}");
+    let check = |servers: &serde_json::Value| -> u64 {
+        assert_eq!(servers[0], json!({"urls":["stun:turn.example.org:3478"]}));
+        let turn = &servers[1];
+        assert_eq!(turn["urls"], json!(["turn:turn.example.org:3478"]));
+        let username = turn["username"].as_str().unwrap();
+        let (expiry, id) = username.split_once(':').unwrap();
+        assert_eq!(id, "carol");
+        // What coturn computes with --static-auth-secret=shared-secret.
+        assert_eq!(
+            turn["credential"].as_str().unwrap(),
+            signaling_client::switchboard::turn::credential("shared-secret", username)
+        );
+        let expiry: u64 = expiry.parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(
+            expiry >= now + 590 && expiry <= now + 610,
+            "expires at {expiry}, now {now}"
+        );
+        expiry
+    };
+    let first = check(&reg["ice_servers"]);
+    assert_eq!(c.recv().await["type"], "peers");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.send(json!({"type":"refresh_ice"})).await;
+    let fresh = c.recv().await;
+    assert_eq!(fresh["type"], "ice_servers", "{fresh}");
+    assert_eq!(fresh["ice_ttl"], 600);
+    assert!(
+        check(&fresh["ice_servers"]) > first,
+        "fresh credentials expire later"
+    );
+
+    // Before registering there is nothing to refresh.
+    let mut stranger = RawClient::connect(&server.ws_url()).await;
+    stranger.send(json!({"type":"refresh_ice"})).await;
+    assert_eq!(stranger.recv().await["code"], "not_registered");
 }
 
 #[tokio::test]

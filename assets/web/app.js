@@ -72,6 +72,7 @@ async function goOnline(id) {
     const registered = await signaling.register(id || undefined, params.get('room') ? 2 : undefined);
     peercall.id = registered.id;
     iceServers = registered.ice_servers || [];
+    refreshIceLater(registered.ice_ttl);
     peercall.state = 'idle';
   } catch (e) {
     peercall.state = 'offline';
@@ -87,7 +88,21 @@ signaling.onclose = () => {
   setError('Lost the signaling server. Reload the page to go online again.');
 };
 
+// TURN credentials from the server expire: ask for fresh ones at three quarters of their life.
+let iceRefresh = null;
+function refreshIceLater(ttl) {
+  clearTimeout(iceRefresh);
+  if (ttl) iceRefresh = setTimeout(() => signaling.send({ type: 'refresh_ice' }), Math.max(10, ttl * 0.75) * 1000);
+}
+
 signaling.onmessage = (m) => {
+  if (m.type === 'ice_servers') {
+    // Rooms read the list when they open a leg: give them the fresh one too.
+    iceServers = m.ice_servers || [];
+    if (room) room.iceServers = iceServers;
+    refreshIceLater(m.ice_ttl);
+    return;
+  }
   if (room && room.handles(m)) {
     room.onmessage(m);
     return;

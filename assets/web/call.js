@@ -6,6 +6,8 @@
 'use strict';
 
 const CONTROL_LABEL = 'system_channel';
+// `?relay=1`: only through a TURN server, so the other side never learns this computer's address.
+const RELAY_ONLY = new URLSearchParams(location.search).get('relay') === '1';
 
 class Call {
   // role: 'caller' | 'callee'; sendSignal(data) relays `data` to the other side as a `signal`.
@@ -22,7 +24,10 @@ class Call {
     this.pendingCandidates = [];
     // Remote signals are applied one after another, in arrival order.
     this.queue = Promise.resolve();
-    this.pc = new RTCPeerConnection({ iceServers: iceServers || [] });
+    this.pc = new RTCPeerConnection({
+      iceServers: iceServers || [],
+      iceTransportPolicy: RELAY_ONLY ? 'relay' : 'all',
+    });
     this.remoteStream = new MediaStream();
 
     this.pc.onicecandidate = (event) => {

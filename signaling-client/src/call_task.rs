@@ -65,7 +65,8 @@ impl CurrentCall {
             ClientMessage::Hangup { call_id } => self.send(&call_id, CallCommand::HangUp),
             ClientMessage::Accept { .. }
             | ClientMessage::Reject { .. }
-            | ClientMessage::Register { .. } => {}
+            | ClientMessage::Register { .. }
+            | ClientMessage::RefreshIce => {}
             ClientMessage::Join { .. } | ClientMessage::Leave { .. } => return Err(no_rooms()),
         }
         Ok(())

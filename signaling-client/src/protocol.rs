@@ -64,6 +64,8 @@ pub enum ClientMessage {
     Signal { call_id: String, data: SignalData },
     /// Either party ends the call (the caller cancels a ringing one this way).
     Hangup { call_id: String },
+    /// Fresh TURN credentials, please (before those from `registered` expire: `ice_ttl`).
+    RefreshIce,
 }
 
 /// What the server sends to a client.
@@ -74,6 +76,15 @@ pub enum ServerMessage {
         id: String,
         protocol: u32,
         ice_servers: Vec<IceServer>,
+        /// Seconds the TURN credentials in `ice_servers` work for; absent: they do not expire.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice_ttl: Option<u64>,
+    },
+    /// The answer to `refresh_ice`: the same servers with fresh credentials.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice_ttl: Option<u64>,
     },
     /// The others online, sent right after `registered`.
     Peers {

@@ -20,6 +20,8 @@ pub struct Registration {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalingEvent {
     Registered(Registration),
+    /// Fresh TURN credentials (the same servers), for connections made from now on.
+    IceServers(Vec<IceServer>),
     Incoming {
         from: String,
         call_id: String,
@@ -87,6 +89,9 @@ impl SignalingEvent {
             ServerMessage::Peers { .. }
             | ServerMessage::PeerJoined { .. }
             | ServerMessage::PeerLeft { .. } => return None,
+            ServerMessage::IceServers { ice_servers, .. } => {
+                SignalingEvent::IceServers(ice_servers)
+            }
             ServerMessage::Registered {
                 id, ice_servers, ..
             } => SignalingEvent::Registered(Registration { id, ice_servers }),

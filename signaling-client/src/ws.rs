@@ -163,6 +163,12 @@ async fn open(url: &str, trust: TlsTrust) -> Result<Socket, SignalingError> {
     Ok(socket)
 }
 
+/// Credentials that work for `ttl_secs` are renewed after three quarters of it (10 s at least,
+/// so a server handing out very short ones is not asked in a loop).
+fn refresh_after(ttl_secs: u64) -> Duration {
+    Duration::from_secs(ttl_secs * 3 / 4).max(Duration::from_secs(10))
+}
+
 /// Why [`pump`] returned.
 enum Ended {
     /// The `WsSignaling` was dropped.
@@ -269,8 +275,22 @@ async fn pump(
     let mut ping = tokio::time::interval(options.ping_interval);
     ping.tick().await;
     let mut since_last_frame = 0u32;
+    // When to ask for fresh TURN credentials (before the server's expire).
+    let mut refresh_at: Option<tokio::time::Instant> = None;
     loop {
+        let refresh = async {
+            match refresh_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            () = refresh => {
+                refresh_at = None;
+                if let Err(e) = ws.send(Message::text(ClientMessage::RefreshIce.to_json())).await {
+                    return Ended::Lost(e.to_string());
+                }
+            }
             command = commands.recv() => {
                 let Some(command) = command else {
                     let _ = ws.close(None).await;
@@ -310,6 +330,11 @@ async fn pump(
                         continue;
                     }
                 };
+                if let ServerMessage::Registered { ice_ttl: Some(ttl), .. }
+                | ServerMessage::IceServers { ice_ttl: Some(ttl), .. } = &message
+                {
+                    refresh_at = Some(tokio::time::Instant::now() + refresh_after(*ttl));
+                }
                 let event = match message {
                     ServerMessage::Registered { id, ice_servers, .. } => {
                         let registration = Registration { id, ice_servers };

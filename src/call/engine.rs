@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signaling_client::protocol::ClientMessage;
-use signaling_client::{RejectReason, Signaling, SignalingEvent, SignalingEvents};
+use signaling_client::{IceServer, RejectReason, Signaling, SignalingEvent, SignalingEvents};
 use tokio::sync::mpsc;
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
@@ -47,6 +47,9 @@ pub struct EngineConfig {
     /// An accepted call with no connection after this long ends.
     pub connect_timeout: Duration,
     pub stats_interval: Duration,
+    /// The ICE servers came from the signaling server: fresh credentials it sends (on
+    /// reconnecting, or before they expire) replace them for the connections made after.
+    pub server_ice: bool,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             no_answer: DEFAULT_NO_ANSWER,
             connect_timeout: CONNECT_TIMEOUT,
             stats_interval: Duration::from_secs(1),
+            server_ice: false,
         }
     }
 }
@@ -414,8 +418,10 @@ impl EngineTask {
     async fn signaling_event(&mut self, event: SignalingEvent) {
         match event {
             SignalingEvent::Registered(r) | SignalingEvent::Reconnected(r) => {
+                self.server_ice(r.ice_servers);
                 self.emit(CallEvent::Registered { id: r.id })
             }
+            SignalingEvent::IceServers(servers) => self.server_ice(servers),
             SignalingEvent::Incoming {
                 from,
                 call_id,
@@ -475,6 +481,18 @@ impl EngineTask {
             }
         }
         self.drop_ended_legs().await;
+    }
+
+    /// Fresh ICE servers from the signaling server, for the legs made from now on (a leg's
+    /// TURN allocation keeps its own credentials alive by refreshing it with the TURN server).
+    fn server_ice(&mut self, servers: Vec<IceServer>) {
+        if self.config.server_ice && !servers.is_empty() {
+            tracing::debug!(
+                count = servers.len(),
+                "ICE servers from the signaling server"
+            );
+            self.config.network.ice_servers = servers;
+        }
     }
 
     async fn tell_every_leg(&mut self, event: SignalingEvent) {

@@ -88,6 +88,27 @@ pub struct CallStats {
     pub target_kbps: f64,
     pub fps_in: f64,
     pub fps_out: f64,
+    /// The candidate pair media takes.
+    pub path: Option<IcePath>,
+}
+
+/// Which way media goes: each end's candidate type (`host`, `srflx`, `prflx`, `relay`) and the
+/// transport (`udp`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IcePath {
+    pub local_type: String,
+    pub remote_type: String,
+    pub protocol: String,
+}
+
+impl fmt::Display for IcePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to {} over {}",
+            self.local_type, self.remote_type, self.protocol
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use webrtc::peer_connection::StatsSelector;
+use webrtc::peer_connection::{PeerConnection, StatsSelector};
 
-use super::events::{CallEvent, CallStats};
+use super::events::{CallEvent, CallStats, IcePath};
 use super::link::LinkStats;
 use super::media_stats::MediaCounters;
 use super::participant::Participant;
@@ -137,6 +137,7 @@ impl Leg {
             .map(|p| p.current_round_trip_time * 1000.0)
             .filter(|rtt| *rtt > 0.0);
         let (bytes_out, bytes_in) = pair.map_or((0, 0), |p| (p.bytes_sent, p.bytes_received));
+        let path = ice_path(peer.connection().as_ref()).await;
         let packets_lost = report
             .inbound_rtp_streams()
             .map(|s| s.received_rtp_stream_stats.packets_lost)
@@ -152,6 +153,7 @@ impl Leg {
             rtt_ms,
             packets_lost,
             target_kbps: LinkStats::get(&peer.link.target_bps) as f64 / 1000.0,
+            path,
             ..CallStats::default()
         };
         if let Some(last) = &self.last_sample {
@@ -195,4 +197,17 @@ impl Leg {
         });
         (Some(stats), said)
     }
+}
+
+/// The selected candidate pair's types. (Not from the stats report: webrtc-rs 0.21 files a
+/// pair's candidates there under other IDs than the pair names, and never lists peer-reflexive
+/// remote ones.)
+async fn ice_path(connection: &dyn PeerConnection) -> Option<IcePath> {
+    let ice = connection.sctp().await?.transport().ice_transport();
+    let pair = ice.get_selected_candidate_pair().await.ok()??;
+    Some(IcePath {
+        local_type: pair.local().typ.to_string(),
+        remote_type: pair.remote().typ.to_string(),
+        protocol: pair.local().protocol.to_string(),
+    })
 }

@@ -40,7 +40,7 @@ pub(crate) mod session;
 pub mod vp8_assembler;
 
 pub use engine::{CallEngine, EngineConfig};
-pub use events::{CallEvent, CallEvents, CallStats, EndReason, EndedBy, MediaKind};
+pub use events::{CallEvent, CallEvents, CallStats, EndReason, EndedBy, IcePath, MediaKind};
 pub use link::LinkStats;
 pub use participant::Participant;
 pub use session::{CallCommand, Role};

@@ -26,8 +26,8 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
-    RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, SettingEngineBuilder,
 };
 
 use super::control::{ControlLimiter, ControlMessage, Lane, Parsed, CHANNEL_LABEL};
@@ -65,6 +65,8 @@ pub struct NetworkSettings {
     pub prflx_wait: Duration,
     /// How long ICE may go without a working path before the call fails.
     pub failed_timeout: Duration,
+    /// Only relayed candidates (TURN): the other side never learns our addresses.
+    pub relay_only: bool,
 }
 
 impl Default for NetworkSettings {
@@ -77,6 +79,7 @@ impl Default for NetworkSettings {
             ice_check_interval: Duration::from_millis(50),
             prflx_wait: Duration::from_millis(200),
             failed_timeout: Duration::from_secs(15),
+            relay_only: false,
         }
     }
 }
@@ -92,6 +95,7 @@ impl NetworkSettings {
             ice_check_interval: Duration::from_millis(10),
             prflx_wait: Duration::ZERO,
             failed_timeout: Duration::from_secs(15),
+            relay_only: false,
         }
     }
 }
@@ -536,6 +540,11 @@ impl Peer {
             .with_configuration(
                 RTCConfigurationBuilder::new()
                     .with_ice_servers(ice_servers)
+                    .with_ice_transport_policy(if network.relay_only {
+                        RTCIceTransportPolicy::Relay
+                    } else {
+                        RTCIceTransportPolicy::All
+                    })
                     .build(),
             )
             .with_media_engine(media)

@@ -97,8 +97,10 @@ pub async fn run(
     let registration = signaling.register(options.id.clone()).await?;
     tracing::info!(id = %registration.id, signaling = %options.signaling, "registered");
     let mut network = options.network.clone();
+    let mut server_ice = false;
     if network.ice_servers.is_empty() {
         network.ice_servers = registration.ice_servers.clone();
+        server_ice = true;
     }
     let setup = MediaSetup::new(
         options.video.clone(),
@@ -107,6 +109,7 @@ pub async fn run(
     );
     let mut config = EngineConfig {
         network,
+        server_ice,
         ..EngineConfig::default()
     };
     if let Some(patience) = options.signaling.setup_patience() {
@@ -428,6 +431,9 @@ impl Run {
                 s.bitrate_out_kbps = Some(stats.bitrate_out_kbps);
                 s.bitrate_in_kbps = Some(stats.bitrate_in_kbps);
                 s.target_kbps = Some(stats.target_kbps);
+                if stats.path.is_some() {
+                    self.report.path = stats.path;
+                }
             }
             CallEvent::Error(why) => {
                 tracing::warn!(%why, "call");

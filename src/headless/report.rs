@@ -20,6 +20,9 @@ pub struct Report {
     /// Remote events beyond the first 1000, not kept.
     pub remote_events_dropped: u64,
     pub stats: StatsReport,
+    /// The way media took last (the first other person's): each end's candidate type
+    /// (`host`, `srflx`, `prflx`, `relay`) and the transport.
+    pub path: Option<crate::call::IcePath>,
     /// How much later audio plays than the matching video shows, ms (from the sync marks in the
     /// other side's synthetic tone and its test pattern's capture times).
     pub av_sync_ms: Option<f64>,

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signaling_client::protocol::RING_TIMEOUT_SECS;
+use signaling_client::switchboard::TurnConfig;
 use signaling_client::{IceServer, SwitchboardConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -40,6 +41,8 @@ pub const DEFAULT_BIND: &str = "0.0.0.0:8480";
 pub struct ServerConfig {
     pub bind: SocketAddr,
     pub ice_servers: Vec<IceServer>,
+    /// TURN servers sharing a secret with us: each client gets its own expiring credentials.
+    pub turn: Option<TurnConfig>,
     pub ring_timeout: Duration,
     /// People a room holds at most (`--max-room`).
     pub max_room: usize,
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: DEFAULT_BIND.parse().expect("valid default address"),
             ice_servers: Vec::new(),
+            turn: None,
             ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
             max_room: signaling_client::protocol::DEFAULT_MAX_ROOM,
             tls: None,
@@ -74,6 +78,7 @@ impl Server {
         let hub = Hub::new(
             SwitchboardConfig {
                 ice_servers: config.ice_servers,
+                turn: config.turn,
                 ring_timeout: config.ring_timeout,
                 max_room: config.max_room,
             },

@@ -395,13 +395,17 @@ impl Task {
             }));
         let mut network = NetworkSettings {
             ice_servers: self.ice_servers(),
+            relay_only: self.settings.relay_only,
             ..NetworkSettings::default()
         };
+        let mut server_ice = false;
         if network.ice_servers.is_empty() {
             network.ice_servers = registration.ice_servers.clone();
+            server_ice = true;
         }
         let mut config = EngineConfig {
             network,
+            server_ice,
             ..EngineConfig::default()
         };
         if let Some(patience) = kind.setup_patience() {
@@ -442,7 +446,8 @@ impl Task {
                             || settings.room != self.settings.room
                             || settings.id != self.settings.id
                             || settings.tls_trust() != self.settings.tls_trust()
-                            || settings.ice_servers != self.settings.ice_servers;
+                            || settings.ice_servers != self.settings.ice_servers
+                            || settings.relay_only != self.settings.relay_only;
                         self.settings = *settings;
                         if reconnect {
                             engine.send(CallCommand::HangUp);

@@ -29,6 +29,9 @@ pub struct Settings {
     pub speaker: String,
     /// STUN / TURN servers: `stun:host:port`, `turn:user:password@host:port`.
     pub ice_servers: Vec<String>,
+    /// Hide my IP address: media only through a TURN server (the other side never learns our
+    /// address; no call connects without a TURN server).
+    pub relay_only: bool,
     /// Accept a server whose TLS certificate no authority signed (your own, on the LAN).
     pub accept_self_signed: bool,
     /// Or accept only the certificate with this SHA-256 fingerprint (as `peercall serve` prints).
@@ -46,6 +49,7 @@ impl Default for Settings {
             microphone: "mic".into(),
             speaker: "speaker".into(),
             ice_servers: Vec::new(),
+            relay_only: false,
             accept_self_signed: false,
             pinned_certificate: String::new(),
         }
@@ -214,6 +218,7 @@ mod tests {
             microphone: "mic:USB".into(),
             speaker: "none".into(),
             ice_servers: vec!["turn:u:p@turn.example.org:3478".into()],
+            relay_only: true,
             accept_self_signed: true,
             pinned_certificate: String::new(),
         };

@@ -253,7 +253,7 @@ impl Signaling for ManualSignaling {
             ClientMessage::Reject { call_id, .. } | ClientMessage::Hangup { call_id } => {
                 self.shared.end(&call_id)
             }
-            ClientMessage::Register { .. } => {}
+            ClientMessage::Register { .. } | ClientMessage::RefreshIce => {}
             ClientMessage::Join { .. } | ClientMessage::Leave { .. } => {
                 return Err(SignalingError::Misconfigured(
                     "copy-paste signaling has no rooms: call one person".into(),

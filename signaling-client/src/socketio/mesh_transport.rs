@@ -126,7 +126,8 @@ impl Signaling for SocketIoMeshSignaling {
             // Legs are taken as they come; there is no ringing to answer.
             ClientMessage::Accept { .. }
             | ClientMessage::Reject { .. }
-            | ClientMessage::Register { .. } => Ok(()),
+            | ClientMessage::Register { .. }
+            | ClientMessage::RefreshIce => Ok(()),
         }
     }
 

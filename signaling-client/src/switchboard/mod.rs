@@ -6,6 +6,9 @@
 //! exist once and every transport obeys them alike.
 
 mod rooms;
+pub mod turn;
+
+pub use turn::TurnConfig;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -45,6 +48,8 @@ impl Delivery {
 #[derive(Debug, Clone)]
 pub struct SwitchboardConfig {
     pub ice_servers: Vec<IceServer>,
+    /// TURN servers whose credentials we make, per client (after `ice_servers`).
+    pub turn: Option<TurnConfig>,
     pub ring_timeout: Duration,
     /// People a room holds at most.
     pub max_room: usize,
@@ -54,6 +59,7 @@ impl Default for SwitchboardConfig {
     fn default() -> Self {
         SwitchboardConfig {
             ice_servers: Vec::new(),
+            turn: None,
             ring_timeout: Duration::from_secs(RING_TIMEOUT_SECS),
             max_room: DEFAULT_MAX_ROOM,
         }
@@ -178,7 +184,7 @@ impl Switchboard {
         let Some(my_id) = registered_as else {
             match message {
                 ClientMessage::Register { id, protocol } => {
-                    self.register(client, id, protocol, out)
+                    self.register(client, id, protocol, now, out)
                 }
                 _ => out.push(error(
                     client,
@@ -245,6 +251,16 @@ impl Switchboard {
                     return;
                 }
                 out.push(Delivery::To(other, relayed));
+            }
+            ClientMessage::RefreshIce => {
+                let (ice_servers, ice_ttl) = self.ice_servers_for(&my_id, now);
+                out.push(Delivery::To(
+                    client,
+                    ServerMessage::IceServers {
+                        ice_servers,
+                        ice_ttl,
+                    },
+                ));
             }
             ClientMessage::Hangup { call_id } => {
                 match self.calls.get(&call_id).and_then(|c| c.other(client)) {
@@ -322,11 +338,24 @@ impl Switchboard {
         }
     }
 
+    /// The ICE servers `peer_id` is given at `now`, and for how many seconds they work.
+    fn ice_servers_for(&self, peer_id: &str, now: Instant) -> (Vec<IceServer>, Option<u64>) {
+        let mut servers = self.config.ice_servers.clone();
+        match &self.config.turn {
+            Some(turn) => {
+                servers.extend(turn.ice_servers_at(peer_id, now));
+                (servers, Some(turn.ttl_secs()))
+            }
+            None => (servers, None),
+        }
+    }
+
     fn register(
         &mut self,
         client: ClientId,
         id: Option<String>,
         protocol: Option<u32>,
+        now: Instant,
         out: &mut Vec<Delivery>,
     ) {
         let id = match id {
@@ -359,12 +388,14 @@ impl Switchboard {
             c.peer_id = Some(id.clone());
             c.protocol = protocol;
         }
+        let (ice_servers, ice_ttl) = self.ice_servers_for(&id, now);
         out.push(Delivery::To(
             client,
             ServerMessage::Registered {
                 id: id.clone(),
                 protocol,
-                ice_servers: self.config.ice_servers.clone(),
+                ice_servers,
+                ice_ttl,
             },
         ));
         out.push(Delivery::To(client, ServerMessage::Peers { peers: others }));

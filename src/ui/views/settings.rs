@@ -122,6 +122,10 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
     {
         draft.ice_servers = text.split_whitespace().map(str::to_string).collect();
     }
+    ui.checkbox(
+        &mut draft.relay_only,
+        "Hide my IP address (media only through a TURN server)",
+    );
     let problems = draft.problems();
     for p in &problems {
         ui.label(RichText::new(p).color(egui::Color32::from_rgb(230, 90, 80)));

@@ -29,6 +29,12 @@ pub fn show(ui: &mut egui::Ui, state: &AppState) {
             s.rtt_ms.map_or("–".to_string(), |r| format!("{r:.1} ms")),
         );
         row(ui, "Packets lost", s.packets_lost.to_string());
+        // Relayed media goes through a TURN server; direct media, straight to the other side.
+        row(
+            ui,
+            "Path",
+            s.path.as_ref().map_or("–".to_string(), |p| p.to_string()),
+        );
     });
     let t0 = state.stats.front().map(|p| p.at).unwrap_or(last.at);
     let series = |f: &dyn Fn(&crate::call::CallStats) -> f64| -> PlotPoints<'static> {

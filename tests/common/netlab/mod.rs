@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod bridge;
+pub mod nat;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub struct NetLab {
 }
 
 /// Runs `ip` / `nft` / `tc` / `ethtool`; a failure is the lab's failure.
-fn run(program: &str, args: &[&str]) {
+pub(crate) fn run(program: &str, args: &[&str]) {
     let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -60,7 +61,7 @@ fn run(program: &str, args: &[&str]) {
     );
 }
 
-fn in_ns(ns: &str, program: &str, args: &[&str]) {
+pub(crate) fn in_ns(ns: &str, program: &str, args: &[&str]) {
     let mut all = vec!["netns", "exec", ns, program];
     all.extend_from_slice(args);
     run("ip", &all);
