@@ -9,9 +9,6 @@ mod netlab;
 #[path = "common/proc.rs"]
 mod proc;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netlab::{Dir, Host, NetLab, ADDR_A};
@@ -23,31 +20,11 @@ static ONE_CALL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `peercall serve` on host a; returns it and its WebSocket URL.
 fn serve(lab: &NetLab) -> (Proc, String) {
-    let mut child = lab
-        .command(Host::A, env!("CARGO_BIN_EXE_peercall"))
-        .args(["serve", "--bind", &format!("{ADDR_A}:0")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("server output");
-    let http = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected server output: {line}"))
-        .to_string();
-    let ws = format!("{}/ws", http.replacen("http", "ws", 1));
-    (
-        Proc {
-            child: Some(child),
-            log: Arc::default(),
-            reader: None,
-        },
-        ws,
-    )
+    Proc::serve(lab.command(Host::A, env!("CARGO_BIN_EXE_peercall")).args([
+        "serve",
+        "--bind",
+        &format!("{ADDR_A}:0"),
+    ]))
 }
 
 fn headless(lab: &NetLab, host: Host, args: &[&str]) -> Proc {

@@ -8,9 +8,7 @@ mod netlab;
 #[path = "common/proc.rs"]
 mod proc;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netlab::nat::{NatLab, Site, SRV};
@@ -78,40 +76,19 @@ fn start_turn(lab: &NatLab) -> Turn {
 
 /// `peercall serve` on the public server, handing out credentials for the TURN server there.
 fn serve(lab: &NatLab) -> (Proc, String) {
-    let mut child = lab
-        .command(Site::Srv, env!("CARGO_BIN_EXE_peercall"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("{SRV}:0"),
-            "--turn-secret",
-            SECRET,
-            "--turn-url",
-            &format!("turn:{SRV}:3478"),
-            "--turn-ttl",
-            "10m",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("server output");
-    let http = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected server output: {line}"))
-        .to_string();
-    let ws = format!("{}/ws", http.replacen("http", "ws", 1));
-    (
-        Proc {
-            child: Some(child),
-            log: Arc::default(),
-            reader: None,
-        },
-        ws,
+    Proc::serve(
+        lab.command(Site::Srv, env!("CARGO_BIN_EXE_peercall"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("{SRV}:0"),
+                "--turn-secret",
+                SECRET,
+                "--turn-url",
+                &format!("turn:{SRV}:3478"),
+                "--turn-ttl",
+                "10m",
+            ]),
     )
 }
 

@@ -609,6 +609,7 @@ impl EngineTask {
             PeerEvent::LocalDescription(sdp) => PeerNotice::LocalDescription(sdp),
             PeerEvent::LocalCandidate(c) => PeerNotice::LocalCandidate(c),
             PeerEvent::IceState(RTCIceConnectionState::Connected) => PeerNotice::IceConnected,
+            PeerEvent::IceState(RTCIceConnectionState::Disconnected) => PeerNotice::IceDisconnected,
             PeerEvent::IceState(_) => return,
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
                 self.legs[key].connected();

@@ -161,6 +161,16 @@ pub enum CallEvent {
     Connected {
         peer: String,
     },
+    /// The connected call's path to `peer` broke (a network change, or they went quiet): it is
+    /// being made again; the call goes on.
+    PathLost {
+        peer: String,
+    },
+    /// The path to `peer` is back, `after` it was lost.
+    PathRestored {
+        peer: String,
+        after: std::time::Duration,
+    },
     /// Our microphone or camera, as the engine now has it (it owns that state).
     LocalMuted {
         kind: MediaKind,

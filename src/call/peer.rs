@@ -63,11 +63,18 @@ pub struct NetworkSettings {
     pub ice_check_interval: Duration,
     /// Accept a peer-reflexive pair at once (LAN, loopback) instead of waiting 1 s.
     pub prflx_wait: Duration,
+    /// How long ICE may hear nothing from the other side before it says the path is gone (and
+    /// the call connects again).
+    pub disconnected_timeout: Duration,
     /// How long ICE may go without a working path before the call fails.
     pub failed_timeout: Duration,
     /// Only relayed candidates (TURN): the other side never learns our addresses.
     pub relay_only: bool,
 }
+
+/// Media flows many times a second and ICE keepalives every half second, so two seconds of
+/// silence is a broken path, noticed soon enough to connect again before people hang up.
+const DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Default for NetworkSettings {
     fn default() -> Self {
@@ -78,6 +85,7 @@ impl Default for NetworkSettings {
             offer_mdns_names: false,
             ice_check_interval: Duration::from_millis(50),
             prflx_wait: Duration::from_millis(200),
+            disconnected_timeout: DISCONNECTED_TIMEOUT,
             failed_timeout: Duration::from_secs(15),
             relay_only: false,
         }
@@ -94,6 +102,7 @@ impl NetworkSettings {
             offer_mdns_names: false,
             ice_check_interval: Duration::from_millis(10),
             prflx_wait: Duration::ZERO,
+            disconnected_timeout: DISCONNECTED_TIMEOUT,
             failed_timeout: Duration::from_secs(15),
             relay_only: false,
         }
@@ -522,9 +531,9 @@ impl Peer {
             .with_prflx_acceptance_min_wait(Some(network.prflx_wait))
             .with_ice_connection_attempts(Some(interval), Some(attempts))
             .with_ice_timeouts(
-                None,
+                Some(network.disconnected_timeout),
                 Some(network.failed_timeout),
-                Some(Duration::from_secs(1)),
+                Some(Duration::from_millis(500)),
             )
             .build();
         let ice_servers = network

@@ -28,6 +28,15 @@ pub const MAX_CONNECTION_ATTEMPTS: u32 = 3;
 pub const NEW_OFFER_WAIT: Duration = Duration::from_secs(10);
 /// An accepted call that has no connection after this long ends.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connected call whose path was lost gets this long to connect again (the caller's new
+/// connection up, or the callee's new offer in and connected); then the other side is gone.
+/// With ICE's 2 s to notice, a vanished peer ends the call within 10 s.
+pub const RESTART_WAIT: Duration = Duration::from_secs(7);
+/// The other side closed its connection (the data channel closed) while the call is on: a
+/// hang-up says so through signaling within this long; otherwise its path broke (it closes and
+/// waits for us to connect again), and we connect again at once instead of waiting for ICE to
+/// notice the silence.
+pub const CONTROL_CLOSED_GRACE: Duration = Duration::from_millis(400);
 /// Signals held while a call rings (the early offer and its candidates), at most, and their
 /// bytes; beyond that they are dropped (a real caller sends one offer and a handful).
 pub const MAX_EARLY_SIGNALS: usize = 100;
@@ -65,6 +74,8 @@ pub enum PeerNotice {
     /// `None`: gathering finished.
     LocalCandidate(Option<IceCandidate>),
     IceConnected,
+    /// ICE heard nothing from the other side for a while (the path broke: a network change).
+    IceDisconnected,
     Connected,
     ControlOpen,
     Control(Parsed),
@@ -147,6 +158,13 @@ struct Setup {
     offer_applied: bool,
     /// Callee: the connection failed and was closed; waiting since then for a new offer.
     awaiting_offer_since: Option<Instant>,
+    /// A connected call lost its path (at this moment) and is connecting again.
+    restarting: Option<Instant>,
+    /// The data channel closed while connected and no hang-up has come (yet) through signaling.
+    control_closed_at: Option<Instant>,
+    /// Callee: the caller started over a connected call (its path broke and we had not
+    /// noticed); `restarting` is set from the next notice, which comes with the time.
+    restart_from_offer: bool,
 }
 
 impl Session {
@@ -500,6 +518,9 @@ impl Session {
         if !self.has_peer() {
             return out;
         }
+        if std::mem::take(&mut self.setup.restart_from_offer) {
+            self.setup.restarting.get_or_insert(now);
+        }
         match notice {
             PeerNotice::LocalDescription(sdp) => out.push(Action::Signal(ClientMessage::Signal {
                 call_id,
@@ -515,12 +536,20 @@ impl Session {
                 self.setup.ice_connected = true;
                 out.push(Action::Emit(CallEvent::IceConnected));
             }
+            PeerNotice::IceDisconnected => self.path_lost(now, &mut out),
             PeerNotice::Connected => {
                 if !self.connected {
                     self.connected = true;
                     self.setup.dtls_deadline = None;
                     let peer = self.peer().unwrap_or_default().to_string();
-                    out.push(Action::Emit(CallEvent::Connected { peer }));
+                    let event = match self.setup.restarting.take() {
+                        Some(since) => CallEvent::PathRestored {
+                            peer,
+                            after: now.saturating_duration_since(since),
+                        },
+                        None => CallEvent::Connected { peer },
+                    };
+                    out.push(Action::Emit(event));
                 }
             }
             PeerNotice::ControlOpen => {
@@ -542,6 +571,9 @@ impl Session {
                     "the data channel closed, and no server can say why: the other side left"
                 );
                 self.end(EndedBy::Remote, EndReason::HungUp, true, &mut out);
+            }
+            PeerNotice::ControlClosed if self.connected => {
+                self.setup.control_closed_at.get_or_insert(now);
             }
             PeerNotice::ControlClosed => {}
             PeerNotice::Failed(why) => self.connection_failed(why, now, &mut out),
@@ -590,6 +622,48 @@ impl Session {
         }
     }
 
+    /// A connected call's path broke (the network changed under it, or the other side went
+    /// quiet). The caller starts a new connection at once: fresh ICE credentials and addresses
+    /// (its sockets bound anew, so a new address of this host is found), a new offer through
+    /// signaling. The callee closes its side (so a caller that noticed nothing notices now) and
+    /// waits for that offer. Who restarts is fixed by role, so both never offer at once.
+    fn path_lost(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !self.connected {
+            // Still setting up: the setup deadlines handle it.
+            return;
+        }
+        let Some(call_id) = self.call_id().map(str::to_string) else {
+            return;
+        };
+        let peer = self.peer().unwrap_or_default().to_string();
+        self.connected = false;
+        self.setup = Setup {
+            attempts: 1,
+            restarting: Some(now),
+            ..Setup::default()
+        };
+        out.push(Action::Emit(CallEvent::PathLost { peer }));
+        match self.phase {
+            Phase::Outgoing { .. } => {
+                tracing::info!("the path to the other side broke: connecting again");
+                self.setup.accepted_at = Some(now);
+                out.push(Action::ClosePeer);
+                out.push(Action::StartPeer {
+                    call_id,
+                    role: Role::Caller,
+                });
+            }
+            Phase::Answered { .. } => {
+                tracing::info!(
+                    "the path to the other side broke: waiting for the caller's new offer"
+                );
+                self.setup.awaiting_offer_since = Some(now);
+                out.push(Action::ClosePeer);
+            }
+            _ => {}
+        }
+    }
+
     /// The current connection failed: before it ever connected, but after ICE found a path
     /// (so DTLS is what failed), it is started over — by the caller, with a new offer; the
     /// callee closes its side and waits for that offer. Otherwise the call ends.
@@ -606,6 +680,7 @@ impl Session {
                 self.setup = Setup {
                     attempts: self.setup.attempts + 1,
                     accepted_at: self.setup.accepted_at,
+                    restarting: self.setup.restarting,
                     ..Setup::default()
                 };
                 out.push(Action::ClosePeer);
@@ -673,6 +748,12 @@ impl Session {
         if let (Phase::Answered { call_id, .. }, true) = (&self.phase, is_offer) {
             if self.setup.offer_applied || self.setup.awaiting_offer_since.is_some() {
                 tracing::info!("the caller connects again");
+                if self.connected {
+                    // Its path broke before ours said so: the call is connecting again.
+                    let peer = self.peer().unwrap_or_default().to_string();
+                    out.push(Action::Emit(CallEvent::PathLost { peer }));
+                    self.setup.restart_from_offer = true;
+                }
                 if self.setup.awaiting_offer_since.is_none() {
                     out.push(Action::ClosePeer);
                 }
@@ -681,9 +762,17 @@ impl Session {
                     role: Role::Callee,
                 });
                 self.connected = false;
+                let (restarting, restart_from_offer) =
+                    (self.setup.restarting, self.setup.restart_from_offer);
                 self.setup = Setup {
                     attempts: self.setup.attempts + 1,
-                    accepted_at: self.setup.accepted_at,
+                    // A call connecting again after its path broke is timed from the new offer.
+                    accepted_at: self
+                        .setup
+                        .accepted_at
+                        .filter(|_| restarting.is_none() && !restart_from_offer),
+                    restarting,
+                    restart_from_offer,
                     ..Setup::default()
                 };
             }
@@ -704,6 +793,7 @@ impl Session {
         let mut out = Vec::new();
         // Each deadline in turn; the first that acts ends this tick.
         let _ = self.connect_deadline(now, &mut out)
+            || self.control_closed_deadline(now, &mut out)
             || self.new_offer_deadline(now, &mut out)
             || self.dtls_deadline(now, &mut out)
             || self.no_answer_deadline(now, &mut out);
@@ -720,17 +810,37 @@ impl Session {
             return false;
         }
         let since = *self.setup.accepted_at.get_or_insert(now);
-        if now.saturating_duration_since(since) < self.connect_timeout {
+        let patience = match self.setup.restarting {
+            Some(_) => RESTART_WAIT,
+            None => self.connect_timeout,
+        };
+        if now.saturating_duration_since(since) < patience {
             return false;
         }
-        let why = format!(
-            "no connection {} s after the call was accepted",
-            self.connect_timeout.as_secs()
-        );
+        let why = match self.setup.restarting {
+            Some(_) => "the connection was lost and could not be made again".to_string(),
+            None => format!(
+                "no connection {} s after the call was accepted",
+                self.connect_timeout.as_secs()
+            ),
+        };
         if let Some(call_id) = self.call_id().map(str::to_string) {
             out.push(Action::Signal(ClientMessage::Hangup { call_id }));
         }
         self.end(EndedBy::Local, EndReason::ConnectionFailed(why), true, out);
+        true
+    }
+
+    /// The data channel closed and no hang-up followed: the other side lost its path.
+    fn control_closed_deadline(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
+        let Some(at) = self.setup.control_closed_at else {
+            return false;
+        };
+        if !self.connected || now.saturating_duration_since(at) < CONTROL_CLOSED_GRACE {
+            return false;
+        }
+        tracing::info!("the other side closed its connection without hanging up");
+        self.path_lost(now, out);
         true
     }
 
@@ -739,7 +849,11 @@ impl Session {
         let Some(since) = self.setup.awaiting_offer_since else {
             return false;
         };
-        if now.saturating_duration_since(since) < NEW_OFFER_WAIT {
+        let wait = match self.setup.restarting {
+            Some(_) => RESTART_WAIT,
+            None => NEW_OFFER_WAIT,
+        };
+        if now.saturating_duration_since(since) < wait {
             return false;
         }
         let why = "the connection failed and the caller did not connect again".to_string();
@@ -1294,6 +1408,146 @@ mod tests {
     }
 
     #[test]
+    fn a_connected_caller_whose_path_breaks_connects_again_and_says_how_long_it_took() {
+        let t0 = Instant::now();
+        let (mut s, call_id) = caller_with_a_path(t0);
+        s.peer_notice(PeerNotice::Connected, t0);
+        let lost = t0 + Duration::from_secs(60);
+        let out = s.peer_notice(PeerNotice::IceDisconnected, lost);
+        assert_eq!(
+            out,
+            vec![
+                Action::Emit(CallEvent::PathLost { peer: "bob".into() }),
+                Action::ClosePeer,
+                Action::StartPeer {
+                    call_id,
+                    role: Role::Caller
+                },
+            ]
+        );
+        // An old call's accepted time does not end the new connection at once.
+        assert!(s.tick(lost + Duration::from_secs(1)).is_empty());
+        s.peer_notice(PeerNotice::IceConnected, lost + Duration::from_millis(1500));
+        let out = s.peer_notice(PeerNotice::Connected, lost + Duration::from_secs(2));
+        assert_eq!(
+            out,
+            vec![Action::Emit(CallEvent::PathRestored {
+                peer: "bob".into(),
+                after: Duration::from_secs(2)
+            })]
+        );
+        assert!(s.in_call());
+    }
+
+    #[test]
+    fn a_path_that_does_not_come_back_ends_the_call_within_the_restart_wait() {
+        let t0 = Instant::now();
+        let (mut s, _) = caller_with_a_path(t0);
+        s.peer_notice(PeerNotice::Connected, t0);
+        s.peer_notice(PeerNotice::IceDisconnected, t0);
+        assert!(s
+            .tick(t0 + RESTART_WAIT - Duration::from_millis(300))
+            .is_empty());
+        let out = s.tick(t0 + RESTART_WAIT);
+        assert!(matches!(
+            ended(&out),
+            Some((EndedBy::Local, EndReason::ConnectionFailed(_)))
+        ));
+    }
+
+    #[test]
+    fn a_connected_callee_whose_path_breaks_closes_and_takes_the_callers_new_offer() {
+        let t0 = Instant::now();
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        s.signaling(SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            room: None,
+        });
+        s.command(CallCommand::Accept, t0);
+        let offer = |s: &mut Session| {
+            s.signaling(SignalingEvent::Signal {
+                from: "alice".into(),
+                call_id: "c1".into(),
+                data: SignalData::Sdp {
+                    sdp: sdp(SdpKind::Offer),
+                },
+            })
+        };
+        offer(&mut s);
+        s.peer_notice(PeerNotice::Connected, t0);
+        let lost = t0 + Duration::from_secs(40);
+        let out = s.peer_notice(PeerNotice::IceDisconnected, lost);
+        assert_eq!(
+            out,
+            vec![
+                Action::Emit(CallEvent::PathLost {
+                    peer: "alice".into()
+                }),
+                Action::ClosePeer
+            ]
+        );
+        assert!(s.tick(lost + Duration::from_secs(3)).is_empty());
+        let out = offer(&mut s);
+        assert_eq!(
+            out[0],
+            Action::StartPeer {
+                call_id: "c1".into(),
+                role: Role::Callee
+            }
+        );
+        // Timed from the new offer, with the restart's patience.
+        assert!(s.tick(lost + Duration::from_secs(4)).is_empty());
+        let out = s.peer_notice(PeerNotice::Connected, lost + Duration::from_secs(5));
+        assert!(matches!(
+            out[..],
+            [Action::Emit(CallEvent::PathRestored { .. })]
+        ));
+        // And a caller that never comes back: the callee gives up after the restart wait.
+        let again = lost + Duration::from_secs(100);
+        s.peer_notice(PeerNotice::IceDisconnected, again);
+        assert!(ended(&s.tick(again + RESTART_WAIT)).is_some());
+    }
+
+    #[test]
+    fn a_callee_that_noticed_nothing_follows_the_callers_restart() {
+        let t0 = Instant::now();
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        s.signaling(SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            room: None,
+        });
+        s.command(CallCommand::Accept, t0);
+        let offer = SignalingEvent::Signal {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            data: SignalData::Sdp {
+                sdp: sdp(SdpKind::Offer),
+            },
+        };
+        s.signaling(offer.clone());
+        s.peer_notice(PeerNotice::Connected, t0);
+        let out = s.signaling(offer);
+        assert_eq!(
+            out[0],
+            Action::Emit(CallEvent::PathLost {
+                peer: "alice".into()
+            })
+        );
+        let t1 = t0 + Duration::from_secs(30);
+        s.peer_notice(PeerNotice::LocalDescription(sdp(SdpKind::Answer)), t1);
+        let out = s.peer_notice(PeerNotice::Connected, t1 + Duration::from_millis(300));
+        assert_eq!(
+            out,
+            vec![Action::Emit(CallEvent::PathRestored {
+                peer: "alice".into(),
+                after: Duration::from_millis(300)
+            })]
+        );
+    }
+
+    #[test]
     fn the_callee_waits_for_the_new_offer_and_starts_over_with_it() {
         let t0 = Instant::now();
         let mut s = Session::new(DEFAULT_NO_ANSWER);
@@ -1372,7 +1626,8 @@ mod tests {
         // Even once connected: peercall's caller only sends another offer to start over.
         s.peer_notice(PeerNotice::Connected, Instant::now());
         let out = s.signaling(offer);
-        assert_eq!(out[0], Action::ClosePeer);
+        assert!(matches!(out[0], Action::Emit(CallEvent::PathLost { .. })));
+        assert_eq!(out[1], Action::ClosePeer);
     }
 
     #[test]

@@ -365,6 +365,16 @@ impl Run {
                     engine.send(CallCommand::Dial(invite.clone()));
                 }
             }
+            CallEvent::PathLost { peer } => {
+                tracing::info!(%peer, "the path broke: connecting again");
+                self.report.ice_restarts += 1;
+                let at = self.connected_ms();
+                self.report.path_lost_ms.push(at);
+            }
+            CallEvent::PathRestored { peer, after } => {
+                tracing::info!(%peer, ?after, "connected again");
+                self.report.reconnect_ms.push(after.as_secs_f64() * 1000.0);
+            }
             CallEvent::Reconnecting { why } => {
                 tracing::info!(%why, "connecting again");
                 self.report.setup_ms.reconnects += 1;
@@ -373,6 +383,7 @@ impl Run {
                 self.report.setup_ms.ice_connected = self.ms_since_start();
             }
             CallEvent::Connected { .. } if self.connected.is_none() => {
+                tracing::info!("media connected");
                 let now = Instant::now();
                 self.connected = Some(now);
                 self.report.setup_ms.connected = self.ms_since_start();
@@ -444,6 +455,7 @@ impl Run {
                     by: by.as_str(),
                     reason: reason.code().to_string(),
                     detail: reason.to_string(),
+                    at_unix_ms: crate::media::now_us() as f64 / 1000.0,
                 });
                 return true;
             }

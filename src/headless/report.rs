@@ -23,6 +23,12 @@ pub struct Report {
     /// The way media took last (the first other person's): each end's candidate type
     /// (`host`, `srflx`, `prflx`, `relay`) and the transport.
     pub path: Option<crate::call::IcePath>,
+    /// Times a connected call's path broke and the connection was made again (a network
+    /// change), and how long each took from the break being noticed to media flowing again.
+    pub ice_restarts: u32,
+    pub reconnect_ms: Vec<f64>,
+    /// When each break was noticed, ms after the call connected (lined up with `timeline`).
+    pub path_lost_ms: Vec<f64>,
     /// How much later audio plays than the matching video shows, ms (from the sync marks in the
     /// other side's synthetic tone and its test pattern's capture times).
     pub av_sync_ms: Option<f64>,
@@ -204,6 +210,8 @@ pub struct Ended {
     pub by: &'static str,
     pub reason: String,
     pub detail: String,
+    /// Wall clock (ms since the UNIX epoch) when it ended.
+    pub at_unix_ms: f64,
 }
 
 /// What the process has used up to now (Linux `/proc`; zeros elsewhere).

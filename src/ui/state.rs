@@ -111,6 +111,8 @@ pub struct AppState {
     pub camera_off: bool,
     pub remote_mic_muted: bool,
     pub remote_camera_off: bool,
+    /// Whose path broke: their connection is being made again ("reconnecting…").
+    pub reconnecting: BTreeSet<String>,
     pub stats: VecDeque<StatsPoint>,
     pub chat: VecDeque<ChatLine>,
     /// Problems that do not end a call (no camera, …), newest last.
@@ -143,6 +145,7 @@ impl Default for AppState {
             camera_off: false,
             remote_mic_muted: false,
             remote_camera_off: false,
+            reconnecting: BTreeSet::new(),
             stats: VecDeque::new(),
             chat: VecDeque::new(),
             notices: VecDeque::new(),
@@ -318,11 +321,19 @@ impl AppState {
                 self.remote_size = None;
             }
             CallEvent::Error(text) => self.notice(text),
+            CallEvent::PathLost { peer } => {
+                self.reconnecting.insert(peer);
+            }
+            CallEvent::PathRestored { peer, after } => {
+                self.reconnecting.remove(&peer);
+                tracing::info!(%peer, ?after, "connected again");
+            }
         }
     }
 
     fn start_call(&mut self) {
         self.outcome = None;
+        self.reconnecting.clear();
         self.remote_states.clear();
         self.remote_mic_muted = false;
         self.remote_camera_off = false;

@@ -63,6 +63,31 @@ impl Proc {
         }
     }
 
+    /// Starts `peercall serve` (as `command` says) and reads the WebSocket URL it prints.
+    pub fn serve(command: &mut Command) -> (Proc, String) {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("server output");
+        let http = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected server output: {line}"))
+            .to_string();
+        let ws = format!("{}/ws", http.replacen("http", "ws", 1));
+        let server = Proc {
+            child: Some(child),
+            log: Arc::default(),
+            reader: None,
+        };
+        (server, ws)
+    }
+
     pub fn report(self) -> Value {
         self.finish().0
     }

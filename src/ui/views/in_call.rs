@@ -321,6 +321,16 @@ fn controls(
         super::dot(ui, color);
         ui.label(RichText::new(format!("connection {word}")).color(color))
             .on_hover_text("from round-trip time, loss and frame rate");
+        if !state.reconnecting.is_empty() {
+            let who: Vec<&str> = state.reconnecting.iter().map(String::as_str).collect();
+            ui.label(
+                RichText::new(format!(
+                    "reconnecting… (network changed: {})",
+                    who.join(", ")
+                ))
+                .color(Color32::from_rgb(240, 190, 70)),
+            );
+        }
     });
     // Anyone can be added on a peercall server: a two-party call becomes a room.
     let can_add =
