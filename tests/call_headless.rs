@@ -181,6 +181,52 @@ async fn a_declined_call_and_an_unknown_peer() {
     assert_eq!(alice["ended"]["reason"], "unknown_peer");
 }
 
+/// The signaling server goes down mid-call and comes back on the same address: the call goes
+/// on peer to peer meanwhile, both clients register again, and the call ends as its caller says.
+#[tokio::test]
+async fn a_call_outlives_a_restart_of_its_signaling_server() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let (addr, url) = (server.addr, server.ws_url());
+    let small = ["--video", "synthetic:320x240@15"];
+    let (bob, alice) = bob_then_alice(
+        &url,
+        &["--auto-accept", small[0], small[1]],
+        &[small[0], small[1], "--duration", "10"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.shutdown().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _again = peercall::server::Server::bind(ServerConfig {
+        bind: addr,
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("the same address again")
+    .spawn();
+    let (alice, bob) = (report_of(alice).await, report_of(bob).await);
+    for (who, report) in [("alice", &alice), ("bob", &bob)] {
+        assert_eq!(
+            report["ended"]["reason"], "hangup",
+            "{who}: {}",
+            report["ended"]
+        );
+        // Frames kept coming through the outage and after it (15 fps for ~10 s).
+        let decoded = report["video"]["counters_read"].as_u64().unwrap_or(0);
+        assert!(decoded >= 120, "{who} read {decoded} frame counters");
+        assert_eq!(report["ice_restarts"], 0, "{who}: media never broke");
+        let late = count_at(report, "frames_decoded", 9000.0).saturating_sub(count_at(
+            report,
+            "frames_decoded",
+            6000.0,
+        ));
+        assert!(late >= 30, "{who} decoded {late} frames from 6 s to 9 s");
+    }
+    assert_eq!(alice["ended"]["by"], "local");
+    assert_eq!(bob["ended"]["by"], "remote");
+}
+
 #[tokio::test]
 async fn a_peer_killed_mid_call_ends_the_call_for_the_survivor() {
     let _turn = common::ONE_CALL_AT_A_TIME.lock().await;

@@ -1,9 +1,11 @@
 //! Networks that change under a call: the media path breaks mid-call (this host's old address
 //! stops carrying UDP and it gains a new one, as when a laptop moves to another network while
 //! its signaling connection survives) and the call connects again; a peer that really vanished
-//! ends the call within 10 s. Two headless peercalls on two hosts (network namespaces), asserted
-//! on the frame counters decoded after the change. Needs root (CI runs as root).
+//! ends the call within 10 s. Two headless peercalls on two hosts (network namespaces), or one and
+//! a Chromium page, asserted on the frames decoded after the change. Needs root (CI runs as root).
 
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "common/netlab/mod.rs"]
 mod netlab;
 #[path = "common/proc.rs"]
@@ -239,4 +241,227 @@ fn a_peer_that_vanished_ends_the_call_within_10_s() {
         "alice took {after:.0} ms to end a call with a vanished peer: {ended}"
     );
     assert_eq!(ended["by"], "local", "{ended}");
+}
+
+/// A Chromium page on `page_host` and a headless peercall on the other host in a call; the
+/// peercall's host moves mid-call. (Not the page's: headless Chromium here keeps using the
+/// addresses it found at start, so a new one never reaches its candidates.) The page dials when
+/// `page_calls`, else it answers. Returns (the page's restarts, its video frames
+/// decoded before the move and at the end (by its connection at the time), peercall's report, the move's wall-clock time).
+fn browser_call(page_host: Host, page_calls: bool) -> (u64, (u64, u64), Value, f64) {
+    let lab = NetLab::new(if page_calls { "chgwc" } else { "chgwa" });
+    let (_server, ws) = Proc::serve(lab.command(Host::B, env!("CARGO_BIN_EXE_peercall")).args([
+        "serve",
+        "--bind",
+        &format!("{ADDR_B}:0"),
+    ]));
+    let origin = ws
+        .trim_end_matches("/ws")
+        .replacen("ws", "http", 1)
+        .to_string();
+    let peercall_host = if page_host == Host::A {
+        Host::B
+    } else {
+        Host::A
+    };
+    let video = format!("synthetic:320x240@{FPS}");
+    let duration = SECONDS.to_string();
+    let pcall_args: Vec<String> = if page_calls {
+        vec![
+            "answer",
+            "--server",
+            &ws,
+            "--id",
+            "pcall",
+            "--auto-accept",
+            "--wait",
+            "60",
+            "--video",
+            &video,
+        ]
+    } else {
+        vec![
+            "call",
+            "--server",
+            &ws,
+            "--id",
+            "pcall",
+            "--dial",
+            "web",
+            "--video",
+            &video,
+            "--duration",
+            &duration,
+        ]
+    }
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+    let page = lab.spawn_in(page_host, move || async move {
+        let chromium = browser::Chromium::launch_with(browser::Options {
+            origin: Some(&origin),
+            ..browser::Options::default()
+        })
+        .await;
+        let auto = if page_calls { "" } else { "&autoaccept=1" };
+        let tab = chromium
+            .open_with(&format!("{origin}/?id=web{auto}"), PAGE_LOG)
+            .await;
+        tab.wait_for("peercall.id === 'web'").await;
+        let _ = ready_tx.send(());
+        if page_calls {
+            tab.wait_for("peercall.peers.includes('pcall')").await;
+            assert!(tab.eval::<bool>("peercall.dial('pcall')").await);
+        }
+        tab.wait_for_within("peercall.connected", Duration::from_secs(30))
+            .await;
+        let frames = |v: Value| v["video"]["framesDecoded"].as_u64().unwrap_or(0);
+        tokio::time::sleep(BREAK_AT).await;
+        let before = frames(tab.stats().await);
+        let moved = unix_ms();
+        tokio::task::spawn_blocking(move || move_host_named(peercall_host, page_calls))
+            .await
+            .unwrap();
+        // The rest of the call (the page hangs up when it called; peercall when it did).
+        // Read before a calling peercall's --duration is up.
+        tokio::time::sleep(Duration::from_secs_f64(SECONDS) - BREAK_AT - Duration::from_secs(4))
+            .await;
+        let after = frames(tab.stats().await);
+        let restarts: u64 = tab.eval("peercall.restarts || 0").await;
+        let state: Value = tab.state().await;
+        println!(
+            "page at the end: connected {} reconnecting {} error {} last end {}",
+            state["connected"], state["reconnecting"], state["error"], state["lastEnd"]
+        );
+        if restarts == 0 {
+            let log: Value = tab.eval("window.__log").await;
+            println!("page log: {log}");
+        }
+        if page_calls {
+            tab.eval::<Value>("peercall.hangup()").await;
+        }
+        chromium.close().await;
+        (restarts, (before, after), moved)
+    });
+    // The page is online: peercall may ring it, or be rung.
+    ready
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the page registered");
+    let args: Vec<&str> = pcall_args.iter().map(String::as_str).collect();
+    let pcall = peercall(&lab, peercall_host, &args);
+    let (restarts, frames, moved) = page.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    (restarts, frames, pcall.report(), moved)
+}
+
+/// Keeps the page's warnings and its connections' states, to say what went wrong.
+const PAGE_LOG: &str = r#"
+window.__log = [];
+const keep = (s) => { if (window.__log.length < 200) window.__log.push((performance.now()/1000).toFixed(1) + ' ' + s); };
+for (const k of ['warn', 'error']) { const f = console[k]; console[k] = (...a) => { keep(a.join(' ')); f(...a); }; }
+const PC = window.RTCPeerConnection;
+window.RTCPeerConnection = function (...a) {
+  const pc = new PC(...a);
+  keep('new pc');
+  pc.addEventListener('iceconnectionstatechange', () => keep('ice ' + pc.iceConnectionState));
+  pc.addEventListener('connectionstatechange', () => keep('pc ' + pc.connectionState));
+  pc.addEventListener('icecandidate', (e) => keep('cand ' + (e.candidate ? e.candidate.candidate : 'end')));
+  return pc;
+};
+window.RTCPeerConnection.prototype = PC.prototype;
+"#;
+
+/// [`move_host`] from inside a namespace thread, which has no `NetLab` at hand: the lab's
+/// namespaces are named after its tag.
+fn move_host_named(host: Host, page_calls: bool) {
+    let tag = if page_calls { "chgwc" } else { "chgwa" };
+    let ns = format!("pcl-{tag}-{}", if host == Host::A { "a" } else { "b" });
+    let old = NetLab::addr(host);
+    let new = if host == Host::A {
+        "10.77.0.11"
+    } else {
+        "10.77.0.12"
+    };
+    for args in [
+        vec!["nft", "add", "table", "inet", "moved"],
+        vec![
+            "nft",
+            "add",
+            "chain",
+            "inet",
+            "moved",
+            "out",
+            "{ type filter hook output priority 0; policy accept; }",
+        ],
+        vec![
+            "nft", "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "meta", "l4proto",
+            "udp", "drop",
+        ],
+        vec!["ip", "addr", "add", &format!("{new}/24"), "dev", "eth0"],
+    ] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .args(&args)
+            .output()
+            .expect("run a network command");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn assert_browser_call_went_on(
+    name: &str,
+    restarts: u64,
+    frames: (u64, u64),
+    report: &Value,
+    at: f64,
+) {
+    let t = on_timeline(report, at);
+    // The page's counts are its current connection's: after a restart, the new one's alone.
+    let page_late = frames.1;
+    println!(
+        "{name}: page restarts {restarts}, page frames after the move {page_late}; peercall          restarts {}, noticed {:.0} ms after, connected again {:.0} ms later, frames after {}",
+        report["ice_restarts"],
+        report["path_lost_ms"][0].as_f64().map_or(f64::NAN, |l| l - t),
+        report["reconnect_ms"][0].as_f64().unwrap_or(f64::NAN),
+        frames_after(report, t),
+    );
+    assert!(restarts >= 1, "the page never connected again");
+    assert!(
+        report["ice_restarts"].as_u64().unwrap_or(0) >= 1,
+        "peercall never restarted"
+    );
+    // Chromium's fake camera runs at about 20 fps; half the rest of the call at least.
+    assert!(
+        page_late >= 60,
+        "the page decoded {page_late} frames after the move"
+    );
+    let late = frames_after(report, t + 4000.0);
+    assert!(
+        late >= 40,
+        "peercall decoded {late} frames from 4 s after the move"
+    );
+}
+
+#[test]
+fn a_browser_calling_a_peercall_that_moves_connects_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (restarts, frames, report, at) = browser_call(Host::A, true);
+    assert_browser_call_went_on("page calls, peercall moves", restarts, frames, &report, at);
+}
+
+#[test]
+fn a_peercall_that_moves_calls_the_browser_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (restarts, frames, report, at) = browser_call(Host::B, false);
+    assert_browser_call_went_on(
+        "peercall calls, peercall moves",
+        restarts,
+        frames,
+        &report,
+        at,
+    );
 }

@@ -133,8 +133,9 @@ signaling.onmessage = (m) => {
       if (m.call_id !== peercall.callId) break;
       // Held until the user accepts, and while our Call is still being made (media opening).
       if (peercall.state === 'ringing' || !call) holdEarly(m.data);
-      // A new offer before we ever connected: the caller starts the connection over.
-      else if (isOffer(m.data) && call.offerApplied && !peercall.connected) restartCallee(m.data);
+      // A new offer: the caller starts the connection over (it never came up, or its path
+      // broke mid-call).
+      else if (isOffer(m.data) && call.offerApplied) restartCallee(m.data);
       else call.applySignal(m.data);
       break;
     case 'hangup':
@@ -191,6 +192,12 @@ function isOffer(data) {
 function restartCallee(offer) {
   const callId = peercall.callId;
   clearTimeout(newOfferTimer);
+  clearTimeout(closedTimer);
+  if (peercall.connected) {
+    // Mid-call: the caller's path broke before ours said so.
+    peercall.connected = false;
+    peercall.reconnecting = true;
+  }
   if (call) call.close();
   call = null;
   early = [offer];
@@ -230,7 +237,7 @@ function restartCaller(reason) {
 }
 
 // The callee's connection failed before it ever connected: the caller may start it over.
-function awaitNewOffer(reason) {
+function awaitNewOffer(reason, wait = 10000) {
   const callId = peercall.callId;
   if (call) call.close();
   call = null;
@@ -239,7 +246,7 @@ function awaitNewOffer(reason) {
       peercall.hangup();
       setError(reason);
     }
-  }, 10000);
+  }, wait);
 }
 
 function newCall(role) {
@@ -259,8 +266,45 @@ function newCall(role) {
   });
 }
 
+// A connected call's path broke (docs/protocol.md §1, "Connecting again"): the caller makes a new
+// connection at once; the callee closes its own and waits for that offer.
+const RESTART_WAIT_MS = 7000;
+const CONTROL_CLOSED_GRACE_MS = 400;
+let closedTimer = null;
+
+function pathLost(why) {
+  if (!peercall.connected || !call) return;
+  // The other side sends no media at all: quiet is expected, not a broken path.
+  if (why.startsWith('no packets') && peercall.remote.audioMuted && peercall.remote.videoMuted) return;
+  console.warn(`the path broke (${why}): connecting again`);
+  peercall.connected = false;
+  peercall.reconnecting = true;
+  UI.render(peercall);
+  if (call.role === 'caller') {
+    attempts = 0;
+    restartCaller(why);
+    const callId = peercall.callId;
+    newOfferTimer = setTimeout(() => {
+      if (peercall.callId === callId && !peercall.connected) {
+        peercall.hangup();
+        setError('the connection was lost and could not be made again');
+      }
+    }, RESTART_WAIT_MS);
+  } else {
+    awaitNewOffer('the connection was lost and the caller did not connect again', RESTART_WAIT_MS);
+  }
+}
+
 function onCallEvent(name, detail) {
   switch (name) {
+    case 'path-lost':
+      pathLost('no packets from the other side');
+      break;
+    case 'control-closed':
+      // The other side closed without a hang-up reaching us (yet): its path broke.
+      clearTimeout(closedTimer);
+      closedTimer = setTimeout(() => pathLost('the other side closed its connection'), CONTROL_CLOSED_GRACE_MS);
+      break;
     case 'track':
       UI.showRemote(detail);
       break;
@@ -276,7 +320,11 @@ function onCallEvent(name, detail) {
     case 'connected':
       clearTimeout(dtlsTimer);
       dtlsTimer = null;
+      clearTimeout(newOfferTimer);
+      if (peercall.reconnecting) peercall.restarts = (peercall.restarts || 0) + 1;
+      peercall.reconnecting = false;
       peercall.connected = true;
+      UI.render(peercall);
       break;
     case 'control-open':
       peercall.controlOpen = true;
@@ -327,6 +375,8 @@ function onControl(message) {
 // Back to idle, closing the connection; sends nothing (the callers send what they must first).
 function endCall(by, reason) {
   clearTimeout(newOfferTimer);
+  clearTimeout(closedTimer);
+  peercall.reconnecting = false;
   clearTimeout(dtlsTimer);
   dtlsTimer = null;
   attempts = 0;

@@ -2,7 +2,8 @@
 // control channel (docs/protocol.md §2). It knows SDP, candidates and control messages; who is
 // ringing and what the page shows are app.js's business. It reports through `onevent(name, detail)`:
 //   'track' (MediaStream), 'ice-connected' (a path was found), 'connected', 'failed' (reason),
-//   'control-open', 'control' (message), 'first-frame' (the first video frame was decoded).
+//   'control-open', 'control' (message), 'first-frame' (the first video frame was decoded),
+//   'path-lost' (ICE hears nothing from the other side: the network changed), 'control-closed'.
 'use strict';
 
 const CONTROL_LABEL = 'system_channel';
@@ -41,12 +42,16 @@ class Call {
     };
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;
-      if (state === 'connected') this.onevent('connected');
+      if (state === 'connected') {
+        this.onevent('connected');
+        this.watchSilence();
+      }
       if (state === 'failed') this.onevent('failed', 'the connection to the other side failed');
     };
     this.pc.oniceconnectionstatechange = () => {
       const state = this.pc.iceConnectionState;
       if (state === 'connected' || state === 'completed') this.onevent('ice-connected');
+      if (state === 'disconnected') this.onevent('path-lost');
     };
     this.pc.ondatachannel = (event) => {
       if (event.channel.label === CONTROL_LABEL) this.adoptChannel(event.channel);
@@ -114,6 +119,9 @@ class Call {
 
   adoptChannel(channel) {
     this.channel = channel;
+    channel.onclose = () => {
+      if (!this.closed) this.onevent('control-closed');
+    };
     channel.onopen = () => {
       this.onevent('control-open');
       // The other side learns a mute that happened before the channel opened.
@@ -148,6 +156,34 @@ class Call {
       if (track.kind === kind) track.enabled = !muted;
     }
     this.sendControl({ code: kind === 'audio' ? 'mute_audio' : 'mute_video', value: muted });
+  }
+
+  // As peercall does: 2 s in which nothing at all arrives is a broken path ('path-lost'), said
+  // sooner than the browser's own ICE timeout (about 6 s here).
+  watchSilence() {
+    if (this.silenceTimer) return;
+    let last = -1;
+    let quietSince = performance.now();
+    this.silenceTimer = setInterval(async () => {
+      if (this.closed) {
+        clearInterval(this.silenceTimer);
+        return;
+      }
+      const report = await this.pc.getStats().catch(() => null);
+      if (!report) return;
+      let received = 0;
+      report.forEach((s) => {
+        if (s.type === 'transport') received += s.bytesReceived || 0;
+      });
+      const now = performance.now();
+      if (received !== last) {
+        last = received;
+        quietSince = now;
+      } else if (now - quietSince >= 2000) {
+        quietSince = now;
+        this.onevent('path-lost');
+      }
+    }, 250);
   }
 
   // Polls the stats until the first video frame is decoded: the figure dial → first frame.
@@ -199,6 +235,7 @@ class Call {
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.silenceTimer);
     if (this.channel) this.channel.close();
     this.pc.close();
   }

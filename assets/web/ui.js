@@ -37,7 +37,11 @@ const UI = {
       in_room: app.room ? `in room ${app.room.name} with ${Object.keys(app.room.members).join(', ') || 'nobody yet'}` : '',
       outgoing: `calling ${app.peer}…`,
       ringing: `${app.peer} is calling`,
-      in_call: app.connected ? `in a call with ${app.peer}` : `connecting to ${app.peer}…`,
+      in_call: app.connected
+        ? `in a call with ${app.peer}`
+        : app.reconnecting
+          ? `reconnecting to ${app.peer}… (network changed)`
+          : `connecting to ${app.peer}…`,
     }[app.state];
     $('status').textContent = status;
     if (app.id && document.activeElement !== $('my-id')) $('my-id').value = app.id;

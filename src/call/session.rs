@@ -137,6 +137,9 @@ pub struct Session {
     connected: bool,
     /// The room this call is a leg of (its `call` says so).
     room: Option<String>,
+    /// The other side's microphone and camera are both off: it sends no media, so a silent
+    /// path is no sign of a broken one (only ICE's own checks cross it, seconds apart).
+    remote_muted: (bool, bool),
     /// The signaling server went away during this connected call: it goes on peer to peer,
     /// and only the data channel can say the other side left.
     signaling_lost: bool,
@@ -177,6 +180,7 @@ impl Session {
             video_muted: false,
             connected: false,
             room: None,
+            remote_muted: (false, false),
             signaling_lost: false,
             setup: Setup::default(),
         }
@@ -536,7 +540,12 @@ impl Session {
                 self.setup.ice_connected = true;
                 out.push(Action::Emit(CallEvent::IceConnected));
             }
+            PeerNotice::IceDisconnected if self.remote_muted == (true, true) => {
+                // Expected quiet; a path that is really gone fails ICE later (`Failed`).
+                tracing::debug!("ICE heard nothing, but the other side sends no media");
+            }
             PeerNotice::IceDisconnected => self.path_lost(now, &mut out),
+            PeerNotice::Failed(_) if self.connected => self.path_lost(now, &mut out),
             PeerNotice::Connected => {
                 if !self.connected {
                     self.connected = true;
@@ -586,6 +595,7 @@ impl Session {
         let peer = self.peer().unwrap_or_default().to_string();
         match parsed {
             Parsed::Message(ControlMessage::MuteAudio(muted)) => {
+                self.remote_muted.0 = muted;
                 out.push(Action::Emit(CallEvent::RemoteMuted {
                     peer,
                     kind: MediaKind::Audio,
@@ -593,6 +603,7 @@ impl Session {
                 }))
             }
             Parsed::Message(ControlMessage::MuteVideo(muted)) => {
+                self.remote_muted.1 = muted;
                 out.push(Action::Emit(CallEvent::RemoteMuted {
                     peer,
                     kind: MediaKind::Video,
@@ -926,6 +937,7 @@ impl Session {
         self.phase = Phase::Idle;
         self.connected = false;
         self.signaling_lost = false;
+        self.remote_muted = (false, false);
         self.setup = Setup::default();
     }
 }
@@ -1437,6 +1449,23 @@ mod tests {
             })]
         );
         assert!(s.in_call());
+    }
+
+    #[test]
+    fn a_silent_path_to_a_side_that_sends_nothing_is_no_break_but_a_failed_one_is() {
+        let t0 = Instant::now();
+        let (mut s, _) = caller_with_a_path(t0);
+        s.peer_notice(PeerNotice::Connected, t0);
+        for message in [
+            ControlMessage::MuteAudio(true),
+            ControlMessage::MuteVideo(true),
+        ] {
+            s.peer_notice(PeerNotice::Control(Parsed::Message(message)), t0);
+        }
+        assert!(s.peer_notice(PeerNotice::IceDisconnected, t0).is_empty());
+        let out = s.peer_notice(PeerNotice::Failed("ICE failed".into()), t0);
+        assert!(matches!(out[0], Action::Emit(CallEvent::PathLost { .. })));
+        assert!(ended(&out).is_none());
     }
 
     #[test]

@@ -77,7 +77,11 @@ impl Hub {
         let mut state = self.lock();
         state.outboxes.remove(&client);
         state.board.disconnect(client, &mut out);
-        state.deliver(out);
+        // A server shutting down closes everyone: that is not a peer going away, and telling
+        // the others so (`gone`) would end calls that go on peer to peer.
+        if !*self.shutdown.borrow() {
+            state.deliver(out);
+        }
     }
 
     /// Open connections, registered or not.
