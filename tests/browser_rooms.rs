@@ -104,3 +104,51 @@ async fn two_browsers_and_two_peercalls_in_one_room() {
         .await;
     chromium.close().await;
 }
+
+/// Add person, to a browser: a peercall in a room invites a page; it rings, is accepted, and the
+/// page joins everyone in the room (the one who invited it and the others).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_invited_into_a_room_joins_everyone() {
+    let _turn = ONE_CALL_AT_A_TIME.lock().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let chromium = Chromium::launch(false).await;
+    let web = chromium
+        .open_page(&format!("{}?id=web&autoaccept=1", server.page_url()))
+        .await;
+    web.wait_for("peercall.id === 'web'").await;
+    // pc1 opens the room and, 3 s in, invites the page; pc2 is there by then.
+    let pc1 = member(
+        &url,
+        "pc1",
+        440,
+        &["--duration", "14", "--add-at", "3", "web"],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pc2 = member(&url, "pc2", 660, &["--duration", "13"]);
+    web.wait_for("peercall.room && peercall.room.joined && peercall.state === 'in_room'")
+        .await;
+    for other in ["pc1", "pc2"] {
+        web.wait_for(&format!(
+            "peercall.roomStats().then(s => s['{other}'] && s['{other}'].video && \
+             s['{other}'].video.framesDecoded > 20 && s['{other}'].audio && \
+             s['{other}'].audio.packetsReceived > 20)"
+        ))
+        .await;
+    }
+    let (pc1, pc2) = (report_of(pc1).await, report_of(pc2).await);
+    for (name, me) in [("pc1", &pc1), ("pc2", &pc2)] {
+        let p = participant(me, "web");
+        assert!(
+            p["video"]["frames_decoded"].as_u64().unwrap_or(0) > 20,
+            "{name} from web: {p}"
+        );
+        let tone = p["audio"]["tone_hz"].as_f64().unwrap_or(0.0);
+        assert!(
+            (tone - 880.0).abs() < 20.0,
+            "{name} heard web at {tone} Hz: {p}"
+        );
+    }
+    chromium.close().await;
+}

@@ -317,3 +317,88 @@ fn settings_choose_the_kind_of_server_and_ask_for_what_it_needs() {
     harness.run();
     assert!(harness.query_by_label("Server").is_none());
 }
+
+#[test]
+fn a_broken_path_says_reconnecting_until_it_is_back() {
+    let mut screen = online(&["bob"]);
+    let now = Instant::now();
+    for event in [
+        CallEvent::Connected { peer: "bob".into() },
+        CallEvent::PathLost { peer: "bob".into() },
+    ] {
+        screen.state.apply(UiEvent::Call(event), now);
+    }
+    let draw = |ui: &mut egui::Ui, s: &mut Screen| {
+        let videos = views::in_call::Videos {
+            remotes: Vec::new(),
+            local: None,
+        };
+        views::in_call::show(
+            ui,
+            &s.state,
+            "bob",
+            None,
+            videos,
+            &mut s.fields,
+            &mut s.actions,
+        )
+    };
+    let mut harness = Harness::new_ui_state(draw, screen);
+    harness.run();
+    assert!(harness
+        .query_by_label_contains("reconnecting… (network changed: bob)")
+        .is_some());
+    harness.state_mut().state.apply(
+        UiEvent::Call(CallEvent::PathRestored {
+            peer: "bob".into(),
+            after: std::time::Duration::from_millis(150),
+        }),
+        now,
+    );
+    harness.run();
+    assert!(harness.query_by_label_contains("reconnecting").is_none());
+}
+
+#[test]
+fn the_stats_show_the_path_and_the_settings_hide_the_address() {
+    use peercall::call::{CallStats, IcePath};
+    let mut screen = online(&["bob"]);
+    screen.state.apply(
+        UiEvent::Call(CallEvent::Stats(CallStats {
+            path: Some(IcePath {
+                local_type: "relay".into(),
+                remote_type: "srflx".into(),
+                protocol: "udp".into(),
+            }),
+            ..CallStats::default()
+        })),
+        Instant::now(),
+    );
+    let mut harness = Harness::new_ui_state(
+        |ui, s: &mut Screen| views::stats::show(ui, &s.state),
+        screen,
+    );
+    harness.run();
+    assert!(harness.query_by_label("relay to srflx over udp").is_some());
+
+    use peercall::ui::settings::Settings;
+    let fields = Fields {
+        settings: Some(Settings::default()),
+        ..Fields::default()
+    };
+    let mut harness = Harness::new_ui_state(
+        |ui, s: &mut (Fields, Vec<Action>)| views::settings::show(ui.ctx(), &mut s.0, &mut s.1),
+        (fields, Vec::new()),
+    );
+    harness.run();
+    harness
+        .get_by_label("Hide my IP address (media only through a TURN server)")
+        .click();
+    harness.run();
+    harness.get_by_label("Save").click();
+    harness.run();
+    match harness.state().1.as_slice() {
+        [Action::SaveSettings(saved)] => assert!(saved.relay_only),
+        other => panic!("{other:?}"),
+    }
+}

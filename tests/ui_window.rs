@@ -376,15 +376,20 @@ async fn the_window_in_a_room_of_four_shows_each_live_stream_in_a_grid() {
     );
     let log = Log::default();
     log.follow(window.stderr().unwrap());
-    let rects: Vec<[u32; 4]> = ["bob", "carol", "dave"]
-        .iter()
-        .map(|peer| log.video_rect_of(peer, Duration::from_secs(60)))
-        .collect();
+    let rects_now = || -> Vec<[u32; 4]> {
+        ["bob", "carol", "dave"]
+            .iter()
+            .map(|peer| log.video_rect_of(peer, Duration::from_secs(60)))
+            .collect()
+    };
+    rects_now();
+    // The grid changes shape as people arrive: read where each one is once all are drawn.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rects = rects_now();
     // A grid: two columns and two rows of cells, none on top of another.
     let xs: std::collections::BTreeSet<u32> = rects.iter().map(|r| r[0] / 100).collect();
     let ys: std::collections::BTreeSet<u32> = rects.iter().map(|r| r[1] / 100).collect();
     assert!(xs.len() == 2 && ys.len() == 2, "not a 2×2 grid: {rects:?}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
     // Each cell shows its own live stream: its counter moves on between two screenshots.
     let mut counters = Vec::new();
     for n in 0..2 {

@@ -68,8 +68,8 @@ async function goOnline(id) {
   if (signaling.ws) signaling.ws.onclose = null;
   if (signaling.ws) signaling.ws.close();
   try {
-    // Rooms are version 2; a page that joins none speaks version 1.
-    const registered = await signaling.register(id || undefined, params.get('room') ? 2 : undefined);
+    // Version 2: the page joins rooms, and can be invited into one.
+    const registered = await signaling.register(id || undefined, 2);
     peercall.id = registered.id;
     iceServers = registered.ice_servers || [];
     refreshIceLater(registered.ice_ttl);
@@ -164,6 +164,8 @@ function onIncoming(m) {
   peercall.state = 'ringing';
   peercall.peer = m.from;
   peercall.callId = m.call_id;
+  // An invitation into a group call: accepting joins the room (the server puts us in it).
+  peercall.invitedTo = m.room || null;
   peercall.lastEnd = null;
   early = [];
   UI.ring();
@@ -450,6 +452,7 @@ peercall.dial = async (peer) => {
 
 peercall.accept = async () => {
   if (peercall.state !== 'ringing') return false;
+  if (peercall.invitedTo) return acceptInvitation();
   peercall.state = 'in_call';
   peercall.accepted = true;
   peercall.timing = { callStartedAt: performance.now(), firstFrameMs: null };
@@ -465,6 +468,35 @@ peercall.accept = async () => {
   for (const data of early.splice(0)) c.applySignal(data);
   return true;
 };
+
+// Accepting an invitation: the server puts us in the room; the one who invited us is our first
+// leg (they offer), and we dial the other members when the room's list comes.
+async function acceptInvitation() {
+  const { invitedTo: name, peer: from, callId } = peercall;
+  peercall.invitedTo = null;
+  peercall.state = 'in_room';
+  signaling.send({ type: 'accept', call_id: callId });
+  // Until the room holds the leg, its signals are held as a ringing call's are.
+  const stream = await mediaReady;
+  if (peercall.callId !== callId) return false; // hung up meanwhile
+  peercall.peer = null;
+  peercall.callId = null;
+  const held = early.splice(0);
+  room = new Room({
+    name,
+    signaling,
+    iceServers,
+    stream,
+    muted: { audio: peercall.local.audioMuted, video: peercall.local.videoMuted },
+    onchange: () => UI.render(peercall),
+  });
+  peercall.room = room.state;
+  room.member(from);
+  const leg = room.newLeg(from, callId, 'callee');
+  for (const data of held) leg.call.applySignal(data);
+  UI.render(peercall);
+  return true;
+}
 
 peercall.decline = () => {
   if (peercall.state !== 'ringing') return;

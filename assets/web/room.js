@@ -34,7 +34,8 @@ class Room {
     switch (m.type) {
       case 'room':
         this.state.joined = true;
-        for (const member of m.members) this.dial(member);
+        // Invited in, we already have a leg to whoever invited us.
+        for (const member of m.members) if (!this.legs.has(member)) this.dial(member);
         break;
       case 'member_joined':
         this.member(m.id);
