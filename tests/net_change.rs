@@ -26,28 +26,18 @@ const SECONDS: f64 = 16.0;
 const BREAK_AT: Duration = Duration::from_secs(5);
 const FPS: f64 = 15.0;
 
-fn run_in(lab: &NetLab, host: Host, program: &str, args: &[&str]) {
-    let out: std::process::Output = lab
-        .command(host, program)
-        .args(args)
-        .output()
-        .expect("run a network command");
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `host` moves: UDP from its old address goes nowhere, and it gains `new_addr`.
 fn move_host(lab: &NetLab, host: Host, new_addr: &str) {
-    let old = NetLab::addr(host);
-    run_in(lab, host, "nft", &["add", "table", "inet", "moved"]);
-    run_in(
-        lab,
-        host,
-        "nft",
-        &[
+    move_in_namespace(&lab.ns(host), NetLab::addr(host), new_addr);
+}
+
+/// What [`move_host`] does, in the namespace `ns` (callable from a thread without the lab).
+fn move_in_namespace(ns: &str, old: &str, new: &str) {
+    let new = format!("{new}/24");
+    for args in [
+        vec!["nft", "add", "table", "inet", "moved"],
+        vec![
+            "nft",
             "add",
             "chain",
             "inet",
@@ -55,27 +45,28 @@ fn move_host(lab: &NetLab, host: Host, new_addr: &str) {
             "out",
             "{ type filter hook output priority 0; policy accept; }",
         ],
-    );
-    run_in(
-        lab,
-        host,
-        "nft",
-        &[
-            "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "meta", "l4proto", "udp",
-            "drop",
+        vec![
+            "nft", "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "meta", "l4proto",
+            "udp", "drop",
         ],
-    );
-    run_in(
-        lab,
-        host,
-        "ip",
-        &["addr", "add", &format!("{new_addr}/24"), "dev", "eth0"],
-    );
+        vec!["ip", "addr", "add", &new, "dev", "eth0"],
+    ] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(&args)
+            .output()
+            .expect("run a network command");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// `host` drops off the network altogether (its signaling too).
 fn vanish(lab: &NetLab, host: Host) {
-    run_in(lab, host, "ip", &["link", "set", "eth0", "down"]);
+    netlab::in_ns(&lab.ns(host), "ip", &["link", "set", "eth0", "down"]);
 }
 
 fn unix_ms() -> f64 {
@@ -376,40 +367,12 @@ window.RTCPeerConnection.prototype = PC.prototype;
 fn move_host_named(host: Host, page_calls: bool) {
     let tag = if page_calls { "chgwc" } else { "chgwa" };
     let ns = format!("pcl-{tag}-{}", if host == Host::A { "a" } else { "b" });
-    let old = NetLab::addr(host);
     let new = if host == Host::A {
         "10.77.0.11"
     } else {
         "10.77.0.12"
     };
-    for args in [
-        vec!["nft", "add", "table", "inet", "moved"],
-        vec![
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "moved",
-            "out",
-            "{ type filter hook output priority 0; policy accept; }",
-        ],
-        vec![
-            "nft", "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "meta", "l4proto",
-            "udp", "drop",
-        ],
-        vec!["ip", "addr", "add", &format!("{new}/24"), "dev", "eth0"],
-    ] {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .args(&args)
-            .output()
-            .expect("run a network command");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    move_in_namespace(&ns, NetLab::addr(host), new);
 }
 
 fn assert_browser_call_went_on(

@@ -404,16 +404,7 @@ peercall.joinRoom = async (name) => {
   if (peercall.state !== 'idle' || !name) return false;
   peercall.state = 'in_room';
   peercall.lastEnd = null;
-  const stream = await mediaReady;
-  room = new Room({
-    name,
-    signaling,
-    iceServers,
-    stream,
-    muted: { audio: peercall.local.audioMuted, video: peercall.local.videoMuted },
-    onchange: () => UI.render(peercall),
-  });
-  peercall.room = room.state;
+  await openRoom(name);
   room.join();
   UI.render(peercall);
   return true;
@@ -469,19 +460,9 @@ peercall.accept = async () => {
   return true;
 };
 
-// Accepting an invitation: the server puts us in the room; the one who invited us is our first
-// leg (they offer), and we dial the other members when the room's list comes.
-async function acceptInvitation() {
-  const { invitedTo: name, peer: from, callId } = peercall;
-  peercall.invitedTo = null;
-  peercall.state = 'in_room';
-  signaling.send({ type: 'accept', call_id: callId });
-  // Until the room holds the leg, its signals are held as a ringing call's are.
+// Our side of a room: the Room with our camera and microphone, shown as `peercall.room`.
+async function openRoom(name) {
   const stream = await mediaReady;
-  if (peercall.callId !== callId) return false; // hung up meanwhile
-  peercall.peer = null;
-  peercall.callId = null;
-  const held = early.splice(0);
   room = new Room({
     name,
     signaling,
@@ -491,6 +472,22 @@ async function acceptInvitation() {
     onchange: () => UI.render(peercall),
   });
   peercall.room = room.state;
+}
+
+// Accepting an invitation: the server puts us in the room; the one who invited us is our first
+// leg (they offer), and we dial the other members when the room's list comes.
+async function acceptInvitation() {
+  const { invitedTo: name, peer: from, callId } = peercall;
+  peercall.invitedTo = null;
+  peercall.state = 'in_room';
+  signaling.send({ type: 'accept', call_id: callId });
+  // Until the room holds the leg, its signals are held as a ringing call's are.
+  await mediaReady;
+  if (peercall.callId !== callId) return false; // hung up meanwhile
+  peercall.peer = null;
+  peercall.callId = null;
+  const held = early.splice(0);
+  await openRoom(name);
   room.member(from);
   const leg = room.newLeg(from, callId, 'callee');
   for (const data of held) leg.call.applySignal(data);

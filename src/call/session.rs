@@ -1484,9 +1484,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_connected_callee_whose_path_breaks_closes_and_takes_the_callers_new_offer() {
-        let t0 = Instant::now();
+    /// bob's side: alice rings ("c1"), bob accepts; `offer` sends alice's offer.
+    fn callee_accepted(t0: Instant) -> Session {
         let mut s = Session::new(DEFAULT_NO_ANSWER);
         s.signaling(SignalingEvent::Incoming {
             from: "alice".into(),
@@ -1494,15 +1493,24 @@ mod tests {
             room: None,
         });
         s.command(CallCommand::Accept, t0);
-        let offer = |s: &mut Session| {
-            s.signaling(SignalingEvent::Signal {
-                from: "alice".into(),
-                call_id: "c1".into(),
-                data: SignalData::Sdp {
-                    sdp: sdp(SdpKind::Offer),
-                },
-            })
-        };
+        s
+    }
+
+    /// alice's offer in call "c1", as the callee receives it.
+    fn offer(s: &mut Session) -> Vec<Action> {
+        s.signaling(SignalingEvent::Signal {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            data: SignalData::Sdp {
+                sdp: sdp(SdpKind::Offer),
+            },
+        })
+    }
+
+    #[test]
+    fn a_connected_callee_whose_path_breaks_closes_and_takes_the_callers_new_offer() {
+        let t0 = Instant::now();
+        let mut s = callee_accepted(t0);
         offer(&mut s);
         s.peer_notice(PeerNotice::Connected, t0);
         let lost = t0 + Duration::from_secs(40);
@@ -1541,23 +1549,10 @@ mod tests {
     #[test]
     fn a_callee_that_noticed_nothing_follows_the_callers_restart() {
         let t0 = Instant::now();
-        let mut s = Session::new(DEFAULT_NO_ANSWER);
-        s.signaling(SignalingEvent::Incoming {
-            from: "alice".into(),
-            call_id: "c1".into(),
-            room: None,
-        });
-        s.command(CallCommand::Accept, t0);
-        let offer = SignalingEvent::Signal {
-            from: "alice".into(),
-            call_id: "c1".into(),
-            data: SignalData::Sdp {
-                sdp: sdp(SdpKind::Offer),
-            },
-        };
-        s.signaling(offer.clone());
+        let mut s = callee_accepted(t0);
+        offer(&mut s);
         s.peer_notice(PeerNotice::Connected, t0);
-        let out = s.signaling(offer);
+        let out = offer(&mut s);
         assert_eq!(
             out[0],
             Action::Emit(CallEvent::PathLost {
