@@ -36,6 +36,7 @@ let call = null; // the Call while outgoing or in_call
 let room = null; // the Room while in_room
 let early = []; // signals that arrive while ringing, applied on accept
 let newOfferTimer = null; // a callee whose connection failed waits this long for a new offer
+let awaitingOffer = false; // our connection was closed; the caller's new offer is what comes next
 let dtlsTimer = null; // a caller whose path was found waits this long for the connection
 let attempts = 0; // connections started in this call (the caller starts over at most twice)
 const MAX_ATTEMPTS = 3;
@@ -131,11 +132,13 @@ signaling.onmessage = (m) => {
       break;
     case 'signal':
       if (m.call_id !== peercall.callId) break;
-      // Held until the user accepts, and while our Call is still being made (media opening).
-      if (peercall.state === 'ringing' || !call) holdEarly(m.data);
+      // Held until the user accepts.
+      if (peercall.state === 'ringing') holdEarly(m.data);
       // A new offer: the caller starts the connection over (it never came up, or its path
-      // broke mid-call).
-      else if (isOffer(m.data) && call.offerApplied) restartCallee(m.data);
+      // broke mid-call), whether we closed ours already or not.
+      else if (isOffer(m.data) && (awaitingOffer || (call && call.offerApplied))) restartCallee(m.data);
+      // Held while our Call is still being made (media opening).
+      else if (!call) holdEarly(m.data);
       else call.applySignal(m.data);
       break;
     case 'hangup':
@@ -194,6 +197,7 @@ function isOffer(data) {
 function restartCallee(offer) {
   const callId = peercall.callId;
   clearTimeout(newOfferTimer);
+  awaitingOffer = false;
   clearTimeout(closedTimer);
   if (peercall.connected) {
     // Mid-call: the caller's path broke before ours said so.
@@ -243,6 +247,7 @@ function awaitNewOffer(reason, wait = 10000) {
   const callId = peercall.callId;
   if (call) call.close();
   call = null;
+  awaitingOffer = true;
   newOfferTimer = setTimeout(() => {
     if (peercall.callId === callId && !peercall.connected) {
       peercall.hangup();
@@ -377,6 +382,7 @@ function onControl(message) {
 // Back to idle, closing the connection; sends nothing (the callers send what they must first).
 function endCall(by, reason) {
   clearTimeout(newOfferTimer);
+  awaitingOffer = false;
   clearTimeout(closedTimer);
   peercall.reconnecting = false;
   clearTimeout(dtlsTimer);
