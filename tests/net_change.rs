@@ -78,12 +78,7 @@ fn unix_ms() -> f64 {
 }
 
 fn peercall(lab: &NetLab, host: Host, args: &[&str]) -> Proc {
-    let mut command: Command = lab.command(host, env!("CARGO_BIN_EXE_peercall"));
-    command.args(args).env(
-        "RUST_LOG",
-        std::env::var("NET_LINKS_LOG").unwrap_or_else(|_| "warn,peercall=info".into()),
-    );
-    Proc::spawn(&mut command)
+    Proc::peercall(lab.command(host, env!("CARGO_BIN_EXE_peercall")), args)
 }
 
 /// The server and bob on host b (the server stays reachable from a's old address over TCP), alice

@@ -28,14 +28,7 @@ fn serve(lab: &NetLab) -> (Proc, String) {
 }
 
 fn headless(lab: &NetLab, host: Host, args: &[&str]) -> Proc {
-    Proc::spawn(
-        lab.command(host, env!("CARGO_BIN_EXE_peercall"))
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("NET_LINKS_LOG").unwrap_or_else(|_| "warn,peercall=info".into()),
-            ),
-    )
+    Proc::peercall(lab.command(host, env!("CARGO_BIN_EXE_peercall")), args)
 }
 
 /// When a moment happened, wall clock, ms: lined up with a report's `connected_unix_ms`.

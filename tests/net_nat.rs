@@ -93,14 +93,7 @@ fn serve(lab: &NatLab) -> (Proc, String) {
 }
 
 fn peercall(lab: &NatLab, site: Site, args: &[&str]) -> Proc {
-    Proc::spawn(
-        lab.command(site, env!("CARGO_BIN_EXE_peercall"))
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("NET_LINKS_LOG").unwrap_or_else(|_| "warn,peercall=info".into()),
-            ),
-    )
+    Proc::peercall(lab.command(site, env!("CARGO_BIN_EXE_peercall")), args)
 }
 
 /// home dials bob through the server; `home_args` are added to home's command line. Returns

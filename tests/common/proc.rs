@@ -63,6 +63,16 @@ impl Proc {
         }
     }
 
+    /// Starts peercall with `args`, as `command` (e.g. `ip netns exec NS peercall`) says, logging
+    /// at info (or as `NET_LINKS_LOG` says).
+    pub fn peercall(mut command: Command, args: &[&str]) -> Proc {
+        command.args(args).env(
+            "RUST_LOG",
+            std::env::var("NET_LINKS_LOG").unwrap_or_else(|_| "warn,peercall=info".into()),
+        );
+        Proc::spawn(&mut command)
+    }
+
     /// Starts `peercall serve` (as `command` says) and reads the WebSocket URL it prints.
     pub fn serve(command: &mut Command) -> (Proc, String) {
         let mut child = command

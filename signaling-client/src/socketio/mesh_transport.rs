@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::client::{self, Incoming, Outgoing};
-use super::deliver;
 use super::engine_io::Version;
 use super::mesh::Mesh;
+use super::{deliver, CommandSlot};
 use crate::call_task::own_registration;
 use crate::ids::random_peer_id;
 use crate::protocol::{ClientMessage, SignalData};
@@ -30,7 +30,7 @@ pub struct SocketIoMeshSignaling {
     /// Our name in rooms, once registered.
     me: Mutex<Option<String>>,
     /// The task of the room we are in.
-    commands: Mutex<Option<mpsc::Sender<Command>>>,
+    commands: CommandSlot<Command>,
 }
 
 enum Command {
@@ -59,16 +59,12 @@ impl SocketIoMeshSignaling {
             events_tx,
             events: Mutex::new(Some(events)),
             me: Mutex::new(None),
-            commands: Mutex::new(None),
+            commands: CommandSlot::default(),
         })
     }
 
     fn command(&self, command: Command) -> Result<(), SignalingError> {
-        let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
-        let commands = commands.as_ref().ok_or(SignalingError::NotConnected)?;
-        commands
-            .try_send(command)
-            .map_err(|_| SignalingError::NotConnected)
+        self.commands.send(command)
     }
 
     async fn join(&self, room: &str) -> Result<(), SignalingError> {
@@ -90,7 +86,7 @@ impl SocketIoMeshSignaling {
             command_rx,
             self.events_tx.clone(),
         ));
-        *self.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
+        self.commands.set(commands);
         Ok(())
     }
 }
@@ -110,10 +106,7 @@ impl Signaling for SocketIoMeshSignaling {
             ClientMessage::Join { room } => self.join(&room).await,
             // Leaving is closing the connection: the server tells the others.
             ClientMessage::Leave { .. } => {
-                self.commands
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
+                self.commands.clear();
                 Ok(())
             }
             ClientMessage::Call { to, call_id, room } => {

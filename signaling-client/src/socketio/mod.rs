@@ -43,6 +43,41 @@ pub enum Out {
 /// The connection to the server is gone.
 pub(crate) struct Gone;
 
+/// A transport's way to its session task: empty until a session runs, emptied to end it.
+pub(crate) struct CommandSlot<C>(std::sync::Mutex<Option<mpsc::Sender<C>>>);
+
+impl<C> Default for CommandSlot<C> {
+    fn default() -> Self {
+        CommandSlot(std::sync::Mutex::new(None))
+    }
+}
+
+impl<C> CommandSlot<C> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Sender<C>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set(&self, commands: mpsc::Sender<C>) {
+        *self.lock() = Some(commands);
+    }
+
+    /// Drops the way in: the session task ends.
+    pub(crate) fn clear(&self) {
+        self.lock().take();
+    }
+
+    /// Queues `command`; refused when no session runs or its queue is full.
+    pub(crate) fn send(&self, command: C) -> Result<(), crate::SignalingError> {
+        let commands = self.lock();
+        let commands = commands
+            .as_ref()
+            .ok_or(crate::SignalingError::NotConnected)?;
+        commands
+            .try_send(command)
+            .map_err(|_| crate::SignalingError::NotConnected)
+    }
+}
+
 /// Carries `outs` out in order: emits to the server, events to the engine (each shown to
 /// `seen` first), the list of who is online to `presence`.
 pub(crate) async fn deliver(

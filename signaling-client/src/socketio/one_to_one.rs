@@ -565,7 +565,7 @@ mod tests {
                 "1v1hangup",
                 "joined",
             ] {
-                let _ = a.server(name, &[junk.clone()], t0);
+                let _ = a.server(name, std::slice::from_ref(&junk), t0);
             }
         }
     }

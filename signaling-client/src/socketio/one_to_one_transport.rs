@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::client::{self, Incoming, Outgoing};
-use super::deliver;
 use super::engine_io::Version;
 use super::one_to_one::Lobby;
+use super::{deliver, CommandSlot};
 use crate::ids::random_peer_id;
 use crate::presence::{Presence, PresenceWatch};
 use crate::protocol::{ClientMessage, RejectReason, SignalData};
@@ -33,7 +33,7 @@ pub struct SocketIo1v1Signaling {
     tls: TlsTrust,
     events_tx: mpsc::Sender<SignalingEvent>,
     events: Mutex<Option<SignalingEvents>>,
-    commands: Mutex<Option<mpsc::Sender<Command>>>,
+    commands: CommandSlot<Command>,
     presence: Arc<Presence>,
 }
 
@@ -70,17 +70,13 @@ impl SocketIo1v1Signaling {
             tls,
             events_tx,
             events: Mutex::new(Some(events)),
-            commands: Mutex::new(None),
+            commands: CommandSlot::default(),
             presence: Arc::new(Presence::default()),
         })
     }
 
     fn command(&self, command: Command) -> Result<(), SignalingError> {
-        let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
-        let commands = commands.as_ref().ok_or(SignalingError::NotConnected)?;
-        commands
-            .try_send(command)
-            .map_err(|_| SignalingError::NotConnected)
+        self.commands.send(command)
     }
 }
 
@@ -102,7 +98,7 @@ impl Signaling for SocketIo1v1Signaling {
             self.presence.clone(),
             registered_tx,
         ));
-        *self.commands.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
+        self.commands.set(commands);
         match tokio::time::timeout(JOIN_TIMEOUT, registered).await {
             Ok(Ok(registration)) => Ok(registration),
             _ => Err(SignalingError::Unreachable {
