@@ -5,14 +5,20 @@ set -euo pipefail
 packages=(
   # build
   pkg-config cmake libclang1-14 libclang-dev libasound2-dev libvpx-dev
+  # echo cancellation, noise suppression, gain control (WebRTC's audio processing 0.3)
+  libwebrtc-audio-processing-dev
   # run and test: audio through a PulseAudio null sink, the window under Xvfb, screenshots
   pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth xdotool imagemagick vpx-tools
+  # screen sharing tests: monitors on an Xvfb screen (xrandr --setmonitor)
+  x11-xserver-utils
   # the browser tests (headless Chromium with a fake camera and microphone) and their screenshots
   chromium fonts-dejavu-core
   # the impaired-network tests: namespaces, random loss, bandwidth caps, offloads off
   iproute2 nftables ethtool
   # NAT and relay tests: a TURN server (started by the test, never as a service)
   coturn
+  # desktop notifications: a session bus (the notification test starts its own dbus-daemon)
+  dbus-daemon
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -164,9 +164,17 @@ struct HeadlessArgs {
     /// none | synthetic[:WxH@FPS] | camera[:N] | camera-hd[:N]
     #[arg(long, default_value = "synthetic:640x480@30")]
     video: VideoChoice,
-    /// none | synthetic[:HZ] | mic[:NAME]
+    /// none | synthetic[:HZ] | voice[:HZ] (a tone in syllables) | mic[:NAME]
     #[arg(long, default_value = "synthetic:440")]
     audio: AudioChoice,
+    /// How the microphone is cleaned before it is sent: on | off | a list of aec (echo
+    /// cancellation), ns (noise suppression), agc (gain control).
+    #[arg(long, default_value = "on", value_name = "STAGES")]
+    audio_processing: peercall::media::voice::Stages,
+    /// Follow these tones' levels (Hz, comma-separated) in what the other side sends: the
+    /// report's audio.tones_dbfs.
+    #[arg(long, value_name = "HZ,HZ", value_delimiter = ',')]
+    measure_tones: Vec<f64>,
     /// Where the other side's audio goes: analyzer | none | speaker[:NAME]
     #[arg(long, default_value = "analyzer")]
     speaker: SpeakerChoice,
@@ -188,6 +196,47 @@ struct HeadlessArgs {
     /// Add this person to the call this many seconds into it (a two-party call becomes a room).
     #[arg(long, num_args = 2, value_names = ["SECONDS", "ID"])]
     add_at: Vec<String>,
+    /// Offer this file to the other side once the call connected (see --send-at); repeat for
+    /// more.
+    #[arg(long, value_name = "PATH")]
+    send_file: Vec<PathBuf>,
+    /// Seconds into the call to offer --send-file.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    send_at: f64,
+    /// Where received files go (default: the Downloads folder).
+    #[arg(long, value_name = "DIR")]
+    receive_dir: Option<PathBuf>,
+    /// Take offered files without asking (otherwise a headless peercall declines them).
+    #[arg(long)]
+    auto_accept_files: bool,
+    /// Cancel every running file transfer this many seconds into the call.
+    #[arg(long, value_name = "SECONDS")]
+    cancel_file_at: Option<f64>,
+    /// Share a screen in the call (see --share-at): this X11 display, or $DISPLAY without one.
+    #[arg(long, value_name = "DISPLAY", num_args = 0..=1, default_missing_value = "")]
+    share_screen: Option<String>,
+    /// The most our camera sends: 360p15, 360p30, 480p15, 480p30, 720p15, 720p30, 1080p15 or
+    /// 1080p30 (default: what the link allows).
+    #[arg(long, value_name = "QUALITY")]
+    video_quality: Option<peercall::call::VideoQuality>,
+    /// Change the video quality this many seconds into the call.
+    #[arg(long, num_args = 2, value_names = ["SECONDS", "QUALITY"])]
+    quality_at: Vec<String>,
+    /// Share only this monitor of the screen (its RandR name, or its index).
+    #[arg(long, value_name = "MONITOR", requires = "share_screen")]
+    share_monitor: Option<String>,
+    /// Seconds into the call to start sharing.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    share_at: f64,
+    /// Seconds into the call to stop sharing.
+    #[arg(long, value_name = "SECONDS")]
+    stop_share_at: Option<f64>,
+    /// Frames a second of the shared screen (1-30; default 10).
+    #[arg(long, value_name = "FPS")]
+    share_fps: Option<u32>,
+    /// When the call ends, write the other side's last shared-screen picture here as PNG.
+    #[arg(long, value_name = "PATH")]
+    save_frame: Option<PathBuf>,
     /// Write the JSON report here too (it always goes to stdout).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -400,6 +449,8 @@ async fn headless_call(
         mode,
         video: args.video,
         audio: args.audio,
+        audio_processing: args.audio_processing,
+        measure_tones: args.measure_tones,
         speaker: args.speaker,
         duration: args.duration,
         mute_audio_at: args.mute_audio_at,
@@ -424,6 +475,34 @@ async fn headless_call(
         network,
         wait,
         calls,
+        send_files: args.send_file,
+        send_at: args.send_at,
+        cancel_file_at: args.cancel_file_at,
+        share: headless::ShareOptions {
+            target: args
+                .share_screen
+                .map(|display| peercall::call::ScreenTarget {
+                    display: Some(display).filter(|d| !d.is_empty()),
+                    monitor: args.share_monitor,
+                }),
+            at: args.share_at,
+            stop_at: args.stop_share_at,
+        },
+        share_fps: args.share_fps,
+        video_quality: args.video_quality,
+        quality_at: match args.quality_at.as_slice() {
+            [at, quality] => Some((
+                at.parse()
+                    .with_context(|| format!("--quality-at takes SECONDS, not {at:?}"))?,
+                quality.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            )),
+            _ => None,
+        },
+        save_frame: args.save_frame,
+        files: peercall::call::FileSettings {
+            receive_dir: args.receive_dir,
+            auto_accept: args.auto_accept_files,
+        },
         tls: match (args.insecure_tls, args.pin_cert) {
             (_, Some(pin)) => pin,
             (true, None) => TlsTrust::AcceptInvalid,

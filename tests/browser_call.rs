@@ -129,6 +129,12 @@ async fn a_browser_dials_peercall_mutes_chats_and_hangs_up() {
     tab.wait_for("peercall.state === 'in_call' && peercall.connected && peercall.controlOpen")
         .await;
     assert_page_receives_media(&tab).await;
+    tab.wait_for("peercall.verificationCode !== null").await;
+    let page_code: String = tab.eval("peercall.verificationCode").await;
+    let status: String = tab
+        .eval("document.getElementById('status').textContent")
+        .await;
+    assert!(status.contains(&page_code), "{status}");
 
     // The page's mute and chat reach peercall as control messages.
     tab.eval::<Value>("peercall.muteAudio(true)").await;
@@ -153,6 +159,8 @@ async fn a_browser_dials_peercall_mutes_chats_and_hangs_up() {
     let report = report_of(pc).await;
     assert_peercall_received_media(&report);
     assert_eq!(report["ended"]["by"], "remote", "{}", report["ended"]);
+    // The page and peercall show the same code: they derive it alike from the same keys.
+    assert_eq!(report["verification_code"], page_code.as_str());
     assert_eq!(
         remote_events(&report),
         vec![
@@ -348,5 +356,77 @@ async fn a_browser_that_numbers_codecs_its_own_way_sees_and_hears_peercall() {
         assert_peercall_received_media(&report);
         tab.wait_for("peercall.state === 'idle'").await;
     }
+    chromium.close().await;
+}
+
+/// The signaling server restarts mid-call: the page's call goes on peer to peer, the page
+/// connects again by itself (same ID) and is online on the new server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_call_outlives_a_restart_of_its_signaling_server() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = start_server(ServerConfig::default()).await;
+    let (addr, url) = (server.addr, server.ws_url());
+    let chromium = Chromium::launch(false).await;
+    let tab = chromium
+        .open(&format!("{}?id=web&autoaccept=1", server.page_url()))
+        .await;
+    tab.wait_for("peercall.id === 'web'").await;
+    let pc = spawn_headless(&[
+        "call",
+        "--server",
+        &url,
+        "--id",
+        "native",
+        "--dial",
+        "web",
+        "--duration",
+        "14",
+    ]);
+    tab.wait_for("peercall.state === 'in_call' && peercall.connected")
+        .await;
+    assert_page_receives_media(&tab).await;
+    server.shutdown().await;
+    tab.wait_for("peercall.signalingLost === true").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during: Value = tab.state().await;
+    assert_eq!(during["state"], "in_call", "{}", during["state"]);
+    assert_eq!(during["connected"], true);
+    let before = n(&tab.stats().await["video"]["framesDecoded"]);
+    let again = peercall::server::Server::bind(ServerConfig {
+        bind: addr,
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("the same address again")
+    .spawn();
+    tab.wait_for_within(
+        "peercall.signalingLost === false && peercall.id === 'web'",
+        Duration::from_secs(15),
+    )
+    .await;
+    // Frames kept coming: the call never stopped.
+    tab.wait_for(&format!(
+        "peercall.stats().then(s => s.video.framesDecoded >= {})",
+        before + 20.0
+    ))
+    .await;
+    // Online on the new server: a newcomer sees it.
+    let mut newcomer = common::RawClient::connect(&again.ws_url()).await;
+    newcomer
+        .send(serde_json::json!({"type":"register","id":"newcomer"}))
+        .await;
+    newcomer.recv_type("registered").await;
+    let peers = newcomer.recv_type("peers").await;
+    assert!(
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "web"),
+        "{peers}"
+    );
+    let report = report_of(pc).await;
+    assert_eq!(report["ended"]["reason"], "hangup", "{}", report["ended"]);
+    assert_peercall_received_media(&report);
     chromium.close().await;
 }

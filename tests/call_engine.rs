@@ -405,3 +405,44 @@ async fn a_callee_that_accepts_and_never_answers_ends_the_call_with_a_reason() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_do_not_disturb_a_call_is_answered_busy_and_reported_missed() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let (alice, mut alice_events) = engine(&url, "alice", "none").await;
+    let (bob, mut bob_events) = engine(&url, "bob", "none").await;
+    bob.send(CallCommand::DoNotDisturb(true));
+    assert_eq!(
+        next_event(&mut bob_events, T, |e| matches!(
+            e,
+            CallEvent::DoNotDisturb(_)
+        ))
+        .await,
+        CallEvent::DoNotDisturb(true)
+    );
+    alice.send(CallCommand::Dial("bob".into()));
+    let end = next_event(&mut alice_events, T, is_ended).await;
+    assert_eq!(ended(end), (EndedBy::Remote, EndReason::Busy));
+    assert_eq!(
+        next_event(&mut bob_events, T, |e| matches!(
+            e,
+            CallEvent::MissedWhileBusy { .. } | CallEvent::Incoming { .. }
+        ))
+        .await,
+        CallEvent::MissedWhileBusy {
+            peer: "alice".into()
+        },
+        "bob's phone must not ring"
+    );
+    // Off again: the next call rings.
+    bob.send(CallCommand::DoNotDisturb(false));
+    alice.send(CallCommand::Dial("bob".into()));
+    let rang = next_event(&mut bob_events, T, |e| {
+        matches!(e, CallEvent::Incoming { .. })
+    })
+    .await;
+    assert!(matches!(rang, CallEvent::Incoming { peer, .. } if peer == "alice"));
+    alice.send(CallCommand::HangUp);
+}

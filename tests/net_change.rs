@@ -26,15 +26,25 @@ const SECONDS: f64 = 16.0;
 const BREAK_AT: Duration = Duration::from_secs(5);
 const FPS: f64 = 15.0;
 
-/// `host` moves: UDP from its old address goes nowhere, and it gains `new_addr`.
-fn move_host(lab: &NetLab, host: Host, new_addr: &str) {
-    move_in_namespace(&lab.ns(host), NetLab::addr(host), new_addr);
+/// What stops working from a moved host's old address.
+#[derive(Clone, Copy)]
+enum Lost {
+    /// UDP: the media path breaks, the signaling connection (TCP) survives.
+    Udp,
+    /// Everything: the signaling connection dies with the old network too.
+    All,
+}
+
+/// `host` moves: `lost` traffic from its old address goes nowhere, and it gains `new_addr`.
+fn move_host(lab: &NetLab, host: Host, new_addr: &str, lost: Lost) {
+    move_in_namespace(&lab.ns(host), NetLab::addr(host), new_addr, lost);
 }
 
 /// What [`move_host`] does, in the namespace `ns` (callable from a thread without the lab).
-fn move_in_namespace(ns: &str, old: &str, new: &str) {
+fn move_in_namespace(ns: &str, old: &str, new: &str, lost: Lost) {
     let new = format!("{new}/24");
-    for args in [
+    let old_net = format!("{old}/24");
+    let mut commands: Vec<Vec<&str>> = vec![
         vec!["nft", "add", "table", "inet", "moved"],
         vec![
             "nft",
@@ -45,12 +55,27 @@ fn move_in_namespace(ns: &str, old: &str, new: &str) {
             "out",
             "{ type filter hook output priority 0; policy accept; }",
         ],
-        vec![
-            "nft", "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "meta", "l4proto",
-            "udp", "drop",
-        ],
-        vec!["ip", "addr", "add", &new, "dev", "eth0"],
-    ] {
+    ];
+    match lost {
+        Lost::Udp => commands.extend([
+            vec![
+                "nft", "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "meta",
+                "l4proto", "udp", "drop",
+            ],
+            vec!["ip", "addr", "add", &new, "dev", "eth0"],
+        ]),
+        // The old address goes away (so new connections leave from the new one); what is
+        // still sent from it goes nowhere.
+        Lost::All => commands.extend([
+            vec![
+                "nft", "add", "rule", "inet", "moved", "out", "ip", "saddr", old, "drop",
+            ],
+            vec!["sysctl", "-qw", "net.ipv4.conf.eth0.promote_secondaries=1"],
+            vec!["ip", "addr", "add", &new, "dev", "eth0"],
+            vec!["ip", "addr", "del", &old_net, "dev", "eth0"],
+        ]),
+    }
+    for args in commands {
         let out = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(&args)
@@ -81,10 +106,19 @@ fn peercall(lab: &NetLab, host: Host, args: &[&str]) -> Proc {
     Proc::peercall(lab.command(host, env!("CARGO_BIN_EXE_peercall")), args)
 }
 
-/// The server and bob on host b (the server stays reachable from a's old address over TCP), alice
-/// dials from host a; `event` runs `BREAK_AT` into the call and returns when it happened.
-/// Returns (alice's report, bob's report, the event's wall-clock time).
-fn call(lab: &NetLab, seconds: f64, event: impl FnOnce(&NetLab)) -> (Value, Value, f64) {
+/// The server on host b; bob (who answers) on `bob_host`, alice dials from the other host;
+/// `event` runs `BREAK_AT` into the call and returns when it happened. Returns (alice's report,
+/// bob's report, the event's wall-clock time).
+fn call(
+    lab: &NetLab,
+    seconds: f64,
+    bob_host: Host,
+    event: impl FnOnce(&NetLab),
+) -> (Value, Value, f64) {
+    let alice_host = match bob_host {
+        Host::A => Host::B,
+        Host::B => Host::A,
+    };
     let (_server, ws) = Proc::serve(lab.command(Host::B, env!("CARGO_BIN_EXE_peercall")).args([
         "serve",
         "--bind",
@@ -93,7 +127,7 @@ fn call(lab: &NetLab, seconds: f64, event: impl FnOnce(&NetLab)) -> (Value, Valu
     let video = format!("synthetic:320x240@{FPS}");
     let bob = peercall(
         lab,
-        Host::B,
+        bob_host,
         &[
             "answer",
             "--server",
@@ -113,7 +147,7 @@ fn call(lab: &NetLab, seconds: f64, event: impl FnOnce(&NetLab)) -> (Value, Valu
     let duration = seconds.to_string();
     let alice = peercall(
         lab,
-        Host::A,
+        alice_host,
         &[
             "call",
             "--server",
@@ -197,16 +231,58 @@ fn assert_connected_again(name: &str, alice: &Value, bob: &Value, at: f64) {
 fn the_callers_path_breaks_mid_call_and_the_call_connects_again() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let lab = NetLab::new("chga");
-    let (alice, bob, at) = call(&lab, SECONDS, |lab| move_host(lab, Host::A, "10.77.0.11"));
+    let (alice, bob, at) = call(&lab, SECONDS, Host::B, |lab| {
+        move_host(lab, Host::A, "10.77.0.11", Lost::Udp)
+    });
     assert_connected_again("caller moved", &alice, &bob, at);
+}
+
+/// The caller's old network takes its signaling connection along: it notices the path broke,
+/// finds its server connection dead at once (a probe, not the next keepalive), connects again
+/// from the new address, takes its registration over (the server has not noticed the old
+/// connection is dead) and offers anew through it.
+#[test]
+fn the_callers_network_changes_under_its_signaling_too_and_the_call_connects_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = NetLab::new("chgs");
+    let (alice, bob, at) = call(&lab, SECONDS, Host::B, |lab| {
+        move_host(lab, Host::A, "10.77.0.11", Lost::All)
+    });
+    let errors = alice["errors"].to_string();
+    assert!(
+        errors.contains("signaling lost") && errors.contains("did not answer"),
+        "alice's signaling connection should have been found dead by a probe: {errors}"
+    );
+    assert_connected_again("caller moved, signaling too", &alice, &bob, at);
 }
 
 #[test]
 fn the_callees_path_breaks_mid_call_and_the_call_connects_again() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let lab = NetLab::new("chgb");
-    let (alice, bob, at) = call(&lab, SECONDS, |lab| move_host(lab, Host::B, "10.77.0.12"));
+    let (alice, bob, at) = call(&lab, SECONDS, Host::B, |lab| {
+        move_host(lab, Host::B, "10.77.0.12", Lost::Udp)
+    });
     assert_connected_again("callee moved", &alice, &bob, at);
+}
+
+/// The callee's old network takes its signaling connection along: the caller's new offer goes
+/// into that dead connection (the server has not noticed it is dead), so the caller offers
+/// again once that offer has found no path for a while; by then the callee is back.
+#[test]
+fn the_callees_network_changes_under_its_signaling_too_and_the_call_connects_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = NetLab::new("chgt");
+    // bob on host a, away from the server on b, so his move takes his signaling with it.
+    let (alice, bob, at) = call(&lab, SECONDS, Host::A, |lab| {
+        move_host(lab, Host::A, "10.77.0.11", Lost::All)
+    });
+    let errors = bob["errors"].to_string();
+    assert!(
+        errors.contains("did not answer"),
+        "bob's signaling connection should have been found dead by a probe: {errors}"
+    );
+    assert_connected_again("callee moved, signaling too", &alice, &bob, at);
 }
 
 #[test]
@@ -214,7 +290,7 @@ fn a_peer_that_vanished_ends_the_call_within_10_s() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let lab = NetLab::new("chgv");
     let started = Instant::now();
-    let (alice, _bob, at) = call(&lab, 40.0, |lab| vanish(lab, Host::B));
+    let (alice, _bob, at) = call(&lab, 40.0, Host::B, |lab| vanish(lab, Host::B));
     let ended = &alice["ended"];
     let after = f(&ended["at_unix_ms"]) - at;
     println!(
@@ -367,7 +443,7 @@ fn move_host_named(host: Host, page_calls: bool) {
     } else {
         "10.77.0.12"
     };
-    move_in_namespace(&ns, NetLab::addr(host), new);
+    move_in_namespace(&ns, NetLab::addr(host), new, Lost::Udp);
 }
 
 fn assert_browser_call_went_on(

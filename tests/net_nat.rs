@@ -3,6 +3,8 @@
 //! asserted on what was decoded (frame counters, the other side's tone) and on the path media
 //! took (`path` in the report). Needs root (CI runs as root).
 
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "common/netlab/mod.rs"]
 mod netlab;
 #[path = "common/proc.rs"]
@@ -234,5 +236,78 @@ fn relay_only_hides_the_address_even_where_a_direct_path_exists() {
     assert_eq!(
         bob_remote, "relay",
         "bob must know home only by the relay's address"
+    );
+}
+
+/// The page's *hide my IP address* (`?relay=1`): a Chromium at home, with TURN credentials from
+/// the server, calls bob through the relay although a direct path exists; bob knows it only by
+/// the relay's address.
+#[test]
+fn a_browser_that_hides_its_address_calls_through_the_relay() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = NatLab::new("natw");
+    let _turn = start_turn(&lab);
+    let (_server, ws) = serve(&lab);
+    let origin = ws
+        .trim_end_matches("/ws")
+        .replacen("ws", "http", 1)
+        .to_string();
+    let bob = peercall(
+        &lab,
+        Site::Bob,
+        &[
+            "answer",
+            "--server",
+            &ws,
+            "--id",
+            "bob",
+            "--auto-accept",
+            "--wait",
+            "60",
+            "--video",
+            &format!("synthetic:320x240@{FPS}"),
+        ],
+    );
+    bob.wait_for_log("registered", Duration::from_secs(10));
+    let page = lab.spawn_in(Site::Home, move || async move {
+        let chromium = browser::Chromium::launch_with(browser::Options {
+            origin: Some(&origin),
+            ..browser::Options::default()
+        })
+        .await;
+        let tab = chromium.open(&format!("{origin}/?id=web&relay=1")).await;
+        tab.wait_for("peercall.peers.includes('bob')").await;
+        assert!(tab.eval::<bool>("peercall.dial('bob')").await);
+        tab.wait_for_within("peercall.connected", Duration::from_secs(30))
+            .await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let stats = tab.stats().await;
+        tab.eval::<Value>("peercall.hangup()").await;
+        chromium.close().await;
+        stats
+    });
+    let stats = page.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let bob = bob.report();
+    println!(
+        "page with ?relay=1: path {}, frames decoded {}; bob path {}, frames decoded {}",
+        stats["path"], stats["video"]["framesDecoded"], bob["path"], bob["video"]["frames_decoded"]
+    );
+    assert_eq!(stats["path"]["local_type"], "relay", "{stats}");
+    // The page sends only from its relay, so bob sees nothing but the relay's address: as the
+    // relay candidate the page signalled, or as a peer-reflexive one when the relay's first check
+    // reached bob before that candidate did.
+    let (_, bob_remote) = path(&bob);
+    assert!(
+        bob_remote == "relay" || bob_remote == "prflx",
+        "bob must know the page only by the relay's address, not as {bob_remote}"
+    );
+    assert!(
+        u(&stats["video"]["framesDecoded"]) >= 30,
+        "the page decoded too little of bob's video: {stats}"
+    );
+    assert!(
+        u(&bob["video"]["frames_decoded"]) >= 30,
+        "bob decoded too little of the page's video: {}",
+        bob["video"]
     );
 }

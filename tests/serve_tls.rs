@@ -115,3 +115,64 @@ async fn a_server_uses_the_given_pem_files() {
     assert!(stderr.contains("private key"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The app's embedded server: plain for this computer, https on a second port for browsers on
+/// the LAN, one switchboard behind both; its certificate is kept, so the fingerprint people
+/// compared stays the same next start.
+#[tokio::test]
+async fn one_server_on_plain_and_tls_ports_with_a_kept_certificate() {
+    use peercall::server::tls::TlsIdentity;
+    use peercall::server::{Server, ServerConfig};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("peercall-kept-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let identity = TlsIdentity::kept_in(&dir, &names).unwrap();
+    let again = TlsIdentity::kept_in(&dir, &names).unwrap();
+    assert_eq!(identity.fingerprint_hex(), again.fingerprint_hex(), "kept");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the key is for its user only: {mode:o}");
+
+    let fingerprint = identity.fingerprint_hex();
+    let mut server = Server::bind(ServerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    server
+        .also_tls("127.0.0.1:0".parse().unwrap(), identity)
+        .await
+        .unwrap();
+    let running = server.spawn();
+    let tls_addr = running.tls_addr.expect("a TLS address");
+    // This computer, plain; a browser's way in, TLS (trusted by the fingerprint): the same hub.
+    let plain = WsSignaling::connect(&running.ws_url(), WsOptions::default())
+        .await
+        .unwrap();
+    let _plain_events = plain.take_events();
+    plain.register(Some("app".into())).await.unwrap();
+    let options = WsOptions {
+        tls: TlsTrust::pinned_from_hex(&fingerprint).unwrap(),
+        reconnect: false,
+        ..WsOptions::default()
+    };
+    let secure = WsSignaling::connect(&format!("wss://{tls_addr}/ws"), options)
+        .await
+        .unwrap();
+    let _secure_events = secure.take_events();
+    secure.register(Some("browser".into())).await.unwrap();
+    let mut online = secure.presence().unwrap();
+    let seen = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        online.wait_for(|peers| peers.iter().any(|p| p == "app")),
+    )
+    .await;
+    assert!(seen.is_ok(), "the TLS client does not see the plain one");
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -224,3 +224,49 @@ async fn peercall_and_the_call_code_page_call_each_other_either_first() {
     );
     chromium.close().await;
 }
+
+/// The call-code page knows nothing of renegotiation (for it a second offer would start its
+/// connection over): peercall, asked to share its screen, sends it no offer, says why, and the
+/// call goes on as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peercall_shares_no_screen_with_an_app_that_cannot_show_one() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    let x = common::xvfb::Xvfb::start();
+    let server = CallCodeServer::start().await;
+    let chromium = Chromium::launch(false).await;
+    let code = format!("{}", rand::random::<u32>());
+    let tab = chromium
+        .open_page(&format!("{}/page/call_code.html?code={code}", server.base))
+        .await;
+    tab.wait_for("window.callState === 'waiting'").await;
+    let pc = headless_call(
+        &server.base,
+        &code,
+        &[
+            "--duration",
+            "6",
+            "--share-screen",
+            &x.display,
+            "--share-at",
+            "1",
+        ],
+    );
+    tab.wait_for("window.callState === 'connected'").await;
+    tab.wait_for("window.stats().then(s => s.video.framesDecoded > 20)")
+        .await;
+    let report = report_of(pc).await;
+    let errors = report["errors"].to_string();
+    assert!(errors.contains("cannot show a shared screen"), "{errors}");
+    assert_eq!(
+        report["share"]["sent"]["frames_sent"], 0,
+        "{}",
+        report["share"]
+    );
+    // One connection all along, with its one video: the page saw no second offer.
+    let receivers: u64 = tab
+        .eval("window.pc.getReceivers().filter(r => r.track.kind === 'video').length")
+        .await;
+    assert_eq!(receivers, 1);
+    assert!(decoded(&report) >= 60, "{}", report["video"]);
+    chromium.close().await;
+}

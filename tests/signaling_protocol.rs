@@ -19,7 +19,13 @@ async fn register_with_a_chosen_or_generated_id_and_see_presence() {
     let url = server.ws_url();
     let mut alice = RawClient::connect(&url).await;
     alice.send(json!({"type":"register","id":"alice"})).await;
-    let reg = alice.recv().await;
+    let mut reg = alice.recv().await;
+    // The secret that lets a new connection take this registration over: 128 bits, as hex.
+    let resume = reg
+        .as_object_mut()
+        .and_then(|r| r.remove("resume"))
+        .expect("registered carries a resume secret");
+    assert!(resume.as_str().is_some_and(|t| t.len() == 32), "{resume}");
     assert_eq!(
         reg,
         json!({"type":"registered","id":"alice","protocol":1,"ice_servers":[]})
@@ -322,6 +328,66 @@ async fn a_vanished_party_ends_its_calls_with_gone() {
     assert_eq!(
         bob.recv_type("hangup").await,
         json!({"type":"hangup","from":"alice","call_id":"r2","reason":"gone"})
+    );
+}
+
+/// A client whose network changed connects again before the server noticed its old
+/// connection is dead: with the secret from `registered` it takes its ID, call and room over.
+#[tokio::test]
+async fn resume_takes_a_registration_over_with_its_calls() {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let mut old = RawClient::connect(&url).await;
+    old.send(json!({"type":"register","id":"alice"})).await;
+    let token = old.recv().await["resume"].clone();
+    old.recv_type("peers").await;
+    let mut bob = RawClient::registered(&url, "bob").await;
+    old.send(json!({"type":"call","to":"bob","call_id":"c1"}))
+        .await;
+    bob.recv_type("incoming").await;
+    bob.send(json!({"type":"accept","call_id":"c1"})).await;
+    old.recv_type("accepted").await;
+
+    // A wrong secret takes nothing.
+    let mut thief = RawClient::connect(&url).await;
+    thief
+        .send(json!({"type":"resume","id":"alice","token":"00000000000000000000000000000000"}))
+        .await;
+    thief.expect_error("id_taken").await;
+
+    let mut new = RawClient::connect(&url).await;
+    new.send(json!({"type":"resume","id":"alice","token":token,"protocol":2}))
+        .await;
+    let reg = new.recv().await;
+    assert_eq!(reg["type"], "registered", "{reg}");
+    assert_eq!(reg["id"], "alice");
+    assert_ne!(reg["resume"], token, "a fresh secret each time");
+    assert_eq!(new.recv().await, json!({"type":"peers","peers":["bob"]}));
+    // The old connection is closed; the call relays to the new one, both ways.
+    if let Read::Json(v) = old.read().await {
+        panic!("the replaced connection got {v}");
+    }
+    let answer = json!({"sdp":{"type":"answer","sdp":"v=0\r\n"}});
+    bob.send(json!({"type":"signal","call_id":"c1","data":answer}))
+        .await;
+    assert_eq!(
+        new.recv().await,
+        json!({"type":"signal","from":"bob","call_id":"c1","data":answer})
+    );
+    new.send(json!({"type":"signal","call_id":"c1","data":{"candidate":null}}))
+        .await;
+    assert_eq!(
+        bob.recv().await,
+        json!({"type":"signal","from":"alice","call_id":"c1","data":{"candidate":null}})
+    );
+    // Nobody was told alice left or came: bob heard nothing but the signal.
+    if let Ok(read) = tokio::time::timeout(Duration::from_millis(300), bob.read()).await {
+        panic!("bob should hear nothing of alice's new connection: {read:?}");
+    }
+    new.send(json!({"type":"hangup","call_id":"c1"})).await;
+    assert_eq!(
+        bob.recv().await,
+        json!({"type":"hangup","from":"alice","call_id":"c1"})
     );
 }
 

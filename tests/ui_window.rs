@@ -4,82 +4,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufReader, Read as _};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::xvfb::{draw_picture, psnr, Xvfb, SCREEN};
 use common::{report_of, spawn_headless, start_server, Proc};
 use peercall::media::test_pattern::read_marker_rgba;
 use peercall::server::ServerConfig;
-
-const SCREEN: (u32, u32) = (1280, 800);
-
-/// An Xvfb server on a free display number, stopped on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Xvfb {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
-            .arg(format!("{}x{}x24", SCREEN.0, SCREEN.1))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb (apt-get install xvfb)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Xvfb {
-            child,
-            display: format!(":{}", line.trim()),
-        }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env("DISPLAY", &self.display);
-        c
-    }
-
-    fn screenshot(&self, path: &Path) -> Vec<u8> {
-        let ok = self
-            .command("import")
-            .args(["-window", "root"])
-            .arg(path)
-            .status()
-            .expect("run import (apt-get install imagemagick)");
-        assert!(ok.success());
-        let out = Command::new("convert")
-            .arg(path)
-            .args(["-depth", "8", "rgba:-"])
-            .output()
-            .unwrap();
-        assert_eq!(out.stdout.len(), (SCREEN.0 * SCREEN.1 * 4) as usize);
-        out.stdout
-    }
-
-    fn xdotool(&self, args: &[&str]) {
-        let status = self
-            .command("xdotool")
-            .args(args)
-            .status()
-            .expect("run xdotool");
-        assert!(status.success(), "xdotool {args:?}");
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The window's log, collected from its stderr as it comes.
 #[derive(Clone, Default)]
@@ -124,6 +58,38 @@ impl Log {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// alice's window on `x`, on the server at `url`, with `args` after her ID (synthetic sources,
+/// no speaker), and its log as it comes. Its settings (`settings`, TOML) and what it keeps (recent
+/// calls, contacts) live in a fresh folder `shots/name`.
+fn start_window(
+    x: &Xvfb,
+    shots: &std::path::Path,
+    url: &str,
+    name: &str,
+    settings: &str,
+    args: &[&str],
+) -> (Proc, Log) {
+    let home = shots.join(name);
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let config = home.join("settings.toml");
+    std::fs::write(&config, settings).unwrap();
+    let mut window = Proc::spawn(
+        x.command(env!("CARGO_BIN_EXE_peercall"))
+            .args(["--server", url, "--id", "alice", "--speaker", "none"])
+            .args(["--audio", "synthetic:440"])
+            .args(args)
+            .env("PEERCALL_CONFIG", &config)
+            .env("RUST_LOG", "info,peercall::ui=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let log = Log::default();
+    log.follow(window.stderr().unwrap());
+    (window, log)
 }
 
 /// `key=value` from a tracing line (ANSI colours stripped).
@@ -223,20 +189,15 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
         "--video",
         "synthetic:640x480@30",
     ]);
-    let config = shots.join("settings.toml");
-    let mut window = Proc::spawn(
-        x.command(env!("CARGO_BIN_EXE_peercall"))
-            .args(["--server", &url, "--id", "alice", "--speaker", "none"])
-            .args(["--video", "synthetic:640x480@30"])
-            .args(["--audio", "synthetic:440"])
-            .env("PEERCALL_CONFIG", &config)
-            .env("RUST_LOG", "info,peercall::ui=debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
+    // The last time, alice left "Check camera and microphone" on: it is on at start.
+    let (mut window, log) = start_window(
+        &x,
+        &shots,
+        &url,
+        "call",
+        "preview = true\n",
+        &["--video", "synthetic:640x480@30"],
     );
-    let log = Log::default();
-    log.follow(window.stderr().unwrap());
     let first = log.wait_for("first frame drawn", Duration::from_secs(60));
     let launch_ms = field(&first, "ms");
 
@@ -244,6 +205,25 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle_cpu, idle_rss) = cost(window.id(), Duration::from_secs(3));
     let idle = x.screenshot(&shots.join("idle.png"));
+    // The preview on the main screen is alice's own camera, live: its counter moves on.
+    let preview = log.video_rect_of("preview", Duration::from_secs(10));
+    let mut counters = Vec::new();
+    for n in 0..2 {
+        let shot = if n == 0 {
+            idle.clone()
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            x.screenshot(&shots.join("idle-later.png"))
+        };
+        let region = crop(&shot, preview[0], preview[1], preview[2], preview[3]);
+        let marker = read_marker_rgba(&region, preview[2], preview[3])
+            .unwrap_or_else(|| panic!("no test pattern in the preview at {preview:?}"));
+        counters.push(marker.counter);
+    }
+    assert!(
+        counters[1] > counters[0],
+        "the preview stands still: {counters:?}"
+    );
     assert!(
         distinct_greys(&crop(&idle, 0, 0, 1100, 720)) > 20,
         "the window is not drawn"
@@ -267,9 +247,9 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
     assert_ne!(calling, idle, "dialling changed nothing on screen");
 
     // In the call: the window logs where it draws the remote video; read bob's pattern there.
-    let rect_line = log.wait_for("remote video rect", Duration::from_secs(30));
+    log.video_rect_of("bob", Duration::from_secs(30));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rect = ["x", "y", "w", "h"].map(|k| field(&rect_line, k) as u32);
+    let rect = log.video_rect_of("bob", Duration::from_secs(1));
     let (call_cpu, call_rss) = cost(window.id(), Duration::from_secs(3));
     let mut markers = Vec::new();
     for n in 0..2 {
@@ -285,7 +265,56 @@ async fn the_window_dials_rings_and_shows_the_remote_video() {
     let now_us = peercall::media::now_us();
     assert!(now_us - markers[1].capture_us < 5_000_000, "{markers:?}");
 
-    // Esc hangs up; bob hears it.
+    // P: the compact window, always on top, shows bob live too.
+    x.xdotool(&["key", "p"]);
+    let inner = log.video_rect_of("compact bob", Duration::from_secs(20));
+    let compact = String::from_utf8(
+        x.command("xdotool")
+            .args(["search", "--sync", "--name", "peercall \\(compact\\)"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let compact = compact
+        .lines()
+        .next()
+        .expect("the compact window")
+        .to_string();
+    let geometry = String::from_utf8(
+        x.command("xdotool")
+            .args(["getwindowgeometry", "--shell", &compact])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let at = |key: &str| -> u32 {
+        geometry
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {geometry}"))
+    };
+    let (wx, wy, ww) = (at("X"), at("Y"), at("WIDTH"));
+    assert!(ww < 600, "the compact window is not small: {geometry}");
+    let mut compact_markers = Vec::new();
+    for n in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let shot = x.screenshot(&shots.join(format!("compact-{n}.png")));
+        let region = crop(&shot, wx + inner[0], wy + inner[1], inner[2], inner[3]);
+        let marker = read_marker_rgba(&region, inner[2], inner[3]).unwrap_or_else(|| {
+            panic!("no test pattern in the compact window ({geometry}, {inner:?})")
+        });
+        compact_markers.push(marker);
+    }
+    assert!(
+        compact_markers[1].counter > compact_markers[0].counter,
+        "{compact_markers:?}"
+    );
+
+    // Esc (in the main window) hangs up; bob hears it.
+    x.xdotool(&["windowfocus", "--sync", &wid]);
     x.xdotool(&["key", "Escape"]);
     let bob = report_of(bob).await;
     assert_eq!(bob["ended"]["by"], "remote");
@@ -357,25 +386,8 @@ async fn the_window_in_a_room_of_four_shows_each_live_stream_in_a_grid() {
             ])
         })
         .collect();
-    let config = shots.join("room-settings.toml");
-    let mut window = Proc::spawn(
-        x.command(env!("CARGO_BIN_EXE_peercall"))
-            .args(["--server", &url, "--id", "alice", "--room", "standup"])
-            .args([
-                "--video",
-                "synthetic:320x240@15",
-                "--audio",
-                "synthetic:440",
-            ])
-            .args(["--speaker", "none"])
-            .env("PEERCALL_CONFIG", &config)
-            .env("RUST_LOG", "info,peercall::ui=debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let log = Log::default();
-    log.follow(window.stderr().unwrap());
+    let room_args = ["--room", "standup", "--video", "synthetic:320x240@15"];
+    let (mut window, log) = start_window(&x, &shots, &url, "room", "", &room_args);
     let rects_now = || -> Vec<[u32; 4]> {
         ["bob", "carol", "dave"]
             .iter()
@@ -418,4 +430,78 @@ async fn the_window_in_a_room_of_four_shows_each_live_stream_in_a_grid() {
             "{alice}"
         );
     }
+}
+
+/// bob shares his screen (another Xvfb showing a known picture): the window draws it large,
+/// and what it draws is that picture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_shows_a_shared_screen_large() {
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let x = Xvfb::start();
+    let bobs_screen = Xvfb::start();
+    let picture = draw_picture(&shots);
+    bobs_screen.show(&picture, &shots);
+    let bob = spawn_headless(&[
+        "answer",
+        "--server",
+        &url,
+        "--id",
+        "bob",
+        "--auto-accept",
+        "--video",
+        "synthetic:640x480@30",
+        "--share-screen",
+        &bobs_screen.display,
+        "--share-at",
+        "1",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let share_args = ["--video", "synthetic:640x480@30", "--dial", "bob"];
+    let (mut window, log) = start_window(&x, &shots, &url, "share", "", &share_args);
+    log.video_rect_of("screen of bob", Duration::from_secs(60));
+    // A still screen is sent again each second, sharper each time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rect = log.video_rect_of("screen of bob", Duration::from_secs(1));
+    let shot = shots.join("share.png");
+    x.screenshot(&shot);
+    let [left, top, w, h] = rect;
+    // Large: most of the window's 1100 pixels across (the cameras are 240 at most).
+    assert!(w >= 800, "the share is drawn small: {rect:?}");
+    // The middle of it: the cameras sit in its corners and its caption at its top.
+    let (x0, y0, cw, ch) = (w / 4, h / 5, w / 2, h * 3 / 5);
+    let (drawn, expected) = (
+        shots.join("share-drawn.png"),
+        shots.join("share-expected.png"),
+    );
+    let crop = Command::new("convert")
+        .arg(&shot)
+        .args(["-crop", &format!("{w}x{h}+{left}+{top}"), "+repage"])
+        .args(["-crop", &format!("{cw}x{ch}+{x0}+{y0}"), "+repage"])
+        .arg(&drawn)
+        .status()
+        .unwrap();
+    let resize = Command::new("convert")
+        .arg(&picture)
+        .args(["-resize", &format!("{w}x{h}!")])
+        .args(["-crop", &format!("{cw}x{ch}+{x0}+{y0}"), "+repage"])
+        .arg(&expected)
+        .status()
+        .unwrap();
+    assert!(crop.success() && resize.success());
+    let quality = psnr(&expected, &drawn);
+    // (The window scales it on the GPU, ImageMagick its own way: a little apart even when exact.)
+    assert!(
+        quality >= 22.0,
+        "the window draws bob's screen {quality:.1} dB from it"
+    );
+    window.kill();
+    let bob = report_of(bob).await;
+    assert!(bob["share"]["sent"]["frames_sent"].as_u64().unwrap() >= 2);
+    println!(
+        "shared screen drawn at {rect:?}, {quality:.1} dB; {}",
+        shot.display()
+    );
 }

@@ -18,7 +18,7 @@ const peercall = {
   accepted: false,
   connected: false,
   controlOpen: false, // the system_channel is open: mutes and chat reach the other side
-  local: { audioMuted: false, videoMuted: false },
+  local: { audioMuted: false, videoMuted: false, sharing: false },
   remote: { audioMuted: false, videoMuted: false },
   chat: [], // { from: 'me' | 'them', text }
   lastEnd: null, // { by: 'local' | 'remote', reason }
@@ -27,6 +27,8 @@ const peercall = {
   media: { audio: false, video: false },
   timing: { callStartedAt: null, firstFrameMs: null },
   autoaccept: params.get('autoaccept') === '1',
+  files: FILE_LIST, // every file sent or offered, plain data (files.js)
+  verificationCode: null, // read it to the other side: the same there means nobody in the middle
 };
 window.peercall = peercall;
 
@@ -38,6 +40,7 @@ let early = []; // signals that arrive while ringing, applied on accept
 let newOfferTimer = null; // a callee whose connection failed waits this long for a new offer
 let awaitingOffer = false; // our connection was closed; the caller's new offer is what comes next
 let dtlsTimer = null; // a caller whose path was found waits this long for the connection
+let sharedScreen = null; // our shared screen while we share: { track, stream }
 let attempts = 0; // connections started in this call (the caller starts over at most twice)
 const MAX_ATTEMPTS = 3;
 const DTLS_SETUP_MS = 5000;
@@ -65,6 +68,7 @@ function setError(text) {
 }
 
 async function goOnline(id) {
+  clearTimeout(reconnectTimer);
   peercall.error = null;
   if (signaling.ws) signaling.ws.onclose = null;
   if (signaling.ws) signaling.ws.close();
@@ -82,12 +86,38 @@ async function goOnline(id) {
   UI.render(peercall);
 }
 
+// The server went away. A connected call (or room) goes on peer to peer; one still being set up
+// cannot. The page connects again with growing pauses, keeping its ID (and, when the server still
+// holds the old registration, its calls: `resume`).
+let reconnectTimer = null;
 signaling.onclose = () => {
-  if (call) endCall('local', 'the signaling server went away');
-  peercall.state = 'offline';
+  const connectedCall = call && peercall.connected;
+  if (call && !connectedCall) endCall('local', 'the signaling server went away');
+  if (!connectedCall && !room) peercall.state = 'offline';
+  peercall.signalingLost = true;
   peercall.peers = [];
-  setError('Lost the signaling server. Reload the page to go online again.');
+  setError('Lost the signaling server: connecting again…');
+  reconnectSignaling(500);
 };
+
+function reconnectSignaling(wait) {
+  clearTimeout(reconnectTimer);
+  reconnectTimer = setTimeout(async () => {
+    try {
+      const registered = await signaling.register(peercall.id, 2, true);
+      peercall.id = registered.id;
+      iceServers = registered.ice_servers || [];
+      if (room) room.iceServers = iceServers;
+      refreshIceLater(registered.ice_ttl);
+      peercall.signalingLost = false;
+      peercall.error = null;
+      if (peercall.state === 'offline') peercall.state = 'idle';
+      UI.render(peercall);
+    } catch (e) {
+      reconnectSignaling(Math.min(wait * 2, 5000));
+    }
+  }, wait);
+}
 
 // TURN credentials from the server expire: ask for fresh ones at three quarters of their life.
 let iceRefresh = null;
@@ -135,8 +165,11 @@ signaling.onmessage = (m) => {
       // Held until the user accepts.
       if (peercall.state === 'ringing') holdEarly(m.data);
       // A new offer: the caller starts the connection over (it never came up, or its path
-      // broke mid-call), whether we closed ours already or not.
-      else if (isOffer(m.data) && (awaitingOffer || (call && call.offerApplied))) restartCallee(m.data);
+      // broke mid-call), whether we closed ours already or not; with the ICE credentials in
+      // use it only changes what the connection carries (a screen shared).
+      else if (isOffer(m.data) && (awaitingOffer || (call && call.offerApplied && !renegotiates(call, m.data)))) {
+        restartCallee(m.data);
+      }
       // Held while our Call is still being made (media opening).
       else if (!call) holdEarly(m.data);
       else call.applySignal(m.data);
@@ -191,6 +224,18 @@ function holdEarly(data) {
 
 function isOffer(data) {
   return Boolean(data && data.sdp && data.sdp.type === 'offer');
+}
+
+function iceUfrag(sdp) {
+  const match = /a=ice-ufrag:(\S+)/.exec(sdp || '');
+  return match ? match[1] : null;
+}
+
+// An offer with the ICE credentials the connection uses: a renegotiation, not a restart.
+function renegotiates(c, data) {
+  const current = c.pc.remoteDescription;
+  const ufrag = iceUfrag(data.sdp.sdp);
+  return Boolean(current && ufrag && iceUfrag(current.sdp) === ufrag);
 }
 
 // A new connection for the caller's new offer, in the same call (docs/protocol.md §1).
@@ -261,6 +306,7 @@ function newCall(role) {
   return mediaReady.then((stream) => {
     const c = new Call({
       role,
+      peer: peercall.peer,
       iceServers,
       stream,
       sendSignal: (data) => signaling.send({ type: 'signal', call_id: callId, data }),
@@ -269,6 +315,8 @@ function newCall(role) {
       },
     });
     c.muted = { audio: peercall.local.audioMuted, video: peercall.local.videoMuted };
+    // A connection made again shares the screen again (once it is set up).
+    if (sharedScreen) c.shareScreen(sharedScreen.track, sharedScreen.stream);
     return c;
   });
 }
@@ -315,6 +363,12 @@ function onCallEvent(name, detail) {
     case 'track':
       UI.showRemote(detail);
       break;
+    case 'share-track':
+      UI.showShare(detail);
+      break;
+    case 'share-ended':
+      peercall.stopSharing();
+      break;
     case 'ice-connected':
       // As peercall does: a path without a connection after 5 s is started over.
       if (call && call.role === 'caller' && !peercall.connected && !dtlsTimer) {
@@ -329,6 +383,10 @@ function onCallEvent(name, detail) {
       dtlsTimer = null;
       clearTimeout(newOfferTimer);
       if (peercall.reconnecting) peercall.restarts = (peercall.restarts || 0) + 1;
+      call.verificationCode().then((code) => {
+        peercall.verificationCode = code;
+        UI.render(peercall);
+      });
       peercall.reconnecting = false;
       peercall.connected = true;
       UI.render(peercall);
@@ -366,6 +424,9 @@ function onControl(message) {
     case 'mute_video':
       if (typeof message.value === 'boolean') peercall.remote.videoMuted = message.value;
       break;
+    case 'screen_share':
+      if (typeof message.value === 'boolean') peercall.remote.sharing = message.value;
+      break;
     case 'chat':
       if (typeof message.text === 'string') {
         pushChat('them', message.text);
@@ -398,6 +459,11 @@ function endCall(by, reason) {
   peercall.connected = false;
   peercall.controlOpen = false;
   peercall.remote = { audioMuted: false, videoMuted: false };
+  if (sharedScreen) sharedScreen.track.stop();
+  sharedScreen = null;
+  peercall.local.sharing = false;
+  UI.showShare(null);
+  peercall.verificationCode = null;
   peercall.lastEnd = { by, reason };
   UI.showRemote(null);
   UI.render(peercall);
@@ -540,11 +606,72 @@ peercall.muteVideo = (muted) => {
   UI.render(peercall);
 };
 
+// Our screen to the other side (docs/protocol.md §5). The browser asks which screen, window or
+// tab; stopping it from the browser's own bar stops the share too.
+peercall.shareScreen = async () => {
+  if (!call || peercall.local.sharing) return false;
+  // Only an app that said it takes a renegotiated connection gets a shared screen.
+  if (!call.remoteFeatures.includes('screen_share')) {
+    setError(`${peercall.peer}'s app cannot show a shared screen.`);
+    UI.render(peercall);
+    return false;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({
+      video: { width: { max: 1920 }, height: { max: 1080 }, frameRate: { max: 15 } },
+      audio: false,
+    });
+  } catch (e) {
+    setError(`The screen cannot be shared: ${e.message || e.name}`);
+    UI.render(peercall);
+    return false;
+  }
+  const track = stream.getVideoTracks()[0];
+  if (!call || !track) {
+    stream.getTracks().forEach((t) => t.stop());
+    return false;
+  }
+  // Text wants sharpness more than motion.
+  track.contentHint = 'detail';
+  sharedScreen = { track, stream };
+  peercall.local.sharing = true;
+  UI.render(peercall);
+  await call.shareScreen(track, stream);
+  return true;
+};
+
+peercall.stopSharing = async () => {
+  if (!sharedScreen) return;
+  const { track } = sharedScreen;
+  sharedScreen = null;
+  peercall.local.sharing = false;
+  UI.render(peercall);
+  if (call) await call.stopSharing();
+  track.stop();
+};
+
+// The other side's shared screen as it shows now, as a PNG data URL (for tests).
+peercall.shareSnapshot = () => UI.snapshot('share-video');
+
 peercall.sendChat = (text) => {
   if (!call || !text || !call.sendControl({ code: 'chat', text })) return false;
   pushChat('me', text);
   return true;
 };
+
+// Files (files.js): to everyone in the call; answered or stopped by transfer ID.
+peercall.sendFile = (file) => {
+  const calls = call ? [call] : room ? room.calls() : [];
+  const ids = calls.filter((c) => c.channel && c.channel.readyState === 'open')
+    .map((c) => c.files.send(file));
+  UI.render(peercall);
+  return ids.length > 0;
+};
+const fileOwner = (id) => FILE_OWNERS.get(id);
+peercall.acceptFile = (id) => fileOwner(id) && fileOwner(id).accept(id);
+peercall.declineFile = (id) => fileOwner(id) && fileOwner(id).decline(id);
+peercall.cancelFile = (id) => fileOwner(id) && fileOwner(id).cancel(id);
 
 // Inbound media as getStats reports it (tests and the measure script read this).
 peercall.stats = async () => (call ? call.mediaStats() : { video: null, audio: null });

@@ -3,16 +3,22 @@
 // ringing and what the page shows are app.js's business. It reports through `onevent(name, detail)`:
 //   'track' (MediaStream), 'ice-connected' (a path was found), 'connected', 'failed' (reason),
 //   'control-open', 'control' (message), 'first-frame' (the first video frame was decoded),
-//   'path-lost' (ICE hears nothing from the other side: the network changed), 'control-closed'.
+//   'path-lost' (ICE hears nothing from the other side: the network changed), 'control-closed',
+//   'files' (a file transfer moved on: files.js), 'share-track' (MediaStream: the other side's
+//   shared screen), 'share-ended' (the browser stopped our shared screen).
+// Screen sharing (docs/protocol.md §5) renegotiates this connection: an offer with the ICE
+// credentials in use adds or removes a track; one with new credentials is a restart (app.js).
+// `?autofiles=1` takes every offered file without asking (for tests).
 'use strict';
 
 const CONTROL_LABEL = 'system_channel';
 // `?relay=1`: only through a TURN server, so the other side never learns this computer's address.
 const RELAY_ONLY = new URLSearchParams(location.search).get('relay') === '1';
+const AUTO_ACCEPT_FILES = new URLSearchParams(location.search).get('autofiles') === '1';
 
 class Call {
   // role: 'caller' | 'callee'; sendSignal(data) relays `data` to the other side as a `signal`.
-  constructor({ role, iceServers, stream, sendSignal, onevent }) {
+  constructor({ role, peer, iceServers, stream, sendSignal, onevent }) {
     this.role = role;
     this.stream = stream;
     this.sendSignal = sendSignal;
@@ -22,6 +28,7 @@ class Call {
     this.closed = false;
     this.remoteDescriptionSet = false;
     this.offerApplied = false;
+    this.remoteFeatures = []; // what the other side's app announced it can do
     this.pendingCandidates = [];
     // Remote signals are applied one after another, in arrival order.
     this.queue = Promise.resolve();
@@ -30,6 +37,13 @@ class Call {
       iceTransportPolicy: RELAY_ONLY ? 'relay' : 'all',
     });
     this.remoteStream = new MediaStream();
+    this.files = new FileTransfers({
+      pc: this.pc,
+      peer,
+      sendControl: (m) => this.sendControl(m),
+      onchange: () => this.onevent('files'),
+      autoAccept: AUTO_ACCEPT_FILES,
+    });
 
     this.pc.onicecandidate = (event) => {
       if (event.candidate && event.candidate.candidate === '') return;
@@ -37,7 +51,17 @@ class Call {
       this.sendSignal({ candidate: event.candidate ? event.candidate.toJSON() : null });
     };
     this.pc.ontrack = (event) => {
-      this.remoteStream.addTrack(event.track);
+      const track = event.track;
+      // peercall names its tracks (video-…, screen-…); from others the first video is the
+      // camera and a later one a shared screen.
+      const screen = track.kind === 'video' && (track.id.startsWith('screen-')
+        || (!track.id.startsWith('video-') && this.remoteStream.getVideoTracks().length > 0));
+      if (screen) {
+        this.shareStream = new MediaStream([track]);
+        this.onevent('share-track', this.shareStream);
+        return;
+      }
+      this.remoteStream.addTrack(track);
       this.onevent('track', this.remoteStream);
     };
     this.pc.onconnectionstatechange = () => {
@@ -55,6 +79,8 @@ class Call {
     };
     this.pc.ondatachannel = (event) => {
       if (event.channel.label === CONTROL_LABEL) this.adoptChannel(event.channel);
+      else if (event.channel.label.startsWith('file:')) this.files.onChannel(event.channel);
+      else event.channel.close();
     };
     this.watchFirstFrame();
   }
@@ -92,16 +118,29 @@ class Call {
   async apply(data) {
     if (this.closed || !data || typeof data !== 'object') return;
     if (data.sdp) {
+      const offer = data.sdp.type === 'offer';
+      if (offer && this.pc.signalingState === 'have-local-offer') {
+        // Both sides offered at once: the caller's offer goes first. The callee's browser
+        // takes its own back (implicit rollback) and offers again once this one is answered.
+        if (this.role === 'caller') return;
+        this.negotiationPending = true;
+      }
       await this.pc.setRemoteDescription(data.sdp);
       this.remoteDescriptionSet = true;
-      if (this.role === 'callee' && data.sdp.type === 'offer') {
-        this.offerApplied = true;
-        this.addLocalMedia();
+      if (offer) {
+        if (this.role === 'callee' && !this.offerApplied) {
+          this.offerApplied = true;
+          this.addLocalMedia();
+        }
         const answer = await this.pc.createAnswer();
         await this.pc.setLocalDescription(answer);
         this.sendSignal({ sdp: { type: answer.type, sdp: answer.sdp } });
       }
       for (const c of this.pendingCandidates.splice(0)) await this.addCandidate(c);
+      if (this.negotiationPending && this.pc.signalingState === 'stable') {
+        this.negotiationPending = false;
+        setTimeout(() => this.renegotiate(), 0);
+      }
     } else if ('candidate' in data) {
       if (data.candidate === null) return; // end of candidates: nothing to do
       if (!this.remoteDescriptionSet) this.pendingCandidates.push(data.candidate);
@@ -117,12 +156,55 @@ class Call {
     }
   }
 
+  // Our screen goes to the other side as a second video track (a renegotiation), and says so.
+  // The track is app.js's: a connection made again (a restart) shares it anew.
+  shareScreen(track, stream) {
+    this.stopSharing();
+    this.screen = { track, sender: this.pc.addTrack(track, stream) };
+    track.onended = () => this.onevent('share-ended');
+    this.sendControl({ code: 'screen_share', value: true });
+    return this.renegotiate();
+  }
+
+  stopSharing() {
+    if (!this.screen) return Promise.resolve();
+    const { track, sender } = this.screen;
+    this.screen = null;
+    try {
+      this.pc.removeTrack(sender);
+    } catch (e) {
+      console.warn('removing the screen track', e);
+    }
+    track.onended = null;
+    this.sendControl({ code: 'screen_share', value: false });
+    return this.renegotiate();
+  }
+
+  // A new offer on this connection (same ICE credentials), after any exchange under way.
+  renegotiate() {
+    this.queue = this.queue
+      .then(async () => {
+        if (this.closed) return;
+        if (!this.remoteDescriptionSet || this.pc.signalingState !== 'stable') {
+          this.negotiationPending = true;
+          return;
+        }
+        const offer = await this.pc.createOffer();
+        await this.pc.setLocalDescription(offer);
+        this.sendSignal({ sdp: { type: offer.type, sdp: offer.sdp } });
+      })
+      .catch((e) => console.warn('renegotiation failed', e));
+    return this.queue;
+  }
+
   adoptChannel(channel) {
     this.channel = channel;
     channel.onclose = () => {
       if (!this.closed) this.onevent('control-closed');
     };
     channel.onopen = () => {
+      // What this page can do beyond the protocol's core (docs/protocol.md §5).
+      this.sendControl({ code: 'features', features: ['screen_share'] });
       this.onevent('control-open');
       // The other side learns a mute that happened before the channel opened.
       if (this.muted.audio) this.sendControl({ code: 'mute_audio', value: true });
@@ -136,8 +218,17 @@ class Call {
         console.warn('ignoring a control message that is not JSON', event.data);
         return;
       }
-      if (message && typeof message.code === 'string') this.onevent('control', message);
-      else console.warn('ignoring a control message without a code', event.data);
+      if (!message || typeof message.code !== 'string') {
+        console.warn('ignoring a control message without a code', event.data);
+        return;
+      }
+      if (message.code === 'features') {
+        if (Array.isArray(message.features)) {
+          this.remoteFeatures = message.features.filter((f) => typeof f === 'string').slice(0, 32);
+        }
+        return;
+      }
+      if (!this.files.onControl(message)) this.onevent('control', message);
     };
   }
 
@@ -200,11 +291,35 @@ class Call {
     setTimeout(poll, 20);
   }
 
-  // What arrived, from getStats: inbound-rtp per kind with its codec; and what left (video).
+  // What arrived, from getStats: inbound-rtp per kind with its codec; what left (video); and the
+  // path media takes (the selected candidate pair's types, as in peercall's report).
   async mediaStats() {
     const report = await this.pc.getStats();
-    const out = { video: null, audio: null, sent: null };
+    const out = { video: null, audio: null, sent: null, path: null, share: null, sentShare: null };
+    const shareId = this.shareStream ? this.shareStream.getVideoTracks()[0].id : null;
+    const ourScreen = this.screen ? this.screen.track.id : null;
     report.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const pair = report.get(s.selectedCandidatePairId);
+        const local = pair && report.get(pair.localCandidateId);
+        const remote = pair && report.get(pair.remoteCandidateId);
+        if (local && remote) {
+          out.path = {
+            local_type: local.candidateType,
+            remote_type: remote.candidateType,
+            protocol: local.protocol,
+          };
+        }
+      }
+      const source = s.mediaSourceId ? report.get(s.mediaSourceId) : null;
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && source && source.trackIdentifier === ourScreen) {
+        out.sentShare = {
+          framesSent: s.framesSent || 0,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
+        };
+        return;
+      }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         out.sent = {
           framesSent: s.framesSent || 0,
@@ -214,6 +329,14 @@ class Call {
         };
       }
       if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video' && shareId && s.trackIdentifier === shareId) {
+        out.share = {
+          framesDecoded: s.framesDecoded || 0,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
+        };
+        return;
+      }
       const codec = s.codecId ? report.get(s.codecId) : null;
       out[s.kind] = {
         codec: codec ? codec.mimeType : null,
@@ -232,9 +355,31 @@ class Call {
     return out;
   }
 
+  // The code both sides show (docs/protocol.md §4): from the negotiated offer's and answer's
+  // fingerprints. The same on the other side means nobody sits in the middle.
+  async verificationCode() {
+    const local = this.pc.localDescription;
+    const remote = this.pc.remoteDescription;
+    if (!local || !remote) return null;
+    const [offer, answer] = local.type === 'offer' ? [local.sdp, remote.sdp] : [remote.sdp, local.sdp];
+    const fingerprint = (sdp) => {
+      const line = sdp.split(/\r?\n/).find((l) => l.trim().startsWith('a=fingerprint:'));
+      if (!line) return null;
+      const [algorithm, hash] = line.trim().slice('a=fingerprint:'.length).trim().split(/\s+/);
+      return hash ? `${algorithm.toLowerCase()} ${hash.toUpperCase()}` : null;
+    };
+    const [a, b] = [fingerprint(offer), fingerprint(answer)];
+    if (!a || !b) return null;
+    const text = new TextEncoder().encode(`peercall-verify-1\n${a}\n${b}`);
+    const digest = new DataView(await crypto.subtle.digest('SHA-256', text));
+    const digits = String(digest.getUint32(0) % 1000000000).padStart(9, '0');
+    return `${digits.slice(0, 3)} ${digits.slice(3, 6)} ${digits.slice(6)}`;
+  }
+
   close() {
     if (this.closed) return;
     this.closed = true;
+    this.files.close();
     clearInterval(this.silenceTimer);
     if (this.channel) this.channel.close();
     this.pc.close();

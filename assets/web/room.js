@@ -85,6 +85,7 @@ class Room {
   newLeg(peer, callId, role) {
     const call = new Call({
       role,
+      peer,
       iceServers: this.iceServers,
       stream: this.stream,
       sendSignal: (data) => this.signaling.send({ type: 'signal', call_id: callId, data }),
@@ -94,6 +95,11 @@ class Room {
     const leg = { callId, call };
     this.legs.set(peer, leg);
     return leg;
+  }
+
+  // Every leg's Call (a file goes to each).
+  calls() {
+    return [...this.legs.values()].map((leg) => leg.call);
   }
 
   legOf(callId) {
@@ -111,6 +117,10 @@ class Room {
         break;
       case 'connected':
         member.connected = true;
+        call.verificationCode().then((code) => {
+          member.verificationCode = code;
+          this.onchange();
+        });
         break;
       case 'failed':
         this.signaling.send({ type: 'hangup', call_id: leg.callId });

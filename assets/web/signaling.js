@@ -8,6 +8,8 @@ class Signaling {
     this.ws = null;
     this.onmessage = () => {};
     this.onclose = () => {};
+    // The server's secret for taking our registration over from a new connection (`resume`).
+    this.resume = null;
   }
 
   // Same host and port as the page; wss:// when the page came over https.
@@ -17,14 +19,17 @@ class Signaling {
   }
 
   // Opens the socket and registers (asking for `protocol` when given: 2 for rooms); resolves with
-  // the `registered` message.
-  register(id, protocol) {
+  // the `registered` message. `again`: the same ID after losing the connection, taking the old
+  // registration (and its calls) over when the server still holds it.
+  register(id, protocol, again = false) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(Signaling.url());
       this.ws = ws;
       let registered = false;
       ws.onopen = () => {
-        const message = { type: 'register' };
+        const message = again && id && this.resume
+          ? { type: 'resume', id, token: this.resume }
+          : { type: 'register' };
         if (id) message.id = id;
         if (protocol) message.protocol = protocol;
         this.send(message);
@@ -40,6 +45,7 @@ class Signaling {
         if (!registered) {
           if (message.type === 'registered') {
             registered = true;
+            this.resume = message.resume || null;
             resolve(message);
           } else if (message.type === 'error') {
             reject(new Error(Signaling.describeError(message)));

@@ -24,10 +24,81 @@ const UI = {
     $('hangup').addEventListener('click', () => app.hangup());
     $('mute-audio').addEventListener('click', () => app.muteAudio(!app.local.audioMuted));
     $('mute-video').addEventListener('click', () => app.muteVideo(!app.local.videoMuted));
+    $('share-screen').addEventListener('click', () => {
+      if (app.local.sharing) app.stopSharing();
+      else app.shareScreen();
+    });
     $('chat-form').addEventListener('submit', (e) => {
       e.preventDefault();
       if (app.sendChat($('chat-text').value)) $('chat-text').value = '';
     });
+    $('send-file').addEventListener('click', () => $('file-input').click());
+    $('file-input').addEventListener('change', () => {
+      for (const file of $('file-input').files) app.sendFile(file);
+      $('file-input').value = '';
+    });
+    // A file dropped anywhere on the call goes to everyone in it.
+    const panel = $('call-panel');
+    panel.addEventListener('dragover', (e) => {
+      if (!$('send-file').disabled) e.preventDefault();
+    });
+    panel.addEventListener('drop', (e) => {
+      e.preventDefault();
+      if ($('send-file').disabled) return;
+      for (const file of e.dataTransfer.files) app.sendFile(file);
+    });
+    $('file-list').addEventListener('click', (e) => {
+      const { action, id } = e.target.dataset || {};
+      if (action === 'accept') app.acceptFile(id);
+      if (action === 'decline') app.declineFile(id);
+      if (action === 'cancel') app.cancelFile(id);
+    });
+  },
+
+  // One line per transfer: who, name, size, progress, and what can be done with it.
+  renderFiles(app) {
+    const list = $('file-list');
+    list.replaceChildren();
+    for (const t of app.files.slice(-20)) {
+      const li = document.createElement('li');
+      li.dataset.file = t.id;
+      const arrow = t.direction === 'sent' ? `to ${t.peer}` : `from ${t.peer}`;
+      const text = document.createElement('span');
+      text.textContent = `${t.name} (${UI.bytes(t.size)}) ${arrow}: ${t.state}${t.detail ? ` (${t.detail})` : ''}`;
+      li.append(text);
+      if (t.state === 'sending' || t.state === 'receiving') {
+        const bar = document.createElement('progress');
+        bar.max = t.size || 1;
+        bar.value = t.bytes;
+        li.append(bar);
+      }
+      const button = (label, action) => {
+        const b = document.createElement('button');
+        b.textContent = label;
+        b.dataset.action = action;
+        b.dataset.id = t.id;
+        li.append(b);
+      };
+      if (t.state === 'offered') {
+        button('Accept', 'accept');
+        button('Decline', 'decline');
+      }
+      if (['offering', 'accepted', 'sending', 'receiving'].includes(t.state)) button('Cancel', 'cancel');
+      if (t.state === 'done' && t.url) {
+        const a = document.createElement('a');
+        a.href = t.url;
+        a.download = t.name;
+        a.textContent = 'Save';
+        li.append(a);
+      }
+      list.append(li);
+    }
+  },
+
+  bytes(n) {
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   },
 
   render(app) {
@@ -38,7 +109,7 @@ const UI = {
       outgoing: `calling ${app.peer}…`,
       ringing: `${app.peer} is calling`,
       in_call: app.connected
-        ? `in a call with ${app.peer}`
+        ? `in a call with ${app.peer}${app.verificationCode ? ` · verify ${app.verificationCode}` : ''}`
         : app.reconnecting
           ? `reconnecting to ${app.peer}… (network changed)`
           : `connecting to ${app.peer}…`,
@@ -78,8 +149,16 @@ const UI = {
     $('mute-video').textContent = app.local.videoMuted ? 'Camera on' : 'Camera off';
     $('mute-video').classList.toggle('on', app.local.videoMuted);
     const chatOpen = app.state === 'in_call' && app.connected;
+    $('share-screen').disabled = !chatOpen || !navigator.mediaDevices.getDisplayMedia;
+    $('share-screen').textContent = app.local.sharing ? 'Stop sharing' : 'Share screen';
+    $('share-screen').classList.toggle('on', Boolean(app.local.sharing));
+    const showingShare = inCall && Boolean(app.remote.sharing) && Boolean($('share-video').srcObject);
+    $('share-video').hidden = !showingShare;
+    $('videos').classList.toggle('sharing', showingShare);
     $('chat-text').disabled = !chatOpen;
     $('chat-form').querySelector('button').disabled = !chatOpen;
+    $('send-file').disabled = !(chatOpen || (app.state === 'in_room' && app.room));
+    UI.renderFiles(app);
 
     $('remote-label').textContent = inCall ? app.peer : '';
     $('remote-label').hidden = !inCall;
@@ -113,6 +192,24 @@ const UI = {
     const video = $('remote-video');
     if (video.srcObject !== stream) video.srcObject = stream;
     if (stream) video.play().catch(() => {}); // autoplay may wait for a click; the call goes on
+  },
+
+  // The other side's shared screen (null: none).
+  showShare(stream) {
+    const video = $('share-video');
+    if (video.srcObject !== stream) video.srcObject = stream;
+    if (stream) video.play().catch(() => {});
+  },
+
+  // What a video element shows now, as a PNG data URL.
+  snapshot(id) {
+    const video = $(id);
+    if (!video || !video.videoWidth) return null;
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext('2d').drawImage(video, 0, 0);
+    return canvas.toDataURL('image/png');
   },
 
   // A room member's video, in a tile of its own with their name.

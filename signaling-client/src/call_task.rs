@@ -66,6 +66,7 @@ impl CurrentCall {
             ClientMessage::Accept { .. }
             | ClientMessage::Reject { .. }
             | ClientMessage::Register { .. }
+            | ClientMessage::Resume { .. }
             | ClientMessage::RefreshIce => {}
             ClientMessage::Join { .. } | ClientMessage::Leave { .. } => return Err(no_rooms()),
         }

@@ -29,8 +29,14 @@ struct Outbox {
 impl Network {
     fn deliver(&mut self, deliveries: Vec<Delivery>) {
         for delivery in deliveries {
+            let Some(message) = delivery.message() else {
+                if let Delivery::Close(client) = delivery {
+                    self.outboxes.remove(&client);
+                }
+                continue;
+            };
             for client in self.board.recipients(&delivery) {
-                self.push(client, delivery.message().clone());
+                self.push(client, message.clone());
             }
         }
     }

@@ -66,6 +66,15 @@ pub enum ClientMessage {
     Hangup { call_id: String },
     /// Fresh TURN credentials, please (before those from `registered` expire: `ice_ttl`).
     RefreshIce,
+    /// Register `id` again on a new connection, taking over the registration `token` (from
+    /// `registered.resume`) belongs to, with its calls and room, if the old connection is still
+    /// held; otherwise the same as `register`. For a client whose network changed under it.
+    Resume {
+        id: String,
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
+    },
 }
 
 /// What the server sends to a client.
@@ -79,6 +88,9 @@ pub enum ServerMessage {
         /// Seconds the TURN credentials in `ice_servers` work for; absent: they do not expire.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ice_ttl: Option<u64>,
+        /// A secret that lets a new connection take this registration over (`resume`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// The answer to `refresh_ice`: the same servers with fresh credentials.
     IceServers {
@@ -359,6 +371,14 @@ mod tests {
                 json!({"type":"register","protocol":2}),
                 ClientMessage::Register {
                     id: None,
+                    protocol: Some(2),
+                },
+            ),
+            (
+                json!({"type":"resume","id":"alice","token":"t0k","protocol":2}),
+                ClientMessage::Resume {
+                    id: "alice".into(),
+                    token: "t0k".into(),
                     protocol: Some(2),
                 },
             ),

@@ -186,6 +186,11 @@ pub trait Signaling: Send + Sync {
     /// The event stream; there is one, so only the first call gets it.
     fn take_events(&self) -> Option<SignalingEvents>;
 
+    /// The network may have changed under us (a call's media path broke): check the connection
+    /// to the server now rather than at the next keepalive, and connect again if it is dead.
+    /// Transports without a lasting connection have nothing to check.
+    fn probe(&self) {}
+
     /// Who else is online, where the dialect lists them (`None`: it has no such list).
     fn presence(&self) -> Option<PresenceWatch> {
         None

@@ -37,6 +37,10 @@ pub struct WsOptions {
     pub ping_interval: Duration,
     /// Which `wss://` certificates to accept (a LAN server's is often self-signed).
     pub tls: TlsTrust,
+    /// How long a [`Signaling::probe`] waits for the server to answer before the connection
+    /// counts as dead. Short: a live connection found dead costs only a reconnect that takes
+    /// its registration over (`resume`).
+    pub probe_timeout: Duration,
 }
 
 impl Default for WsOptions {
@@ -47,6 +51,7 @@ impl Default for WsOptions {
             backoff_max: Duration::from_secs(5),
             ping_interval: Duration::from_secs(15),
             tls: TlsTrust::WebPki,
+            probe_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -58,6 +63,10 @@ struct Shared {
     connected: AtomicBool,
     /// The ID to take again after a reconnect.
     id: Mutex<Option<String>>,
+    /// The server's secret for taking our registration over from a new connection.
+    resume: Mutex<Option<String>>,
+    /// Set by [`Signaling::probe`]: check the connection now.
+    probe: tokio::sync::Notify,
     pending_register: Mutex<Option<PendingRegister>>,
     presence: Presence,
 }
@@ -145,6 +154,12 @@ impl Signaling for WsSignaling {
     fn presence(&self) -> Option<PresenceWatch> {
         Some(self.shared.presence.watch())
     }
+
+    fn probe(&self) {
+        if self.is_connected() {
+            self.shared.probe.notify_one();
+        }
+    }
 }
 
 async fn open(url: &str, trust: TlsTrust) -> Result<Socket, SignalingError> {
@@ -167,6 +182,14 @@ async fn open(url: &str, trust: TlsTrust) -> Result<Socket, SignalingError> {
 /// so a server handing out very short ones is not asked in a loop).
 fn refresh_after(ttl_secs: u64) -> Duration {
     Duration::from_secs(ttl_secs * 3 / 4).max(Duration::from_secs(10))
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why [`pump`] returned.
@@ -264,9 +287,23 @@ async fn pump(
     id: Option<String>,
 ) -> Ended {
     if rejoining {
-        let register = ClientMessage::Register {
-            id: id.clone(),
-            protocol: Some(PROTOCOL_VERSION),
+        let token = shared
+            .resume
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        // With the server's secret, our calls and room carry over to this connection even if
+        // the server has not yet noticed the old one is dead.
+        let register = match (id.clone(), token) {
+            (Some(id), Some(token)) => ClientMessage::Resume {
+                id,
+                token,
+                protocol: Some(PROTOCOL_VERSION),
+            },
+            (id, _) => ClientMessage::Register {
+                id,
+                protocol: Some(PROTOCOL_VERSION),
+            },
         };
         if let Err(e) = ws.send(Message::text(register.to_json())).await {
             return Ended::Lost(e.to_string());
@@ -277,14 +314,24 @@ async fn pump(
     let mut since_last_frame = 0u32;
     // When to ask for fresh TURN credentials (before the server's expire).
     let mut refresh_at: Option<tokio::time::Instant> = None;
+    // A probe is out: the server must have said something by then.
+    let mut probe_deadline: Option<tokio::time::Instant> = None;
     loop {
-        let refresh = async {
-            match refresh_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let refresh = sleep_until(refresh_at);
+        let probe_expired = sleep_until(probe_deadline);
         tokio::select! {
+            () = shared.probe.notified(), if probe_deadline.is_none() => {
+                probe_deadline = Some(tokio::time::Instant::now() + options.probe_timeout);
+                if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                    return Ended::Lost(e.to_string());
+                }
+            }
+            () = probe_expired => {
+                return Ended::Lost(format!(
+                    "the server did not answer within {:?} (the network changed?)",
+                    options.probe_timeout
+                ));
+            }
             () = refresh => {
                 refresh_at = None;
                 if let Err(e) = ws.send(Message::text(ClientMessage::RefreshIce.to_json())).await {
@@ -312,6 +359,7 @@ async fn pump(
             }
             frame = ws.next() => {
                 since_last_frame = 0;
+                probe_deadline = None;
                 let text = match frame {
                     None => return Ended::Lost("the server closed the connection".into()),
                     Some(Err(e)) => return Ended::Lost(e.to_string()),
@@ -336,7 +384,8 @@ async fn pump(
                     refresh_at = Some(tokio::time::Instant::now() + refresh_after(*ttl));
                 }
                 let event = match message {
-                    ServerMessage::Registered { id, ice_servers, .. } => {
+                    ServerMessage::Registered { id, ice_servers, resume, .. } => {
+                        *shared.resume.lock().unwrap_or_else(|p| p.into_inner()) = resume;
                         let registration = Registration { id, ice_servers };
                         if let Some(pending) = shared.take_pending() {
                             let _ = pending.send(Ok(registration.clone()));

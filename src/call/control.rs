@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::transfer::message::FileMessage;
+
 /// The data channel's label; the browser client `webrtc_call` uses the same.
 pub const CHANNEL_LABEL: &str = "system_channel";
 /// A control message longer than this is dropped unread (a chat line is far shorter).
@@ -29,6 +31,7 @@ impl Lane {
                 ControlMessage::MuteAudio(_)
                 | ControlMessage::MuteVideo(_)
                 | ControlMessage::Reject
+                | ControlMessage::ScreenShare(_)
                 | ControlMessage::JoinRoom(_),
             ) => Lane::State,
             _ => Lane::Chat,
@@ -119,7 +122,23 @@ pub enum ControlMessage {
     Chat(String),
     /// The sender turned our call into a room to add someone: join it (peercall extension).
     JoinRoom(String),
+    /// A file offered, answered or cancelled (peercall extension, docs/protocol.md §3).
+    File(FileMessage),
+    /// The sender shares its screen (`true`: the connection's second video track is it) or
+    /// stopped (peercall extension, docs/protocol.md §5).
+    ScreenShare(bool),
+    /// What the sender's app can do beyond the protocol's core, said once the channel opens
+    /// (docs/protocol.md §5): `screen_share` means it takes renegotiation offers.
+    Features(Vec<String>),
 }
+
+/// The features we announce.
+pub const OUR_FEATURES: &[&str] = &[SCREEN_SHARE_FEATURE];
+/// A peer that announces this takes offers that renegotiate a connection (a screen shared).
+pub const SCREEN_SHARE_FEATURE: &str = "screen_share";
+/// Features kept of what a peer announces, at most (and each this long at most).
+const MAX_FEATURES: usize = 32;
+const MAX_FEATURE_LEN: usize = 64;
 
 /// What an incoming text made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +157,9 @@ impl ControlMessage {
             ControlMessage::Reject => json!({"code":"reject"}),
             ControlMessage::Chat(text) => json!({"code":"chat","text":text}),
             ControlMessage::JoinRoom(room) => json!({"code":"join_room","room":room}),
+            ControlMessage::File(file) => file.to_value(),
+            ControlMessage::ScreenShare(v) => json!({"code":"screen_share","value":v}),
+            ControlMessage::Features(list) => json!({"code":"features","features":list}),
         };
         value.to_string()
     }
@@ -155,6 +177,17 @@ impl ControlMessage {
             "mute_audio" => flag().map(ControlMessage::MuteAudio),
             "mute_video" => flag().map(ControlMessage::MuteVideo),
             "reject" => Some(ControlMessage::Reject),
+            "screen_share" => flag().map(ControlMessage::ScreenShare),
+            "features" => value.get("features").and_then(Value::as_array).map(|list| {
+                ControlMessage::Features(
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .filter(|f| f.len() <= MAX_FEATURE_LEN)
+                        .take(MAX_FEATURES)
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }),
             "chat" => value
                 .get("text")
                 .and_then(Value::as_str)
@@ -164,7 +197,11 @@ impl ControlMessage {
                 .and_then(Value::as_str)
                 .filter(|room| signaling_client::ids::check_room_name(room).is_ok())
                 .map(|room| ControlMessage::JoinRoom(room.to_string())),
-            other => return Parsed::Unknown(other.to_string()),
+            other => match FileMessage::from_value(other, &value) {
+                Some(Ok(file)) => Some(ControlMessage::File(file)),
+                Some(Err(why)) => return Parsed::Malformed(why),
+                None => return Parsed::Unknown(other.to_string()),
+            },
         };
         match message {
             Some(m) => Parsed::Message(m),
@@ -186,6 +223,9 @@ mod tests {
             ControlMessage::Reject,
             ControlMessage::Chat("hi \"there\" ✓".into()),
             ControlMessage::JoinRoom("call-0a1b2c".into()),
+            ControlMessage::ScreenShare(true),
+            ControlMessage::ScreenShare(false),
+            ControlMessage::Features(vec!["screen_share".into(), "later".into()]),
         ] {
             assert_eq!(ControlMessage::parse(&m.to_json()), Parsed::Message(m));
         }

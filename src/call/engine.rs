@@ -15,6 +15,7 @@ use signaling_client::{IceServer, RejectReason, Signaling, SignalingEvent, Signa
 use tokio::sync::mpsc;
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
+use super::control::{ControlMessage, Parsed, OUR_FEATURES};
 use super::events::{CallEvent, CallEvents, EndReason, EndedBy, MediaKind};
 use super::leg::{ConnectionPlan, Leg};
 use super::link::LinkStats;
@@ -24,10 +25,15 @@ use super::participant::Participant;
 use super::peer::{BitrateLimits, ConnectionId, NetworkSettings, PeerEvent, PeerEvents};
 use super::receive_pipeline;
 use super::room::Room;
+use super::screen_pipeline::{
+    ScreenChoice, ScreenPipeline, ScreenTarget, ShareCounters, DEFAULT_SHARE_FPS,
+};
 use super::send_pipeline::{Outlets, SendGate, SendPipeline};
 use super::session::{
     Action, CallCommand, PeerNotice, Session, CONNECT_TIMEOUT, DEFAULT_NO_ANSWER,
 };
+use super::transfer::message::FileMessage;
+use super::transfer::FileSettings;
 use crate::media::frame_slot::FrameSlot;
 
 /// Commands waiting for the engine's task, at most.
@@ -50,6 +56,10 @@ pub struct EngineConfig {
     /// The ICE servers came from the signaling server: fresh credentials it sends (on
     /// reconnecting, or before they expire) replace them for the connections made after.
     pub server_ice: bool,
+    /// Where received files go, and whether offers are taken without asking.
+    pub files: FileSettings,
+    /// Start with do not disturb on (see `CallCommand::DoNotDisturb`).
+    pub do_not_disturb: bool,
 }
 
 impl Default for EngineConfig {
@@ -61,8 +71,17 @@ impl Default for EngineConfig {
             connect_timeout: CONNECT_TIMEOUT,
             stats_interval: Duration::from_secs(1),
             server_ice: false,
+            files: FileSettings::default(),
+            do_not_disturb: false,
         }
     }
+}
+
+/// What our person says to a file transfer.
+enum FileAnswer {
+    Accept,
+    Decline,
+    Cancel,
 }
 
 /// What the engine's task takes in.
@@ -78,6 +97,8 @@ enum EngineCommand {
 struct Shared {
     /// What our encoders made.
     sent: Arc<MediaCounters>,
+    /// What our screen sender made.
+    share_sent: Arc<ShareCounters>,
     /// Everyone else in it, in the order their legs began (those who left stay listed).
     participants: Vec<Arc<Participant>>,
 }
@@ -114,6 +135,7 @@ impl CallEngine {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (peer_events, peer_rx) = PeerEvents::channel();
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let dnd = config.do_not_disturb;
         let task = EngineTask {
             signaling,
             setup,
@@ -127,6 +149,8 @@ impl CallEngine {
             outlets: Arc::new(Outlets::default()),
             gate: Arc::new(SendGate::default()),
             muted: (false, false),
+            screen: None,
+            do_not_disturb: dnd,
             active: false,
             adding: None,
             shared: shared.clone(),
@@ -159,6 +183,11 @@ impl CallEngine {
     /// What our encoders made in the current (or last) call.
     pub fn sent(&self) -> Arc<MediaCounters> {
         self.shared().sent.clone()
+    }
+
+    /// What our screen sender made in the current (or last) call.
+    pub fn share_sent(&self) -> Arc<ShareCounters> {
+        self.shared().share_sent.clone()
     }
 
     /// Everyone else in the current (or last) call, in the order they came.
@@ -196,6 +225,10 @@ struct EngineTask {
     gate: Arc<SendGate>,
     /// Our microphone and camera, as the user set them: the engine owns them, the legs are told.
     muted: (bool, bool),
+    /// Our shared screen's sender, while we share.
+    screen: Option<ScreenPipeline>,
+    /// Do not disturb: whoever rings is told we are busy.
+    do_not_disturb: bool,
     /// A call is on (from the first leg or the room, until its `Ended` is said).
     active: bool,
     /// A two-party call becoming a room to add someone: the room we opened, and whom to add.
@@ -227,8 +260,15 @@ impl EngineTask {
                     self.peer_event(connection, event).await;
                 }
                 _ = tick.tick() => {
+                    if self.screen.as_ref().is_some_and(ScreenPipeline::has_stopped) {
+                        // The capture failed (it said why): the legs stop carrying it.
+                        self.stop_sharing(false).await;
+                    }
                     let now = Instant::now();
                     for key in 0..self.legs.len() {
+                        if let Some(why) = self.legs[key].share_deadline(now) {
+                            self.emit(CallEvent::Error(why));
+                        }
                         let actions = self.legs[key].session.tick(now);
                         self.carry_out(key, actions).await;
                     }
@@ -261,6 +301,20 @@ impl EngineTask {
                     self.carry_out(key, actions).await;
                 }
             }
+            CallCommand::DoNotDisturb(on) => {
+                self.do_not_disturb = on;
+                self.emit(CallEvent::DoNotDisturb(on));
+            }
+            CallCommand::ShareScreen(target) => self.share_screen(target).await,
+            CallCommand::StopSharing => self.stop_sharing(true).await,
+            CallCommand::VideoQuality(quality) => {
+                self.setup.quality = quality;
+                self.gate.set_quality(quality);
+            }
+            CallCommand::SendFile(path) => self.send_file(path).await,
+            CallCommand::AcceptFile(id) => self.answer_file(&id, FileAnswer::Accept).await,
+            CallCommand::DeclineFile(id) => self.answer_file(&id, FileAnswer::Decline).await,
+            CallCommand::CancelFile(id) => self.answer_file(&id, FileAnswer::Cancel).await,
             CallCommand::HangUp => {
                 // Out of the room first: then the last leg's end is the call's.
                 self.leave_room().await;
@@ -299,6 +353,137 @@ impl EngineTask {
             }
         }
         self.drop_ended_legs().await;
+    }
+
+    /// Shares `display` with everyone in the call: each leg's connection gets a screen track
+    /// (a renegotiation) and the other side is told (`screen_share`).
+    async fn share_screen(&mut self, target: ScreenTarget) {
+        if !self.legs.iter().any(|l| l.peer.is_some()) {
+            self.emit(CallEvent::Error(
+                "a screen can be shared in a call only".into(),
+            ));
+            return;
+        }
+        if let Some(screen) = self.screen.take() {
+            let _ = tokio::task::spawn_blocking(move || screen.stop()).await;
+        }
+        let counters = Arc::new(ShareCounters::default());
+        self.shared().share_sent = counters.clone();
+        let choice = ScreenChoice {
+            target,
+            fps: self.setup.share_fps.unwrap_or(DEFAULT_SHARE_FPS),
+        };
+        self.screen = Some(ScreenPipeline::start(
+            choice,
+            self.outlets.clone(),
+            self.config.bitrate,
+            counters,
+            self.events.clone(),
+        ));
+        self.gate.sharing.store(true, Ordering::Relaxed);
+        for key in 0..self.legs.len() {
+            if let Some(why) = self.legs[key].share(true).await {
+                self.emit(CallEvent::Error(why));
+            }
+        }
+        self.emit(CallEvent::Sharing(true));
+    }
+
+    /// Stops sharing: the legs drop their screen tracks (renegotiating) and say so. `said`:
+    /// our person asked (a failed capture said `Sharing(false)` itself).
+    async fn stop_sharing(&mut self, said: bool) {
+        let Some(screen) = self.screen.take() else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || screen.stop()).await;
+        self.gate.sharing.store(false, Ordering::Relaxed);
+        for key in 0..self.legs.len() {
+            self.legs[key].share(false).await;
+        }
+        if said {
+            self.emit(CallEvent::Sharing(false));
+        }
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Offers `path` to everyone in the call (each leg its own transfer); a leg whose control
+    /// channel is not open yet offers it once it is.
+    async fn send_file(&mut self, path: std::path::PathBuf) {
+        let mut offered = 0;
+        for key in 0..self.legs.len() {
+            let leg = &mut self.legs[key];
+            if leg.peer.is_none() || leg.session.peer().is_none() {
+                continue;
+            }
+            let ready = leg
+                .peer
+                .as_ref()
+                .is_some_and(|p| p.control_channel().is_some());
+            let result = if ready {
+                self.offer_file(key, path.clone())
+            } else {
+                leg.transfers.queue(path.clone())
+            };
+            match result {
+                Ok(()) => offered += 1,
+                Err(why) => self.emit(CallEvent::Error(why)),
+            }
+        }
+        if offered == 0 {
+            self.emit(CallEvent::Error(
+                "a file can be sent to someone in a call only".into(),
+            ));
+        }
+    }
+
+    /// Starts leg `key`'s transfer of `path` (its control channel is open).
+    fn offer_file(&mut self, key: usize, path: std::path::PathBuf) -> Result<(), String> {
+        let leg = &mut self.legs[key];
+        let (Some(peer), Some(peer_id)) = (leg.peer.as_ref(), leg.session.peer()) else {
+            return Err("the call ended".into());
+        };
+        let control = peer
+            .control_channel()
+            .ok_or("the call's control channel is not open")?;
+        let pc = peer.connection().clone();
+        let peer_id = peer_id.to_string();
+        let id = leg
+            .transfers
+            .send(path.clone(), &peer_id, pc, control, self.events.clone())?;
+        tracing::info!(%id, to = %peer_id, file = %path.display(), "offering a file");
+        Ok(())
+    }
+
+    /// Our person answers or cancels transfer `id`, whichever leg it is on.
+    async fn answer_file(&mut self, id: &str, answer: FileAnswer) {
+        let Some(key) = self.legs.iter().position(|l| l.transfers.has(id)) else {
+            tracing::debug!(%id, "no such transfer (it ended?)");
+            return;
+        };
+        let leg = &mut self.legs[key];
+        let peer_id = leg.peer_id().unwrap_or_default().to_string();
+        let reply = match answer {
+            FileAnswer::Accept => leg.transfers.accept(id, &self.config.files),
+            FileAnswer::Decline => leg.transfers.decline(id, &peer_id, &self.events),
+            FileAnswer::Cancel => leg.transfers.cancel(id, &peer_id, &self.events),
+        };
+        self.reply_file(key, reply).await;
+    }
+
+    /// Says a transfer's answer to leg `key`'s other side.
+    async fn reply_file(&mut self, key: usize, reply: Option<FileMessage>) {
+        let Some(reply) = reply else {
+            return;
+        };
+        if let Some(peer) = self.legs[key].peer.as_mut() {
+            let text = ControlMessage::File(reply).to_json();
+            if let Err(e) = peer.send_control(&text).await {
+                tracing::debug!(error = %e, "a file answer was not sent");
+            }
+        }
     }
 
     /// A two-party call when idle; in a room, an invitation into it (Add person); in a
@@ -373,6 +558,7 @@ impl EngineTask {
         self.active = true;
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         shared.sent = Arc::new(MediaCounters::default());
+        shared.share_sent = Arc::new(ShareCounters::default());
         shared.participants.clear();
     }
 
@@ -389,7 +575,15 @@ impl EngineTask {
     }
 
     async fn set_media(&mut self, setup: MediaSetup) {
+        self.gate.set_quality(setup.quality);
+        let same_sources = setup.video == self.setup.video
+            && setup.audio == self.setup.audio
+            && setup.speaker == self.setup.speaker;
         self.setup = setup;
+        if same_sources {
+            // Only the quality changed (or nothing): the pipeline follows the gate.
+            return;
+        }
         let Some(sender) = self.sender.take() else {
             return;
         };
@@ -417,9 +611,16 @@ impl EngineTask {
 
     async fn signaling_event(&mut self, event: SignalingEvent) {
         match event {
-            SignalingEvent::Registered(r) | SignalingEvent::Reconnected(r) => {
+            SignalingEvent::Registered(r) => {
                 self.server_ice(r.ice_servers);
                 self.emit(CallEvent::Registered { id: r.id })
+            }
+            SignalingEvent::Reconnected(r) => {
+                self.server_ice(r.ice_servers.clone());
+                self.emit(CallEvent::Registered { id: r.id.clone() });
+                // A call connecting again offers anew: what it sent may have died with the old
+                // connection.
+                self.tell_every_leg(SignalingEvent::Reconnected(r)).await;
             }
             SignalingEvent::IceServers(servers) => self.server_ice(servers),
             SignalingEvent::Incoming {
@@ -508,9 +709,9 @@ impl EngineTask {
             .room
             .as_ref()
             .is_some_and(|r| r.takes_leg(room.as_deref(), &from));
-        let free = !self.in_call() && self.legs.len() < MAX_LEGS;
+        let free = !self.in_call() && self.legs.len() < MAX_LEGS && !self.do_not_disturb;
         if !leg_of_ours && !free {
-            tracing::info!(%from, "busy: a call rang while we are in one");
+            tracing::info!(%from, dnd = self.do_not_disturb, "busy: a call rang while we are in one (or do not disturb)");
             let reject = ClientMessage::Reject {
                 call_id,
                 reason: RejectReason::Busy,
@@ -613,6 +814,13 @@ impl EngineTask {
             PeerEvent::IceState(_) => return,
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
                 self.legs[key].connected();
+                let leg = &self.legs[key];
+                if let (Some(peer), Some(id)) = (leg.peer.as_ref(), leg.peer_id()) {
+                    if let Some(code) = peer.verification_code().await {
+                        let peer = id.to_string();
+                        self.emit(CallEvent::Verification { peer, code });
+                    }
+                }
                 PeerNotice::Connected
             }
             PeerEvent::State(RTCPeerConnectionState::Failed) => {
@@ -620,13 +828,16 @@ impl EngineTask {
             }
             PeerEvent::State(_) => return,
             PeerEvent::Track(track) => {
+                let Some(video) = self.legs[key].video_kind(&track).await else {
+                    return;
+                };
                 let leg = &self.legs[key];
                 let (Some(peer), Some(participant)) = (leg.peer.as_ref(), &leg.participant) else {
                     return;
                 };
                 let link = peer.link.clone();
-                receive_pipeline::start(track, &self.setup, participant, link, self.events.clone())
-                    .await;
+                let events = self.events.clone();
+                receive_pipeline::start(track, video, &self.setup, participant, link, events).await;
                 return;
             }
             PeerEvent::ControlChannel(channel) => {
@@ -644,15 +855,65 @@ impl EngineTask {
                 return;
             }
             PeerEvent::ControlOpen => {
+                self.legs[key].control_opened();
                 if let Some(peer) = self.legs[key].peer.as_mut() {
+                    let features = OUR_FEATURES.iter().map(|f| f.to_string()).collect();
+                    let said = ControlMessage::Features(features).to_json();
+                    if let Err(e) = peer.send_control(&said).await {
+                        tracing::debug!(error = %e, "features not sent");
+                    }
                     peer.control_opened().await;
                 }
+                for path in self.legs[key].transfers.take_queued() {
+                    if let Err(why) = self.offer_file(key, path) {
+                        self.emit(CallEvent::Error(why));
+                    }
+                }
                 PeerNotice::ControlOpen
+            }
+            PeerEvent::Control(Parsed::Message(ControlMessage::File(message))) => {
+                let leg = &mut self.legs[key];
+                let peer_id = leg.peer_id().unwrap_or_default().to_string();
+                let reply =
+                    leg.transfers
+                        .remote(message, &self.config.files, &peer_id, &self.events);
+                self.reply_file(key, reply).await;
+                return;
+            }
+            PeerEvent::FileChannel { id, channel } => {
+                let leg = &mut self.legs[key];
+                let peer_id = leg.peer_id().unwrap_or_default().to_string();
+                let control = leg.peer.as_ref().and_then(|p| p.control_channel());
+                leg.transfers
+                    .channel(&id, channel, control, &peer_id, self.events.clone());
+                return;
+            }
+            PeerEvent::Control(Parsed::Message(ControlMessage::Features(features))) => {
+                tracing::debug!(?features, "the other side's app can do");
+                if let Some(why) = self.legs[key].remote_features(features).await {
+                    self.emit(CallEvent::Error(why));
+                }
+                return;
+            }
+            PeerEvent::Control(Parsed::Message(ControlMessage::ScreenShare(on))) => {
+                let leg = &self.legs[key];
+                if let (Some(participant), Some(peer)) = (&leg.participant, leg.peer_id()) {
+                    participant.share.set_on(on);
+                    let peer = peer.to_string();
+                    self.emit(CallEvent::RemoteSharing { peer, on });
+                }
+                return;
             }
             PeerEvent::Control(parsed) => PeerNotice::Control(parsed),
             PeerEvent::ControlClosed => PeerNotice::ControlClosed,
             PeerEvent::KeyframeRequest => {
                 self.gate.keyframe_wanted.store(true, Ordering::Relaxed);
+                return;
+            }
+            PeerEvent::ShareKeyframeRequest => {
+                if let Some(screen) = &self.screen {
+                    screen.gate.keyframe_wanted.store(true, Ordering::Relaxed);
+                }
                 return;
             }
             PeerEvent::Error(why) => {
@@ -676,7 +937,15 @@ impl EngineTask {
                         tracing::warn!(error = %e, "signaling send failed");
                     }
                 }
-                Action::Emit(event) => self.leg_event(key, event),
+                Action::Emit(event) => {
+                    if matches!(event, CallEvent::Ended { .. }) {
+                        // Its transfers end first (and say so): the call's end is the last word.
+                        let leg = &mut self.legs[key];
+                        let peer_id = leg.peer_id().unwrap_or_default().to_string();
+                        leg.transfers.close(&peer_id, &self.events).await;
+                    }
+                    self.leg_event(key, event)
+                }
                 Action::StartPeer { role, .. } => {
                     if let Err(why) = self.start_peer(key, role).await {
                         let notice = PeerNotice::Failed(why);
@@ -691,6 +960,8 @@ impl EngineTask {
                         let notice = PeerNotice::Failed(e.to_string());
                         queue.extend(self.legs[key].session.peer_notice(notice, Instant::now()));
                     }
+                    // An exchange that was waiting may have given the connection its screen track.
+                    self.legs[key].follow_screen();
                 }
                 Action::AddRemoteCandidate(candidate) => {
                     if let Some(peer) = self.legs[key].peer.as_mut() {
@@ -714,6 +985,7 @@ impl EngineTask {
                     }
                 }
                 Action::ClosePeer => self.legs[key].close_peer(&self.outlets).await,
+                Action::ProbeSignaling => self.signaling.probe(),
                 Action::JoinRoom(room) => {
                     if self.room.is_none() {
                         tracing::info!(%room, "the call becomes a room: joining it");
@@ -765,7 +1037,11 @@ impl EngineTask {
                 .frames_waker
                 .clone()
                 .map(|wake| Arc::new(FrameSlot::with_waker(wake)));
-            let participant = Arc::new(Participant::new(&id, frames));
+            let share_frames = match self.setup.frames_waker.clone() {
+                Some(wake) => FrameSlot::with_waker(wake),
+                None => FrameSlot::new(),
+            };
+            let participant = Arc::new(Participant::new(&id, frames, share_frames));
             let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
             if shared.participants.len() >= MAX_PARTICIPANTS {
                 if let Some(gone) = shared.participants.iter().position(|p| p.left().is_some()) {
@@ -787,10 +1063,16 @@ impl EngineTask {
             outlets: &self.outlets,
         };
         self.legs[key].start_peer(plan).await?;
+        if self.screen.is_some() {
+            if let Some(why) = self.legs[key].share(true).await {
+                self.emit(CallEvent::Error(why));
+            }
+        }
         if self.sender.is_none() {
             self.gate = Arc::new(SendGate::default());
             self.gate.audio_muted.store(self.muted.0, Ordering::Relaxed);
             self.gate.video_muted.store(self.muted.1, Ordering::Relaxed);
+            self.gate.set_quality(self.setup.quality);
             self.sender = Some(self.start_sending());
         }
         Ok(())
@@ -812,6 +1094,7 @@ impl EngineTask {
         }
         if self.legs.is_empty() {
             self.stop_sending().await;
+            self.stop_sharing(true).await;
         }
         self.end_if_alone().await;
     }

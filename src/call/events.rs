@@ -145,7 +145,10 @@ pub enum CallEvent {
         peer: String,
         reason: EndReason,
     },
-    /// Someone rang while we were in a call; they were told we are busy.
+    /// Do not disturb is on (or off again): calls that ring are answered busy.
+    DoNotDisturb(bool),
+    /// Someone rang while we were in a call (or with do not disturb on); they were told we are
+    /// busy.
     MissedWhileBusy {
         peer: String,
     },
@@ -165,6 +168,12 @@ pub enum CallEvent {
     /// being made again; the call goes on.
     PathLost {
         peer: String,
+    },
+    /// The connection to `peer` is up: the code to read to them (the same on their side unless
+    /// someone sits in the middle; see `call::verify`).
+    Verification {
+        peer: String,
+        code: String,
     },
     /// The path to `peer` is back, `after` it was lost.
     PathRestored {
@@ -192,6 +201,18 @@ pub enum CallEvent {
         height: u32,
     },
     Stats(CallStats),
+    /// We share our screen now (`true`), or no longer (stopped, or the capture failed).
+    Sharing(bool),
+    /// `peer` shares their screen (its frames go to their participant's `share`), or stopped.
+    RemoteSharing {
+        peer: String,
+        on: bool,
+    },
+    /// A file transfer with `peer` moved on.
+    File {
+        peer: String,
+        event: super::transfer::FileEvent,
+    },
     Ended {
         peer: String,
         by: EndedBy,

@@ -5,7 +5,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, StatsSelector};
+
+use super::control::{ControlMessage, SCREEN_SHARE_FEATURE};
+use super::receive_pipeline::VideoKind;
 
 use super::events::{CallEvent, CallStats, IcePath};
 use super::link::LinkStats;
@@ -14,6 +19,7 @@ use super::participant::Participant;
 use super::peer::{BitrateLimits, ConnectionId, NetworkSettings, Peer, PeerEvents};
 use super::send_pipeline::{Outlet, Outlets};
 use super::session::{Role, Session};
+use super::transfer::Transfers;
 
 pub(crate) struct Leg {
     pub session: Session,
@@ -25,7 +31,29 @@ pub(crate) struct Leg {
     last_sample: Option<StatsSample>,
     /// Seconds in a row in which encoded media was refused by the connection, per kind.
     refused_seconds: (u32, u32),
+    /// Files on their way to or from this person.
+    pub transfers: Transfers,
+    /// The current connection brought a camera track already: another video is a screen.
+    camera_seen: bool,
+    /// Tracks the other side opened on the current connection.
+    remote_tracks: usize,
+    /// What the other person's app announced it can do (`None`: nothing yet).
+    remote_features: Option<Vec<String>>,
+    /// We share our screen in this call; the connection carries it once the other side is
+    /// known to take renegotiation offers.
+    sharing: bool,
+    /// When the current connection's control channel opened (the other side's `features`
+    /// come right after).
+    control_open_at: Option<Instant>,
 }
+
+/// Remote tracks taken per connection, at most: a camera, a microphone, and shared screens one
+/// after another (each share stopped and started again is a new track).
+const MAX_REMOTE_TRACKS: usize = 16;
+
+/// A peer whose `features` have not come this long after the control channel opened has none
+/// (an older app, or a transport that carries only chat).
+const FEATURES_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Transport byte counts at the previous stats sample, for bitrates.
 struct StatsSample {
@@ -60,7 +88,105 @@ impl Leg {
             participant: None,
             last_sample: None,
             refused_seconds: (0, 0),
+            transfers: Transfers::default(),
+            camera_seen: false,
+            remote_tracks: 0,
+            remote_features: None,
+            sharing: false,
+            control_open_at: None,
         }
+    }
+
+    pub fn control_opened(&mut self) {
+        self.control_open_at.get_or_insert_with(Instant::now);
+    }
+
+    /// A share waiting for an announcement that did not come: they cannot take it (said once).
+    pub fn share_deadline(&mut self, now: Instant) -> Option<String> {
+        let waited = self
+            .control_open_at
+            .is_some_and(|t| now.saturating_duration_since(t) >= FEATURES_WAIT);
+        if self.sharing && self.remote_features.is_none() && waited {
+            self.remote_features = Some(Vec::new());
+            let who = self.peer_id().unwrap_or_default();
+            return Some(format!("{who}'s app cannot show a shared screen"));
+        }
+        None
+    }
+
+    /// Starts or stops sending our screen to this person. Only a peer that announced
+    /// `screen_share` gets it (an offer on a connection in use would restart an older one's);
+    /// until their announcement comes, the share waits. Returns an error to show when they
+    /// cannot take it.
+    pub async fn share(&mut self, on: bool) -> Option<String> {
+        self.sharing = on;
+        self.carry_share().await
+    }
+
+    /// What they can do arrived: a share waiting for it goes now.
+    pub async fn remote_features(&mut self, features: Vec<String>) -> Option<String> {
+        self.remote_features = Some(features);
+        if self.sharing {
+            return self.carry_share().await;
+        }
+        None
+    }
+
+    async fn carry_share(&mut self) -> Option<String> {
+        let takes_it = match &self.remote_features {
+            Some(features) => features.iter().any(|f| f == SCREEN_SHARE_FEATURE),
+            None if self.sharing => return None, // their announcement is still to come
+            None => false,
+        };
+        let who = self.peer_id().unwrap_or_default().to_string();
+        let peer = self.peer.as_mut()?;
+        if self.sharing && !takes_it {
+            return Some(format!("{who}'s app cannot show a shared screen"));
+        }
+        let on = self.sharing;
+        if !on && peer.share_track().is_none() && !peer.wants_share() {
+            return None;
+        }
+        if let Err(e) = peer.set_sharing(on).await {
+            tracing::warn!(error = %e, on, "cannot change what the connection carries");
+        }
+        let said = ControlMessage::ScreenShare(on).to_json();
+        if let Err(e) = peer.send_control(&said).await {
+            tracing::debug!(error = %e, "screen_share not sent");
+        }
+        self.follow_screen();
+        None
+    }
+
+    /// The send pipeline writes to the connection's screen track, once it has one.
+    pub fn follow_screen(&self) {
+        if let (Some(peer), Some(outlet)) = (&self.peer, &self.outlet) {
+            outlet.set_screen(peer.share_track());
+        }
+    }
+
+    /// Which of the other person's videos a new track is: peercall names its tracks
+    /// (`video-…`, `screen-…`); from others, the first video is the camera, any later one a
+    /// shared screen. `None` past [`MAX_REMOTE_TRACKS`] on this connection: each track takes a
+    /// decoder, and renegotiation lets the other side add tracks at will.
+    pub async fn video_kind(&mut self, track: &Arc<dyn TrackRemote>) -> Option<VideoKind> {
+        if self.remote_tracks >= MAX_REMOTE_TRACKS {
+            tracing::warn!(peer = ?self.peer_id(), "a track beyond {MAX_REMOTE_TRACKS}: ignored");
+            return None;
+        }
+        self.remote_tracks += 1;
+        let id = track.track_id().await;
+        let kind = if id.starts_with("screen-") {
+            VideoKind::Screen
+        } else if id.starts_with("video-") || !self.camera_seen {
+            VideoKind::Camera
+        } else {
+            VideoKind::Screen
+        };
+        if kind == VideoKind::Camera && track.kind().await == RtpCodecKind::Video {
+            self.camera_seen = true;
+        }
+        Some(kind)
     }
 
     /// The other person's ID, once the session knows it.
@@ -94,6 +220,9 @@ impl Leg {
         self.peer = Some(peer);
         self.last_sample = None;
         self.refused_seconds = (0, 0);
+        self.camera_seen = false;
+        self.remote_tracks = 0;
+        self.control_open_at = None;
         Ok(())
     }
 

@@ -12,6 +12,8 @@ use crate::media::microphone::Microphone;
 use crate::media::speaker::Speaker;
 use crate::media::test_pattern::TestPatternSource;
 use crate::media::tone::ToneSource;
+use crate::media::voice::cleaned_microphone::CleanedMicrophone;
+use crate::media::voice::{Stages, Voice};
 use crate::media::vp8::MAX_DECODED_SIZE;
 use crate::media::{AudioBlock, AudioSink, AudioSource, MediaError, VideoSource};
 
@@ -33,8 +35,16 @@ pub enum VideoChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AudioChoice {
     None,
-    Synthetic { hz: f64 },
-    Microphone { name: Option<String> },
+    Synthetic {
+        hz: f64,
+    },
+    /// A tone spoken in syllables, like a voice (for measuring echo and noise suppression).
+    Voice {
+        hz: f64,
+    },
+    Microphone {
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,26 +113,26 @@ impl FromStr for VideoChoice {
 impl FromStr for AudioChoice {
     type Err = String;
 
-    /// `none`, `synthetic[:HZ]`, `mic[:NAME]`.
+    /// `none`, `synthetic[:HZ]`, `voice[:HZ]`, `mic[:NAME]`.
     fn from_str(s: &str) -> Result<Self, String> {
         let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+        let hz = || match arg {
+            Some(hz) => hz
+                .parse()
+                .ok()
+                .filter(|hz: &f64| (20.0..=20_000.0).contains(hz))
+                .ok_or_else(|| format!("a tone is 20 to 20000 Hz, got {s:?}")),
+            None => Ok(440.0),
+        };
         match kind {
             "none" => Ok(AudioChoice::None),
-            "synthetic" => Ok(AudioChoice::Synthetic {
-                hz: match arg {
-                    Some(hz) => hz
-                        .parse()
-                        .ok()
-                        .filter(|hz: &f64| (20.0..=20_000.0).contains(hz))
-                        .ok_or_else(|| format!("a tone is 20 to 20000 Hz, got {s:?}"))?,
-                    None => 440.0,
-                },
-            }),
+            "synthetic" => Ok(AudioChoice::Synthetic { hz: hz()? }),
+            "voice" => Ok(AudioChoice::Voice { hz: hz()? }),
             "mic" => Ok(AudioChoice::Microphone {
                 name: arg.map(str::to_string),
             }),
             _ => Err(format!(
-                "unknown audio source {s:?}: use none, synthetic[:HZ] or mic[:NAME]"
+                "unknown audio source {s:?}: use none, synthetic[:HZ], voice[:HZ] or mic[:NAME]"
             )),
         }
     }
@@ -180,6 +190,7 @@ impl fmt::Display for AudioChoice {
         match self {
             AudioChoice::None => f.write_str("none"),
             AudioChoice::Synthetic { hz } => write!(f, "synthetic:{hz}"),
+            AudioChoice::Voice { hz } => write!(f, "voice:{hz}"),
             AudioChoice::Microphone { name: None } => f.write_str("mic"),
             AudioChoice::Microphone { name: Some(n) } => write!(f, "mic:{n}"),
         }
@@ -214,13 +225,20 @@ impl VideoChoice {
 }
 
 impl AudioChoice {
-    pub fn open(&self) -> Result<Option<Box<dyn AudioSource>>, MediaError> {
+    /// Opens the source; a microphone is cleaned as `voice` says.
+    pub fn open(&self, voice: &Arc<Voice>) -> Result<Option<Box<dyn AudioSource>>, MediaError> {
         Ok(match self {
             AudioChoice::None => None,
             AudioChoice::Synthetic { hz } => {
                 Some(Box::new(ToneSource::new(*hz, 0.3, true)?.with_sync_marks()))
             }
-            AudioChoice::Microphone { name } => Some(Box::new(Microphone::open(name.as_deref())?)),
+            AudioChoice::Voice { hz } => {
+                Some(Box::new(ToneSource::new(*hz, 0.3, true)?.with_syllables()))
+            }
+            AudioChoice::Microphone { name } => {
+                let mic = Box::new(Microphone::open(name.as_deref())?);
+                Some(Box::new(CleanedMicrophone::new(mic, voice.clone())))
+            }
         })
     }
 }
@@ -263,6 +281,14 @@ pub struct MediaSetup {
     pub frames_waker: Option<Waker>,
     /// Where the window picks up our own frames (the self-view).
     pub local_frames: Option<Arc<FrameSlot<RgbaFrame>>>,
+    /// Frames a second of a screen we share; `None`: the default.
+    pub share_fps: Option<u32>,
+    /// The ceiling on what our camera sends (`None`: what the link allows).
+    pub quality: Option<super::quality::VideoQuality>,
+    /// Tones whose level the analyser follows over time in what others send (Hz).
+    pub measure_tones: Vec<f64>,
+    /// How the microphone is cleaned (echo, noise, gain), fed by every speaker we open.
+    pub voice: Arc<Voice>,
 }
 
 impl MediaSetup {
@@ -274,6 +300,10 @@ impl MediaSetup {
             analyzer: Arc::new(Mutex::new(AudioAnalyzer::new(2000))),
             frames_waker: None,
             local_frames: None,
+            share_fps: None,
+            quality: None,
+            measure_tones: Vec::new(),
+            voice: Voice::new(Stages::default()),
         }
     }
 
@@ -282,7 +312,8 @@ impl MediaSetup {
             SpeakerChoice::None => OpenedSpeaker::None,
             SpeakerChoice::Analyzer => OpenedSpeaker::Analyzer(self.analyzer.clone()),
             SpeakerChoice::Device { name } => {
-                OpenedSpeaker::Device(Speaker::open(name.as_deref())?)
+                let echo = self.voice.reference.tap();
+                OpenedSpeaker::Device(Speaker::open_feeding(name.as_deref(), Some(echo))?)
             }
         })
     }
@@ -311,7 +342,13 @@ mod tests {
                 fps: 30
             }
         );
-        for s in ["none", "synthetic:1000", "mic", "mic:USB Audio"] {
+        for s in [
+            "none",
+            "synthetic:1000",
+            "voice:440",
+            "mic",
+            "mic:USB Audio",
+        ] {
             assert_eq!(s.parse::<AudioChoice>().unwrap().to_string(), s);
         }
         // Found by fuzzing the settings file: sizes and rates no source or decoder takes.

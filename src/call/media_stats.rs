@@ -73,6 +73,7 @@ pub struct ReceivedVideo {
     pub first_frame: Option<Instant>,
     /// The size of the last decoded frame.
     pub size: Option<(u32, u32)>,
+    pub last_frame: Option<Instant>,
     pub counters_read: u64,
     /// Frames missing between consecutive decoded counters.
     pub counter_gaps: u64,
@@ -209,6 +210,7 @@ impl MediaCounters {
         ReceivedVideo {
             first_frame: r.first_frame,
             size: r.size,
+            last_frame: r.last_frame,
             counters_read: r.counters_read,
             counter_gaps: r.counter_gaps,
             last_counter: r.last_counter,

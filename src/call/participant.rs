@@ -2,6 +2,7 @@
 //! decoded, where their frames go, how their connection does. Their leg of the engine fills it
 //! in; readers only read.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -10,6 +11,26 @@ use super::media_setup::RgbaFrame;
 use super::media_stats::MediaCounters;
 use crate::media::audio_analyzer::AudioAnalyzer;
 use crate::media::frame_slot::FrameSlot;
+
+/// Someone's shared screen: a second video of theirs.
+pub struct SharedScreen {
+    /// Its frames as received and decoded.
+    pub counters: Arc<MediaCounters>,
+    /// The newest decoded picture.
+    pub frames: Arc<FrameSlot<RgbaFrame>>,
+    on: AtomicBool,
+}
+
+impl SharedScreen {
+    /// Whether they say they share (their `screen_share` message).
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_on(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+}
 
 /// How much audio the analyser keeps, ms.
 const ANALYZER_MS: u32 = 2000;
@@ -22,18 +43,31 @@ pub struct Participant {
     pub analyzer: Arc<Mutex<AudioAnalyzer>>,
     /// Where their decoded frames go, for the window; `None` when nobody draws them.
     pub frames: Option<Arc<FrameSlot<RgbaFrame>>>,
+    /// Their shared screen, when they share one.
+    pub share: SharedScreen,
     link: Mutex<Option<Arc<LinkStats>>>,
     pub joined: Instant,
     left: Mutex<Option<Instant>>,
 }
 
 impl Participant {
-    pub(crate) fn new(id: &str, frames: Option<Arc<FrameSlot<RgbaFrame>>>) -> Participant {
+    /// `share_frames` takes their shared screen's frames (there is always a place for them:
+    /// the report can save the last one).
+    pub(crate) fn new(
+        id: &str,
+        frames: Option<Arc<FrameSlot<RgbaFrame>>>,
+        share_frames: FrameSlot<RgbaFrame>,
+    ) -> Participant {
         Participant {
             id: id.to_string(),
             counters: Arc::new(MediaCounters::default()),
             analyzer: Arc::new(Mutex::new(AudioAnalyzer::new(ANALYZER_MS))),
             frames,
+            share: SharedScreen {
+                counters: Arc::new(MediaCounters::default()),
+                frames: Arc::new(share_frames),
+                on: AtomicBool::new(false),
+            },
             link: Mutex::new(None),
             joined: Instant::now(),
             left: Mutex::new(None),

@@ -3,6 +3,7 @@
 //!
 //! Everything here is I/O; the decisions (what to send when) are the session's.
 
+use super::transfer::message::CHANNEL_PREFIX;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,12 +28,14 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState,
     RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, SettingEngineBuilder,
+    RTCSdpType, RTCSessionDescription, SettingEngineBuilder,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 use super::control::{ControlLimiter, ControlMessage, Lane, Parsed, CHANNEL_LABEL};
 use super::link::{self, LinkStats};
 use super::mdns::{self, mdns_name};
+use super::sdp::{dtls_setup, ice_ufrag};
 use super::session::Role;
 
 /// Control messages held until the control channel opens, at most.
@@ -192,10 +195,16 @@ pub enum PeerEvent {
     ControlClosed,
     /// A control message, parsed and within its lane's rate.
     Control(Parsed),
+    /// The other side opened the data channel of file transfer `id`.
+    FileChannel {
+        id: String,
+        channel: Arc<dyn DataChannel>,
+    },
     /// A `.local` remote candidate, resolved to a plain address.
     ResolvedCandidate(IceCandidate),
-    /// The remote asked for a keyframe (PLI / FIR).
+    /// The remote asked for a keyframe (PLI / FIR) of the camera, or of the shared screen.
     KeyframeRequest,
+    ShareKeyframeRequest,
     Error(String),
 }
 
@@ -257,9 +266,18 @@ impl PeerConnectionEventHandler for Forwarder {
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         let (kind, ours) = self.channel;
-        if channel.label().await.ok().as_deref() == Some(ours) {
+        let label = channel.label().await.unwrap_or_default();
+        if label == ours {
             self.events.send(PeerEvent::ControlChannel(channel.clone()));
             spawn_channel_reader(channel, kind, self.events.clone(), true);
+        } else if let Some(id) = label.strip_prefix(CHANNEL_PREFIX) {
+            self.events.send(PeerEvent::FileChannel {
+                id: id.to_string(),
+                channel,
+            });
+        } else {
+            tracing::debug!(%label, "a data channel we do not use: closed");
+            let _ = channel.close().await;
         }
     }
 }
@@ -461,6 +479,12 @@ pub struct Peer {
     /// The link's figures: target bitrate, loss, round trip, repairs.
     pub link: Arc<LinkStats>,
     events: PeerEvents,
+    /// The shared screen's track while we share, and its place on the connection.
+    share: Option<(Arc<LocalTrack>, Arc<dyn RtpSender>)>,
+    /// Whether we want to share: the track follows once the connection can negotiate.
+    want_share: bool,
+    /// A change waits for the offer/answer exchange under way to finish.
+    negotiation_pending: bool,
 }
 
 impl Peer {
@@ -589,7 +613,11 @@ impl Peer {
             .await?;
         pc.add_track(audio.track.clone() as Arc<dyn TrackLocal>)
             .await?;
-        spawn_keyframe_listener(video.track.clone(), events.clone());
+        spawn_keyframe_listener(
+            video.track.clone(),
+            PeerEvent::KeyframeRequest,
+            events.clone(),
+        );
 
         let mut peer = Peer {
             pc,
@@ -606,6 +634,9 @@ impl Peer {
             dtls_client: false,
             link,
             events: events.clone(),
+            share: None,
+            want_share: false,
+            negotiation_pending: false,
         };
         if role == Role::Caller {
             let channel = peer.pc.create_data_channel(channel_label, None).await?;
@@ -621,26 +652,37 @@ impl Peer {
         Ok(peer)
     }
 
-    /// Applies the other side's SDP; as callee, answers (the answer arrives as an event).
+    /// Applies the other side's SDP: the first offer or answer sets the connection up; later
+    /// ones change what it carries (a screen shared or stopped, by either side). An offer is
+    /// answered (the answer arrives as an event).
     pub async fn apply_remote(&mut self, description: SessionDescription) -> Result<(), PeerError> {
-        // An answer says who is who: "active" is the client.
-        let remote_setup_passive = dtls_setup(&description.sdp) == Some("passive");
-        let parsed = match (self.role, description.kind) {
-            (Role::Callee, SdpKind::Offer) => RTCSessionDescription::offer(description.sdp),
-            (Role::Caller, SdpKind::Answer) => RTCSessionDescription::answer(description.sdp),
-            (role, kind) => {
+        let first = !self.remote_description_set;
+        match (first, self.role, description.kind) {
+            (true, Role::Callee, SdpKind::Offer) | (true, Role::Caller, SdpKind::Answer) => {}
+            (false, _, SdpKind::Offer) => return self.apply_renegotiation(description).await,
+            (false, _, SdpKind::Answer) if self.pc.pending_local_description().await.is_some() => {}
+            (true, Role::Caller, SdpKind::Offer) => {
+                // The callee renegotiated the connection we just replaced (a restart crossed
+                // its share): stale, and not a reason to fail the new one.
+                tracing::info!("an offer for the connection before this one: ignored");
+                return Ok(());
+            }
+            (_, role, kind) => {
                 return Err(PeerError::BadSdp(format!(
-                    "a {kind:?} is not what the {role:?} expects"
+                    "a {kind:?} is not what the {role:?} expects now"
                 )))
             }
         }
-        .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        // An answer says who is who: "active" is the client.
+        let remote_setup_passive = dtls_setup(&description.sdp) == Some("passive");
+        let kind = description.kind;
+        let parsed = parse(description)?;
         self.pc
             .set_remote_description(parsed)
             .await
             .map_err(|e| PeerError::BadSdp(e.to_string()))?;
         self.remote_description_set = true;
-        if self.role == Role::Caller {
+        if first && self.role == Role::Caller {
             self.dtls_client = remote_setup_passive;
             self.follow_negotiated_payload_types().await;
         }
@@ -649,18 +691,121 @@ impl Peer {
                 tracing::debug!(error = %e, "ignoring a remote candidate");
             }
         }
-        if self.role == Role::Callee {
-            let answer = self.pc.create_answer(None).await?;
-            self.pc.set_local_description(answer.clone()).await?;
-            self.dtls_client = dtls_setup(&answer.sdp) == Some("active");
-            self.follow_negotiated_payload_types().await;
-            let _ = self
-                .events
-                .send(PeerEvent::LocalDescription(SessionDescription {
-                    kind: SdpKind::Answer,
-                    sdp: answer.sdp,
-                }));
+        if kind == SdpKind::Offer {
+            self.answer().await?;
+            self.dtls_client = self
+                .pc
+                .local_description()
+                .await
+                .is_some_and(|a| dtls_setup(&a.sdp) == Some("active"));
         }
+        self.negotiate_what_waits().await
+    }
+
+    /// An offer on a connection already set up: the other side changes what it sends. It must
+    /// carry the ICE credentials in use (new ones are a restart: a new connection, the
+    /// session's business). When both sides offer at once, the caller's offer wins: the
+    /// callee takes its own back, answers, and offers again.
+    async fn apply_renegotiation(&mut self, offer: SessionDescription) -> Result<(), PeerError> {
+        let current = self.pc.remote_description().await;
+        if current.as_ref().and_then(|d| ice_ufrag(&d.sdp)) != ice_ufrag(&offer.sdp) {
+            tracing::warn!("an offer with other ICE credentials on a set-up connection: ignored");
+            return Ok(());
+        }
+        if self.pc.pending_local_description().await.is_some() {
+            if self.role == Role::Caller {
+                tracing::info!("both sides offered at once: ours goes first, theirs is ignored");
+                return Ok(());
+            }
+            tracing::info!("both sides offered at once: the caller's goes first");
+            self.pc
+                .set_local_description(RTCSessionDescription::rollback(None)?)
+                .await?;
+            self.negotiation_pending = true;
+        }
+        self.pc
+            .set_remote_description(parse(offer)?)
+            .await
+            .map_err(|e| PeerError::BadSdp(e.to_string()))?;
+        self.answer().await?;
+        self.negotiate_what_waits().await
+    }
+
+    async fn answer(&mut self) -> Result<(), PeerError> {
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer.clone()).await?;
+        self.follow_negotiated_payload_types().await;
+        self.events
+            .send(PeerEvent::LocalDescription(SessionDescription {
+                kind: SdpKind::Answer,
+                sdp: answer.sdp,
+            }));
+        Ok(())
+    }
+
+    /// Starts or stops sending a shared screen on this connection; the new offer goes to the
+    /// other side as a `LocalDescription` event (now, or once the exchange under way is done).
+    pub async fn set_sharing(&mut self, on: bool) -> Result<(), PeerError> {
+        self.want_share = on;
+        self.negotiation_pending = true;
+        self.negotiate_what_waits().await
+    }
+
+    /// Whether this connection is to carry our screen.
+    pub fn wants_share(&self) -> bool {
+        self.want_share
+    }
+
+    /// The screen track, once it is on the connection.
+    pub fn share_track(&self) -> Option<Arc<LocalTrack>> {
+        self.share.as_ref().map(|(track, _)| track.clone())
+    }
+
+    /// Makes the offer a change is waiting for, when the connection is set up and no other
+    /// exchange is under way.
+    async fn negotiate_what_waits(&mut self) -> Result<(), PeerError> {
+        if !self.negotiation_pending
+            || !self.remote_description_set
+            || self.pc.pending_local_description().await.is_some()
+            || self.pc.pending_remote_description().await.is_some()
+        {
+            return Ok(());
+        }
+        self.negotiation_pending = false;
+        match (self.want_share, self.share.is_some()) {
+            (true, false) => {
+                let track = Arc::new(LocalTrack::new(
+                    RtpCodecKind::Video,
+                    "screen",
+                    vp8_codec(),
+                    VP8_PAYLOAD_TYPE,
+                    true,
+                )?);
+                let sender = self
+                    .pc
+                    .add_track(track.track.clone() as Arc<dyn TrackLocal>)
+                    .await?;
+                spawn_keyframe_listener(
+                    track.track.clone(),
+                    PeerEvent::ShareKeyframeRequest,
+                    self.events.clone(),
+                );
+                self.share = Some((track, sender));
+            }
+            (false, true) => {
+                if let Some((_, sender)) = self.share.take() {
+                    self.pc.remove_track(&sender).await?;
+                }
+            }
+            _ => return Ok(()),
+        }
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer.clone()).await?;
+        self.events
+            .send(PeerEvent::LocalDescription(SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: offer.sdp,
+            }));
         Ok(())
     }
 
@@ -821,6 +966,28 @@ impl Peer {
         &self.pc
     }
 
+    /// The code both sides show once connected (see [`super::verify`]): from the negotiated
+    /// offer's and answer's fingerprints.
+    pub async fn verification_code(&self) -> Option<String> {
+        let local = self.pc.local_description().await?;
+        let remote = self.pc.remote_description().await?;
+        let (offer, answer) = if local.sdp_type == RTCSdpType::Offer {
+            (local, remote)
+        } else {
+            (remote, local)
+        };
+        super::verify::verification_code(&offer.sdp, &answer.sdp)
+    }
+
+    /// The open `system_channel`, for a file transfer's messages; `None` on a transport whose
+    /// channel carries only chat, or before it opened.
+    pub fn control_channel(&self) -> Option<Arc<dyn DataChannel>> {
+        if self.channel_kind != ChannelKind::Control || !self.control_open {
+            return None;
+        }
+        self.channel.clone()
+    }
+
     /// Closes the connection; its tasks end as their event streams do.
     pub async fn close(self) {
         if let Some(channel) = &self.channel {
@@ -840,34 +1007,33 @@ impl Peer {
     }
 }
 
-/// The first `a=setup:` value of an SDP (`active`, `passive`, `actpass`).
-fn dtls_setup(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|line| line.trim().strip_prefix("a=setup:"))
-        .map(str::trim)
+fn parse(description: SessionDescription) -> Result<RTCSessionDescription, PeerError> {
+    match description.kind {
+        SdpKind::Offer => RTCSessionDescription::offer(description.sdp),
+        SdpKind::Answer => RTCSessionDescription::answer(description.sdp),
+        kind => return Err(PeerError::BadSdp(format!("a {kind:?} is not handled"))),
+    }
+    .map_err(|e| PeerError::BadSdp(e.to_string()))
 }
 
-fn spawn_keyframe_listener(track: Arc<TrackLocalStaticSample>, events: PeerEvents) {
+fn spawn_keyframe_listener(
+    track: Arc<TrackLocalStaticSample>,
+    request: PeerEvent,
+    events: PeerEvents,
+) {
+    let share = matches!(request, PeerEvent::ShareKeyframeRequest);
     tokio::spawn(async move {
         while let Some(event) = track.poll().await {
             if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(_) = event {
-                if !events.send(PeerEvent::KeyframeRequest) {
+                let request = if share {
+                    PeerEvent::ShareKeyframeRequest
+                } else {
+                    PeerEvent::KeyframeRequest
+                };
+                if !events.send(request) {
                     break;
                 }
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::dtls_setup;
-
-    #[test]
-    fn the_dtls_role_is_read_from_the_setup_attribute() {
-        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\n";
-        assert_eq!(dtls_setup(sdp), Some("active"));
-        assert_eq!(dtls_setup("v=0\na=setup:actpass\n"), Some("actpass"));
-        assert_eq!(dtls_setup("v=0\n"), None);
-    }
 }

@@ -44,16 +44,25 @@ fn pli_interval(link: &LinkStats) -> Duration {
 /// How often the video task looks at the clock when no packet arrives.
 const VIDEO_TICK: Duration = Duration::from_millis(50);
 
-/// Starts receiving a remote track of either kind from `participant`.
+/// Which of someone's videos a track is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoKind {
+    Camera,
+    Screen,
+}
+
+/// Starts receiving a remote track from `participant`; a video track is their camera or their
+/// shared screen (`video`).
 pub async fn start(
     track: Arc<dyn TrackRemote>,
+    video: VideoKind,
     setup: &MediaSetup,
     participant: &Participant,
     link: Arc<LinkStats>,
     events: CallEvents,
 ) {
     match track.kind().await {
-        RtpCodecKind::Video => start_video(track, participant, link, events),
+        RtpCodecKind::Video => start_video(track, video, participant, link, events),
         RtpCodecKind::Audio => start_audio(track, setup, participant, events),
         _ => {}
     }
@@ -61,19 +70,25 @@ pub async fn start(
 
 fn start_video(
     track: Arc<dyn TrackRemote>,
+    video: VideoKind,
     participant: &Participant,
     link: Arc<LinkStats>,
     events: CallEvents,
 ) {
     let (frames, queue) = sync_channel::<AssembledFrame>(DECODE_QUEUE);
     let broken = Arc::new(AtomicBool::new(false));
-    let slot = participant.frames.clone();
-    let counters = participant.counters.clone();
+    let (slot, counters) = match video {
+        VideoKind::Camera => (participant.frames.clone(), participant.counters.clone()),
+        VideoKind::Screen => (
+            Some(participant.share.frames.clone()),
+            participant.share.counters.clone(),
+        ),
+    };
     {
         let (counters, broken) = (counters.clone(), broken.clone());
         std::thread::Builder::new()
             .name("video-decode".into())
-            .spawn(move || decode_video(queue, slot, &counters, &broken, events))
+            .spawn(move || decode_video(queue, slot, video, &counters, &broken, events))
             .expect("spawn the decoder thread");
     }
     tokio::spawn(async move {
@@ -129,6 +144,7 @@ fn start_video(
 fn decode_video(
     queue: Receiver<AssembledFrame>,
     slot: Option<Arc<crate::media::frame_slot::FrameSlot<RgbaFrame>>>,
+    video: VideoKind,
     counters: &MediaCounters,
     broken: &AtomicBool,
     events: CallEvents,
@@ -176,7 +192,7 @@ fn decode_video(
                     height,
                     pixels,
                 });
-                if shown_size != Some((width, height)) {
+                if video == VideoKind::Camera && shown_size != Some((width, height)) {
                     shown_size = Some((width, height));
                     events.send(CallEvent::RemoteFrame { width, height });
                 }
@@ -196,7 +212,13 @@ fn start_audio(
     // Each person's audio is analysed on its own (their tone, their level); a device plays
     // every stream, and the sound system mixes them.
     let speaker = match setup.speaker {
-        SpeakerChoice::Analyzer => Ok(OpenedSpeaker::Analyzer(participant.analyzer.clone())),
+        SpeakerChoice::Analyzer => {
+            let analyzer = participant.analyzer.clone();
+            let mut a = analyzer.lock().unwrap_or_else(|p| p.into_inner());
+            a.measure_tones(&setup.measure_tones);
+            drop(a);
+            Ok(OpenedSpeaker::Analyzer(analyzer))
+        }
         _ => setup.open_speaker(),
     };
     let counters = participant.counters.clone();

@@ -3,7 +3,7 @@
 //! per kind; each opens its source itself (a camera can take a while) and blocks only on the
 //! source's own pace.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,10 +18,12 @@ use super::link::LinkStats;
 use super::media_setup::{AudioChoice, MediaSetup, RgbaFrame, VideoChoice};
 use super::media_stats::MediaCounters;
 use super::peer::{BitrateLimits, LocalTrack};
+use super::quality::VideoQuality;
 use crate::media::convert::i420_to_rgba_vec;
 use crate::media::frame::BLOCK_US;
 use crate::media::opus_codec::OpusEncoder;
 use crate::media::scale::downscale;
+use crate::media::voice::Voice;
 use crate::media::vp8::{Vp8Config, Vp8Encoder};
 
 /// Keyframes forced by requests come at most this often (a PLI storm must not turn every frame
@@ -47,7 +49,25 @@ pub struct SendGate {
     pub audio_muted: AtomicBool,
     pub video_muted: AtomicBool,
     pub keyframe_wanted: AtomicBool,
+    /// Our screen is shared: the camera keeps what the screen leaves it.
+    pub sharing: AtomicBool,
+    /// The quality chosen: at most this tall and this many frames a second (0: no ceiling).
+    max_height: AtomicU32,
+    max_fps: AtomicU32,
     stop: AtomicBool,
+}
+
+impl SendGate {
+    pub fn set_quality(&self, quality: Option<VideoQuality>) {
+        let (height, fps) = quality.map_or((0, 0), |q| (q.height, q.fps));
+        self.max_height.store(height, Ordering::Relaxed);
+        self.max_fps.store(fps, Ordering::Relaxed);
+    }
+
+    fn quality(&self) -> Option<VideoQuality> {
+        let height = self.max_height.load(Ordering::Relaxed);
+        (height > 0).then(|| VideoQuality::new(height, self.max_fps.load(Ordering::Relaxed)))
+    }
 }
 
 /// One leg's way out: its tracks, its link (target bitrate, loss, pacer queue), and whether its
@@ -61,6 +81,10 @@ pub struct Outlet {
     connected_at: Mutex<Option<(Instant, bool)>>,
     /// The video sender gave this leg its first keyframe.
     started: AtomicBool,
+    /// The track our shared screen goes on, once the connection has one.
+    screen: Mutex<Option<Arc<LocalTrack>>>,
+    /// The screen sender gave this leg its first keyframe (on the current screen track).
+    pub screen_started: AtomicBool,
 }
 
 impl Outlet {
@@ -71,7 +95,30 @@ impl Outlet {
             link,
             connected_at: Mutex::new(None),
             started: AtomicBool::new(false),
+            screen: Mutex::new(None),
+            screen_started: AtomicBool::new(false),
         }
+    }
+
+    /// The connection's screen track (a new one starts on a keyframe), or none.
+    pub fn set_screen(&self, track: Option<Arc<LocalTrack>>) {
+        let mut screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match (&*screen, &track) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.screen_started.store(false, Ordering::Relaxed);
+            *screen = track;
+        }
+    }
+
+    pub fn screen(&self) -> Option<Arc<LocalTrack>> {
+        self.screen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The connection is up on our side; `dtls_client` as the peer knows it.
@@ -100,7 +147,7 @@ impl Outlet {
     }
 
     /// What video may use of this leg's target, within the limits.
-    fn video_bps(&self, limits: BitrateLimits) -> f64 {
+    pub(crate) fn video_bps(&self, limits: BitrateLimits) -> f64 {
         let target = LinkStats::get(&self.link.target_bps) as f64;
         ((target - AUDIO_SHARE_BPS) * VIDEO_HEADROOM)
             .clamp(limits.min_bps as f64 * 0.5, limits.max_bps as f64)
@@ -128,7 +175,7 @@ impl Outlets {
     }
 
     /// The legs media may flow to now.
-    fn flowing(&self) -> Vec<Arc<Outlet>> {
+    pub(crate) fn flowing(&self) -> Vec<Arc<Outlet>> {
         self.lock()
             .iter()
             .filter(|o| o.media_may_flow())
@@ -189,6 +236,7 @@ impl SendPipeline {
         }
         if setup.audio != AudioChoice::None {
             let (choice, gate, counters) = (setup.audio.clone(), gate.clone(), counters);
+            let voice = setup.voice.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name("audio-send".into())
@@ -199,7 +247,7 @@ impl SendPipeline {
                             outlets: &outlets,
                             runtime,
                         };
-                        if let Err(why) = audio.run(choice) {
+                        if let Err(why) = audio.run(choice, &voice) {
                             events.send(CallEvent::Error(why));
                         }
                     })
@@ -273,11 +321,19 @@ impl VideoSender {
                 continue;
             }
             // The weakest leg sets the pace: every leg gets the same encoding.
-            let video_bps = legs
+            let mut video_bps = legs
                 .iter()
                 .map(|leg| leg.video_bps(self.limits))
                 .fold(f64::INFINITY, f64::min);
+            if self.gate.sharing.load(Ordering::Relaxed) {
+                video_bps *= 1.0 - super::screen_pipeline::SCREEN_PART;
+            }
             let format = adaptation.update(Instant::now(), video_bps);
+            // Never above the quality chosen.
+            let format = match self.gate.quality() {
+                Some(quality) => quality.limit(format, (width, height), fps),
+                None => format,
+            };
             // A keyframe when media (re)starts, a leg joins or the size changes, and on request
             // at a bounded rate.
             let resized = (format.width, format.height) != encoder.size();
@@ -355,8 +411,8 @@ struct AudioSender<'a> {
 }
 
 impl AudioSender<'_> {
-    fn run(self, choice: AudioChoice) -> Result<(), String> {
-        let mut source = match choice.open() {
+    fn run(self, choice: AudioChoice, voice: &Arc<Voice>) -> Result<(), String> {
+        let mut source = match choice.open(voice) {
             Ok(Some(source)) => source,
             Ok(None) => return Ok(()),
             Err(e) => return Err(format!("{e}; the call goes on without your audio")),

@@ -37,6 +37,12 @@ pub const RESTART_WAIT: Duration = Duration::from_secs(7);
 /// waits for us to connect again), and we connect again at once instead of waiting for ICE to
 /// notice the silence.
 pub const CONTROL_CLOSED_GRACE: Duration = Duration::from_millis(400);
+/// A caller connecting again after its path broke offers anew when no answer came this long
+/// after its last offer: that offer may have gone into a signaling connection that died with
+/// the old network (the other side's, or ours before we noticed). An answer takes a round trip
+/// through the server.
+pub const REOFFER_AFTER: Duration = Duration::from_millis(1500);
+
 /// Signals held while a call rings (the early offer and its candidates), at most, and their
 /// bytes; beyond that they are dropped (a real caller sends one offer and a handful).
 pub const MAX_EARLY_SIGNALS: usize = 100;
@@ -62,6 +68,19 @@ pub enum CallCommand {
     MuteAudio(bool),
     MuteVideo(bool),
     Chat(String),
+    /// Do not disturb: calls that ring are answered busy (and reported as missed).
+    DoNotDisturb(bool),
+    /// Offer this file to everyone in the call.
+    SendFile(std::path::PathBuf),
+    /// Answer an offered file (by its transfer ID), or stop one.
+    AcceptFile(String),
+    DeclineFile(String),
+    CancelFile(String),
+    /// Share a screen (or one of its monitors) with everyone in the call, and stop sharing it.
+    ShareScreen(super::screen_pipeline::ScreenTarget),
+    StopSharing,
+    /// The ceiling on what our camera sends, from now on (`None`: what the link allows).
+    VideoQuality(Option<super::quality::VideoQuality>),
     /// Sends this text as it is on the control channel: for diagnostics and tests of how the
     /// other side copes with what it does not expect.
     RawControl(String),
@@ -99,6 +118,8 @@ pub enum Action {
     /// A chat line: on the transport's own chat channel if it has one, else as control.
     SendChat(String),
     ClosePeer,
+    /// The network may have changed: have the signaling transport check its connection now.
+    ProbeSignaling,
     /// The other side turned the call into a room: join it.
     JoinRoom(String),
     Emit(CallEvent),
@@ -168,6 +189,14 @@ struct Setup {
     /// Callee: the caller started over a connected call (its path broke and we had not
     /// noticed); `restarting` is set from the next notice, which comes with the time.
     restart_from_offer: bool,
+    /// Caller, connecting again: when the current offer was made (first seen by a tick), for
+    /// [`REOFFER_AFTER`].
+    offered_at: Option<Instant>,
+    /// Caller: the answer to the current offer arrived.
+    answered: bool,
+    /// The other side's ICE username fragment on the current connection: an offer with the
+    /// same one renegotiates (a screen shared), a new one restarts.
+    remote_ufrag: Option<String>,
 }
 
 impl Session {
@@ -394,6 +423,7 @@ impl Session {
             SignalingEvent::Disconnected { reason } if self.in_call() => {
                 self.on_signaling_lost(reason, &mut out)
             }
+            SignalingEvent::Reconnected(_) if self.in_call() => self.on_signaling_back(&mut out),
             event => self.unexpected(&event),
         }
         out
@@ -505,6 +535,13 @@ impl Session {
             self.signaling_lost = true;
             return;
         }
+        if self.setup.restarting.is_some() {
+            // The network changed under both: signaling comes back on the new one (the restart
+            // deadline ends the call if it does not).
+            tracing::info!(%reason, "signaling lost while connecting again: waiting for it");
+            self.signaling_lost = true;
+            return;
+        }
         let had_peer = self.has_peer();
         self.end(
             EndedBy::Local,
@@ -512,6 +549,32 @@ impl Session {
             had_peer,
             out,
         );
+    }
+
+    /// Signaling is back (on a new connection, maybe from a new network). A caller connecting
+    /// again offers anew: the offer made while signaling was dying may never have left.
+    fn on_signaling_back(&mut self, out: &mut Vec<Action>) {
+        self.signaling_lost = false;
+        let restarting = self.setup.restarting.is_some() && !self.connected;
+        if let (Phase::Outgoing { call_id, .. }, true) = (&self.phase, restarting) {
+            tracing::info!("signaling is back: offering the new connection again");
+            let call_id = call_id.clone();
+            self.offer_again(call_id, out);
+        }
+    }
+
+    /// Caller, connecting again: a new connection and offer in place of the current one.
+    fn offer_again(&mut self, call_id: String, out: &mut Vec<Action>) {
+        self.setup.ice_connected = false;
+        self.setup.dtls_deadline = None;
+        self.setup.answered = false;
+        // Timed from the next tick, which knows the time.
+        self.setup.offered_at = None;
+        out.push(Action::ClosePeer);
+        out.push(Action::StartPeer {
+            call_id,
+            role: Role::Caller,
+        });
     }
 
     pub fn peer_notice(&mut self, notice: PeerNotice, now: Instant) -> Vec<Action> {
@@ -624,6 +687,14 @@ impl Session {
                 // earn an `unknown_call`.
                 self.end(EndedBy::Remote, EndReason::HungUp, true, out);
             }
+            Parsed::Message(ControlMessage::File(message)) => {
+                // The engine's transfers take these before they reach a session.
+                self.unexpected(&message);
+            }
+            Parsed::Message(ControlMessage::ScreenShare(_) | ControlMessage::Features(_)) => {
+                // The engine takes these too (the participant's shared screen, what they can).
+                self.unexpected(&"screen_share or features");
+            }
             Parsed::Unknown(code) => {
                 tracing::debug!(%code, "ignoring an unknown control code");
             }
@@ -654,15 +725,13 @@ impl Session {
             ..Setup::default()
         };
         out.push(Action::Emit(CallEvent::PathLost { peer }));
+        // If the network changed, signaling may be on a dead connection too.
+        out.push(Action::ProbeSignaling);
         match self.phase {
             Phase::Outgoing { .. } => {
                 tracing::info!("the path to the other side broke: connecting again");
                 self.setup.accepted_at = Some(now);
-                out.push(Action::ClosePeer);
-                out.push(Action::StartPeer {
-                    call_id,
-                    role: Role::Caller,
-                });
+                self.offer_again(call_id, out);
             }
             Phase::Answered { .. } => {
                 tracing::info!(
@@ -756,6 +825,15 @@ impl Session {
     fn remote_signal(&mut self, data: SignalData) -> Vec<Action> {
         let mut out = Vec::new();
         let is_offer = matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpKind::Offer);
+        let ufrag = match &data {
+            SignalData::Sdp { sdp } => super::sdp::ice_ufrag(&sdp.sdp).map(str::to_owned),
+            _ => None,
+        };
+        if is_offer && ufrag.is_some() && ufrag == self.setup.remote_ufrag {
+            tracing::debug!("the other side changes what it sends (same ICE credentials)");
+            out.push(apply(data));
+            return out;
+        }
         if let (Phase::Answered { call_id, .. }, true) = (&self.phase, is_offer) {
             if self.setup.offer_applied || self.setup.awaiting_offer_since.is_some() {
                 tracing::info!("the caller connects again");
@@ -793,6 +871,11 @@ impl Session {
         {
             // A candidate for the connection we closed.
             return out;
+        } else if matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpKind::Answer) {
+            self.setup.answered = true;
+        }
+        if ufrag.is_some() {
+            self.setup.remote_ufrag = ufrag;
         }
         out.push(apply(data));
         out
@@ -804,6 +887,7 @@ impl Session {
         let mut out = Vec::new();
         // Each deadline in turn; the first that acts ends this tick.
         let _ = self.connect_deadline(now, &mut out)
+            || self.reoffer_deadline(now, &mut out)
             || self.control_closed_deadline(now, &mut out)
             || self.new_offer_deadline(now, &mut out)
             || self.dtls_deadline(now, &mut out)
@@ -839,6 +923,29 @@ impl Session {
             out.push(Action::Signal(ClientMessage::Hangup { call_id }));
         }
         self.end(EndedBy::Local, EndReason::ConnectionFailed(why), true, out);
+        true
+    }
+
+    /// A caller connecting again whose offer found no path in [`REOFFER_AFTER`] offers anew
+    /// (the offer may have been lost with a signaling connection; see there).
+    fn reoffer_deadline(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
+        let Phase::Outgoing { call_id, .. } = &self.phase else {
+            return false;
+        };
+        if self.setup.restarting.is_none()
+            || self.connected
+            || self.setup.answered
+            || self.signaling_lost
+        {
+            return false;
+        }
+        let at = *self.setup.offered_at.get_or_insert(now);
+        if now.saturating_duration_since(at) < REOFFER_AFTER {
+            return false;
+        }
+        tracing::info!("no answer to the last offer: offering again");
+        let call_id = call_id.clone();
+        self.offer_again(call_id, out);
         true
     }
 
@@ -960,7 +1067,7 @@ fn apply(data: SignalData) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signaling_client::SdpKind;
+    use signaling_client::{Registration, SdpKind};
 
     fn sdp(kind: SdpKind) -> SessionDescription {
         SessionDescription {
@@ -1186,6 +1293,48 @@ mod tests {
             Instant::now(),
         );
         assert_eq!(ended(&out), Some((EndedBy::Remote, EndReason::HungUp)));
+    }
+
+    #[test]
+    fn an_offer_with_the_ice_credentials_in_use_renegotiates_and_a_new_one_restarts() {
+        let mut s = Session::new(DEFAULT_NO_ANSWER);
+        s.signaling(SignalingEvent::Incoming {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            room: None,
+        });
+        s.command(CallCommand::Accept, Instant::now());
+        let offer = |ufrag: &str| SignalingEvent::Signal {
+            from: "alice".into(),
+            call_id: "c1".into(),
+            data: SignalData::Sdp {
+                sdp: SessionDescription {
+                    kind: SdpKind::Offer,
+                    sdp: format!("v=0\r\na=ice-ufrag:{ufrag}\r\n"),
+                },
+            },
+        };
+        let applied = |ufrag: &str| {
+            vec![Action::ApplyRemoteDescription(SessionDescription {
+                kind: SdpKind::Offer,
+                sdp: format!("v=0\r\na=ice-ufrag:{ufrag}\r\n"),
+            })]
+        };
+        assert_eq!(s.signaling(offer("first")), applied("first"));
+        s.peer_notice(PeerNotice::Connected, Instant::now());
+        // alice shares her screen: the same connection, one more track.
+        assert_eq!(s.signaling(offer("first")), applied("first"));
+        // alice's path broke and she connects again: a new connection.
+        let out = s.signaling(offer("second"));
+        assert!(out.contains(&Action::ClosePeer), "{out:?}");
+        assert!(
+            out.contains(&Action::StartPeer {
+                call_id: "c1".into(),
+                role: Role::Callee
+            }),
+            "{out:?}"
+        );
+        assert_eq!(out.last(), applied("second").last());
     }
 
     #[test]
@@ -1430,6 +1579,7 @@ mod tests {
             out,
             vec![
                 Action::Emit(CallEvent::PathLost { peer: "bob".into() }),
+                Action::ProbeSignaling,
                 Action::ClosePeer,
                 Action::StartPeer {
                     call_id,
@@ -1484,6 +1634,81 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_caller_connecting_again_offers_anew_until_an_answer_comes() {
+        let t0 = Instant::now();
+        let (mut s, call_id) = caller_with_a_path(t0);
+        s.peer_notice(PeerNotice::Connected, t0);
+        s.peer_notice(PeerNotice::IceDisconnected, t0);
+        let again = vec![
+            Action::ClosePeer,
+            Action::StartPeer {
+                call_id,
+                role: Role::Caller,
+            },
+        ];
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(s.tick(at(100)).is_empty(), "the offer is timed from here");
+        assert!(s
+            .tick(at(100) + REOFFER_AFTER - Duration::from_millis(1))
+            .is_empty());
+        assert_eq!(s.tick(at(100) + REOFFER_AFTER), again);
+        let second = at(100) + REOFFER_AFTER;
+        assert!(
+            s.tick(second).is_empty(),
+            "the new offer is timed from here"
+        );
+        assert_eq!(s.tick(second + REOFFER_AFTER), again, "and again");
+        // Answered: the connection is left to find its path, however slowly (a relay).
+        s.signaling(SignalingEvent::Signal {
+            from: "bob".into(),
+            call_id: s.call_id().unwrap().to_string(),
+            data: SignalData::Sdp {
+                sdp: sdp(SdpKind::Answer),
+            },
+        });
+        assert!(s.tick(second + REOFFER_AFTER * 3).is_empty());
+        assert!(s.in_call());
+    }
+
+    #[test]
+    fn signaling_lost_while_connecting_again_waits_for_it_and_then_offers_anew() {
+        let t0 = Instant::now();
+        let (mut s, call_id) = caller_with_a_path(t0);
+        s.peer_notice(PeerNotice::Connected, t0);
+        s.peer_notice(PeerNotice::IceDisconnected, t0);
+        let out = s.signaling(SignalingEvent::Disconnected {
+            reason: "the server did not answer".into(),
+        });
+        assert!(out.is_empty() && s.in_call(), "{out:?}");
+        // No offer can leave while signaling is down: none is made.
+        assert!(s.tick(t0 + Duration::from_millis(100)).is_empty());
+        assert!(s.tick(t0 + Duration::from_millis(5000)).is_empty());
+        let out = s.signaling(SignalingEvent::Reconnected(Registration {
+            id: "alice".into(),
+            ice_servers: Vec::new(),
+        }));
+        assert_eq!(
+            out,
+            vec![
+                Action::ClosePeer,
+                Action::StartPeer {
+                    call_id,
+                    role: Role::Caller,
+                },
+            ]
+        );
+        // Signaling that never comes back: the restart's patience ends the call.
+        let (mut s, _) = caller_with_a_path(t0);
+        s.peer_notice(PeerNotice::Connected, t0);
+        s.peer_notice(PeerNotice::IceDisconnected, t0);
+        s.signaling(SignalingEvent::Disconnected {
+            reason: "gone".into(),
+        });
+        s.tick(t0 + Duration::from_millis(100));
+        assert!(ended(&s.tick(t0 + RESTART_WAIT + Duration::from_millis(100))).is_some());
+    }
+
     /// bob's side: alice rings ("c1"), bob accepts; `offer` sends alice's offer.
     fn callee_accepted(t0: Instant) -> Session {
         let mut s = Session::new(DEFAULT_NO_ANSWER);
@@ -1521,6 +1746,7 @@ mod tests {
                 Action::Emit(CallEvent::PathLost {
                     peer: "alice".into()
                 }),
+                Action::ProbeSignaling,
                 Action::ClosePeer
             ]
         );

@@ -3,6 +3,7 @@
 
 pub mod report;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,10 +16,15 @@ use crate::call::media_setup::{AudioChoice, MediaSetup, SpeakerChoice, VideoChoi
 use crate::call::media_stats::MediaCounters;
 use crate::call::participant::Participant;
 use crate::call::peer::NetworkSettings;
-use crate::call::{CallCommand, CallEngine, CallEvent, EngineConfig, MediaKind};
+use crate::call::screen_pipeline::ShareCounters;
+use crate::call::{
+    CallCommand, CallEngine, CallEvent, Direction, EngineConfig, FileEvent, FileSettings, FileStop,
+    MediaKind,
+};
 use report::{
-    Ended, Freezes, ParticipantAudio, ParticipantLink, ParticipantReport, ParticipantVideo,
-    RemoteEvent, Report, TimelinePoint,
+    Ended, FileReport, Freezes, ParticipantAudio, ParticipantLink, ParticipantReport,
+    ParticipantShare, ParticipantVideo, RemoteEvent, Report, ShareReceived, ShareReport, ShareSent,
+    TimelinePoint,
 };
 
 /// What a headless run does.
@@ -47,6 +53,10 @@ pub struct HeadlessOptions {
     pub mode: Mode,
     pub video: VideoChoice,
     pub audio: AudioChoice,
+    /// How a microphone is cleaned.
+    pub audio_processing: crate::media::voice::Stages,
+    /// Tones to follow in what the others send (Hz).
+    pub measure_tones: Vec<f64>,
     pub speaker: SpeakerChoice,
     /// Seconds of connected media, then hang up; `None`: until the other side ends the call.
     pub duration: Option<f64>,
@@ -65,9 +75,42 @@ pub struct HeadlessOptions {
     pub tls: TlsTrust,
     /// Calls to run one after another before exiting (a long-lived callee for soak tests).
     pub calls: u32,
+    /// Offer these files `send_at` seconds into the call.
+    pub send_files: Vec<std::path::PathBuf>,
+    pub send_at: f64,
+    /// Cancel every running transfer this many seconds into the call.
+    pub cancel_file_at: Option<f64>,
+    /// Where received files go; offers are declined unless `auto_accept`.
+    pub files: FileSettings,
+    /// Share a screen `share.at` seconds into the call (and stop `share.stop_at`).
+    pub share: ShareOptions,
+    /// Frames a second of our shared screen (`None`: the default).
+    pub share_fps: Option<u32>,
+    /// The ceiling on what our camera sends, from the start, and a new one some seconds in.
+    pub video_quality: Option<crate::call::VideoQuality>,
+    pub quality_at: Option<(f64, crate::call::VideoQuality)>,
+    /// Write the other side's last shared-screen picture here (PNG) when the call ends.
+    pub save_frame: Option<std::path::PathBuf>,
 }
 
-/// The other side's messages kept in a report, at most (a chatty or hostile peer sends more).
+/// `--share-screen`, `--share-monitor`, `--share-at`, `--stop-share-at`.
+#[derive(Debug, Clone, Default)]
+pub struct ShareOptions {
+    /// What to share, if anything.
+    pub target: Option<crate::call::ScreenTarget>,
+    pub at: f64,
+    pub stop_at: Option<f64>,
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Sending => "sent",
+        Direction::Receiving => "received",
+    }
+}
+
+/// The other side's messages kept in a report, at most (a chatty or hostile peer sends more);
+/// the same bound keeps the lists of path breaks.
 const MAX_REMOTE_EVENTS: usize = 1000;
 
 /// When the steady part of a call starts (ms after connecting), for `p95_steady`.
@@ -102,14 +145,22 @@ pub async fn run(
         network.ice_servers = registration.ice_servers.clone();
         server_ice = true;
     }
-    let setup = MediaSetup::new(
-        options.video.clone(),
-        options.audio.clone(),
-        options.speaker.clone(),
-    );
+    let voice = crate::media::voice::Voice::new(options.audio_processing);
+    let setup = MediaSetup {
+        share_fps: options.share_fps,
+        quality: options.video_quality,
+        measure_tones: options.measure_tones.clone(),
+        voice: voice.clone(),
+        ..MediaSetup::new(
+            options.video.clone(),
+            options.audio.clone(),
+            options.speaker.clone(),
+        )
+    };
     let mut config = EngineConfig {
         network,
         server_ice,
+        files: options.files.clone(),
         ..EngineConfig::default()
     };
     if let Some(patience) = options.signaling.setup_patience() {
@@ -117,7 +168,7 @@ pub async fn run(
     }
     let (engine, mut calls) = CallEngine::start(signaling, events, setup, config);
     for _ in 0..options.calls.max(1) {
-        let report = one_call(&options, &engine, &mut calls).await?;
+        let report = one_call(&options, &engine, &mut calls, &voice).await?;
         on_report(report);
     }
     Ok(())
@@ -193,6 +244,7 @@ async fn one_call(
     options: &HeadlessOptions,
     engine: &CallEngine,
     calls: &mut mpsc::Receiver<CallEvent>,
+    voice: &crate::media::voice::Voice,
 ) -> anyhow::Result<Report> {
     let mut run = Run::new(options);
     match &options.mode {
@@ -219,7 +271,8 @@ async fn one_call(
         let event = tokio::select! {
             event = calls.recv() => event,
             _ = timeline.tick() => {
-                run.sample(&engine.sent(), &engine.counters(), engine.link().as_deref());
+                let share = engine.participants().first().map(|p| p.share.counters.clone());
+                run.sample(&engine.sent(), &engine.counters(), share.as_deref(), engine.link().as_deref());
                 continue;
             }
             _ = tokio::time::sleep_until(next.into()) => {
@@ -257,9 +310,139 @@ async fn one_call(
         report.audio.tone_hz = analyzer.dominant_frequency();
         report.audio.level_dbfs = (analyzer.blocks() > 0).then(|| analyzer.level_dbfs() as f64);
         report.av_sync_ms = av_sync_ms(analyzer.mark_delays_us(), &counters);
+        report.audio.tones_dbfs = tones_report(
+            &analyzer.tone_levels(),
+            &options.measure_tones,
+            report.setup_ms.connected_unix_ms,
+        );
     }
+    if let AudioChoice::Microphone { .. } = options.audio {
+        report.audio.processing = Some(processing_report(voice));
+    }
+    report.share = share_report(
+        &engine.share_sent(),
+        run.sharing_since.map(|(_, unix_ms)| unix_ms),
+        participants.first().map(|p| &p.share),
+        run.remote_share_on,
+        options.save_frame.as_deref(),
+    );
     report.process = report::ProcessCost::now();
     Ok(report)
+}
+
+/// The measured tones, timed from when media connected.
+fn tones_report(
+    levels: &[crate::media::tone_meter::ToneLevels],
+    freqs: &[f64],
+    connected_unix_ms: Option<f64>,
+) -> Vec<report::TonesPoint> {
+    let Some(connected) = connected_unix_ms else {
+        return Vec::new();
+    };
+    levels
+        .iter()
+        .map(|l| report::TonesPoint {
+            t_ms: (l.end_unix_ms - connected).round(),
+            tones: l
+                .tones_dbfs
+                .iter()
+                .zip(freqs)
+                .map(|(&db, hz)| (format!("{hz}"), (db * 10.0).round() / 10.0))
+                .collect(),
+            level_dbfs: (l.level_dbfs * 10.0).round() / 10.0,
+        })
+        .collect()
+}
+
+/// What cleaned our microphone, and how it did.
+fn processing_report(voice: &crate::media::voice::Voice) -> report::ProcessingReport {
+    let stats = voice.stats.snapshot();
+    let round = |v: Option<f64>| v.map(|v| (v * 10.0).round() / 10.0);
+    report::ProcessingReport {
+        stages: voice.stages.get().names(),
+        engine: crate::media::voice::ENGINE,
+        frames: stats.frames,
+        frames_without_reference: stats.frames_without_reference,
+        input_dbfs: round(stats.input_dbfs),
+        output_dbfs: round(stats.output_dbfs),
+        erle_db: round(stats.erle_db),
+        delay_ms: stats.delay_ms,
+        gain_db: round(stats.gain_db),
+        us_per_frame: round(stats.us_per_frame),
+    }
+}
+
+/// What was shared either way: ours as sent, the first other person's as received (its last
+/// picture saved as PNG when asked).
+fn share_report(
+    sent: &ShareCounters,
+    started_unix_ms: Option<f64>,
+    theirs: Option<&crate::call::participant::SharedScreen>,
+    their_share_on: Option<Instant>,
+    save_frame: Option<&std::path::Path>,
+) -> ShareReport {
+    let frames_sent = sent.frames_sent.load(Ordering::Relaxed);
+    let sent = started_unix_ms.map(|started_unix_ms| ShareSent {
+        started_unix_ms,
+        frames_sent,
+        frames_unchanged: sent.frames_unchanged.load(Ordering::Relaxed),
+        keyframes: sent.keyframes.load(Ordering::Relaxed),
+        size: sent.size().map(|(w, h)| [w, h]),
+        work_ms_per_frame: (frames_sent > 0)
+            .then(|| sent.work_us.load(Ordering::Relaxed) as f64 / 1000.0 / frames_sent as f64),
+    });
+    let received = theirs.and_then(|share| {
+        let frames_decoded = MediaCounters::get(&share.counters.frames_decoded);
+        if frames_decoded == 0 && their_share_on.is_none() {
+            return None;
+        }
+        let video = share.counters.received_video();
+        let fps = match (video.first_frame, video.last_frame) {
+            (Some(first), Some(last)) if frames_decoded > 1 && last > first => {
+                Some((frames_decoded - 1) as f64 / last.duration_since(first).as_secs_f64())
+            }
+            _ => None,
+        };
+        let unix_ms_of = |t: Instant| {
+            crate::media::now_us() as f64 / 1000.0 - t.elapsed().as_secs_f64() * 1000.0
+        };
+        let saved_frame = save_frame.and_then(|path| {
+            let (_, frame) = share.frames.take_newer(0)?;
+            match save_png(path, &frame) {
+                Ok(()) => Some(path.display().to_string()),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "saving the shared screen");
+                    None
+                }
+            }
+        });
+        Some(ShareReceived {
+            frames_decoded,
+            size: video.size.map(|(w, h)| [w, h]),
+            fps,
+            first_frame_ms: video
+                .first_frame
+                .zip(their_share_on)
+                .map(|(f, on)| f.saturating_duration_since(on).as_secs_f64() * 1000.0),
+            first_frame_unix_ms: video.first_frame.map(unix_ms_of),
+            on_at_end: share.is_on(),
+            saved_frame,
+        })
+    });
+    ShareReport { sent, received }
+}
+
+/// An RGBA picture as a PNG file.
+fn save_png(
+    path: &std::path::Path,
+    frame: &crate::call::media_setup::RgbaFrame,
+) -> anyhow::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, frame.width, frame.height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header()?.write_image_data(&frame.pixels)?;
+    Ok(())
 }
 
 /// The state of one headless call as events arrive.
@@ -271,6 +454,18 @@ struct Run {
     unmute_after: Option<f64>,
     chat_at: Option<(f64, String)>,
     add_at: Option<(f64, String)>,
+    send_files: Vec<std::path::PathBuf>,
+    send_at: f64,
+    cancel_file_at: Option<f64>,
+    share: ShareOptions,
+    quality_at: Option<(f64, crate::call::VideoQuality)>,
+    /// When we started sharing, and when the first other person said they share.
+    sharing_since: Option<(Instant, f64)>,
+    remote_share_on: Option<Instant>,
+    auto_accept_files: bool,
+    /// Transfers under way (offered either way, not yet ended), and when to cancel them.
+    transfers: Vec<String>,
+    cancel_files: Option<Instant>,
     /// The dial, or `incoming`: what setup times count from.
     start: Option<Instant>,
     /// When media connected: what `--duration` and the mute times count from.
@@ -295,6 +490,16 @@ impl Run {
             unmute_after: options.unmute_after,
             chat_at: options.chat_at.clone(),
             add_at: options.add_at.clone(),
+            send_files: options.send_files.clone(),
+            send_at: options.send_at,
+            cancel_file_at: options.cancel_file_at,
+            share: options.share.clone(),
+            quality_at: options.quality_at,
+            sharing_since: None,
+            remote_share_on: None,
+            auto_accept_files: options.files.auto_accept,
+            transfers: Vec::new(),
+            cancel_files: None,
             start: None,
             connected: None,
             scheduled: Vec::new(),
@@ -318,13 +523,85 @@ impl Run {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.scheduled.iter().map(|(t, _)| *t).min()
+        self.scheduled
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(self.cancel_files)
+            .min()
     }
 
     fn due_commands(&mut self, now: Instant) -> Vec<CallCommand> {
         let (due, later): (Vec<_>, Vec<_>) = self.scheduled.drain(..).partition(|(t, _)| *t <= now);
         self.scheduled = later;
-        due.into_iter().map(|(_, c)| c).collect()
+        let mut due: Vec<CallCommand> = due.into_iter().map(|(_, c)| c).collect();
+        if self.cancel_files.is_some_and(|t| t <= now) {
+            self.cancel_files = None;
+            due.extend(self.transfers.iter().cloned().map(CallCommand::CancelFile));
+        }
+        due
+    }
+
+    /// A transfer moved on: its end goes into the report.
+    fn on_file(&mut self, peer: String, event: FileEvent, engine: &CallEngine) {
+        match event {
+            FileEvent::Offered { id, name, size } => {
+                tracing::info!(%peer, %name, size, "a file is offered");
+                self.transfers.push(id.clone());
+                if !self.auto_accept_files {
+                    engine.send(CallCommand::DeclineFile(id));
+                }
+            }
+            FileEvent::Offering { id, .. } => self.transfers.push(id),
+            FileEvent::Progress { .. } => {}
+            FileEvent::Done {
+                id,
+                direction,
+                name,
+                size,
+                path,
+                secs,
+            } => {
+                tracing::info!(%peer, %name, size, secs, "file transfer done");
+                self.transfers.retain(|t| *t != id);
+                self.report.files.push(FileReport {
+                    peer,
+                    direction: direction_name(direction),
+                    name,
+                    size,
+                    outcome: "done",
+                    detail: None,
+                    path: path.map(|p| p.display().to_string()),
+                    secs: Some(secs),
+                    mbps: (secs > 0.0).then(|| size as f64 * 8.0 / secs / 1e6),
+                });
+            }
+            FileEvent::Stopped {
+                id,
+                direction,
+                name,
+                why,
+            } => {
+                tracing::info!(%peer, %name, %why, "file transfer stopped");
+                self.transfers.retain(|t| *t != id);
+                let outcome = match &why {
+                    FileStop::Declined => "declined",
+                    FileStop::CancelledByUs(_) => "cancelled",
+                    FileStop::CancelledByThem(_) => "cancelled_by_them",
+                    FileStop::Failed(_) => "failed",
+                };
+                self.report.files.push(FileReport {
+                    peer,
+                    direction: direction_name(direction),
+                    name,
+                    size: 0,
+                    outcome,
+                    detail: Some(why.to_string()),
+                    path: None,
+                    secs: None,
+                    mbps: None,
+                });
+            }
+        }
     }
 
     /// Returns true when the run is over.
@@ -369,11 +646,16 @@ impl Run {
                 tracing::info!(%peer, "the path broke: connecting again");
                 self.report.ice_restarts += 1;
                 let at = self.connected_ms();
-                self.report.path_lost_ms.push(at);
+                // The first ones are kept (a flapping link must not grow the report without end).
+                if self.report.path_lost_ms.len() < MAX_REMOTE_EVENTS {
+                    self.report.path_lost_ms.push(at);
+                }
             }
             CallEvent::PathRestored { peer, after } => {
                 tracing::info!(%peer, ?after, "connected again");
-                self.report.reconnect_ms.push(after.as_secs_f64() * 1000.0);
+                if self.report.reconnect_ms.len() < MAX_REMOTE_EVENTS {
+                    self.report.reconnect_ms.push(after.as_secs_f64() * 1000.0);
+                }
             }
             CallEvent::Reconnecting { why } => {
                 tracing::info!(%why, "connecting again");
@@ -414,6 +696,48 @@ impl Run {
                     self.scheduled
                         .push((at(*t), CallCommand::Chat(text.clone())));
                 }
+                for path in &self.send_files {
+                    self.scheduled
+                        .push((at(self.send_at), CallCommand::SendFile(path.clone())));
+                }
+                self.cancel_files = self.cancel_file_at.map(at);
+                if let Some((t, quality)) = self.quality_at {
+                    let change = CallCommand::VideoQuality(Some(quality));
+                    self.scheduled.push((at(t), change));
+                }
+                if let Some(target) = &self.share.target {
+                    let share = CallCommand::ShareScreen(target.clone());
+                    self.scheduled.push((at(self.share.at), share));
+                    if let Some(stop) = self.share.stop_at {
+                        self.scheduled.push((at(stop), CallCommand::StopSharing));
+                    }
+                }
+            }
+            CallEvent::Sharing(on) => {
+                if on {
+                    let unix_ms = crate::media::now_us() as f64 / 1000.0;
+                    self.sharing_since.get_or_insert((Instant::now(), unix_ms));
+                }
+                self.remote_event(RemoteEvent {
+                    from: None,
+                    t_ms: self.connected_ms(),
+                    code: "sharing".into(),
+                    value: on.into(),
+                    text: None,
+                });
+            }
+            CallEvent::RemoteSharing { peer, on } => {
+                let first = self.report.peer.as_ref().is_none_or(|p| *p == peer);
+                if on && first {
+                    self.remote_share_on.get_or_insert(Instant::now());
+                }
+                self.remote_event(RemoteEvent {
+                    from: Some(peer),
+                    t_ms: self.connected_ms(),
+                    code: "screen_share".into(),
+                    value: on.into(),
+                    text: None,
+                });
             }
             CallEvent::RemoteMuted { peer, kind, muted } => {
                 let code = match kind {
@@ -462,6 +786,14 @@ impl Run {
             CallEvent::SignalingLost { reason } => {
                 self.report.errors.push(format!("signaling lost: {reason}"));
             }
+            CallEvent::File { peer, event } => self.on_file(peer, event, engine),
+            CallEvent::Verification { peer, code } => {
+                tracing::info!(%peer, %code, "verification code");
+                let first = self.report.peer.as_ref().is_none_or(|p| *p == peer);
+                if first {
+                    self.report.verification_code = Some(code);
+                }
+            }
             _ => {}
         }
         false
@@ -476,7 +808,13 @@ impl Run {
         }
     }
 
-    fn sample(&mut self, ours: &MediaCounters, counters: &MediaCounters, link: Option<&LinkStats>) {
+    fn sample(
+        &mut self,
+        ours: &MediaCounters,
+        counters: &MediaCounters,
+        share: Option<&MediaCounters>,
+        link: Option<&LinkStats>,
+    ) {
         if self.connected.is_none() || self.report.ended.is_some() {
             return;
         }
@@ -511,6 +849,7 @@ impl Run {
             bitrate_out_kbps: sent as f64 * 8.0 / 1000.0 / interval_s,
             sent_size: ours.sent_size().map(|(w, h)| [w, h]),
             latency_p95_ms,
+            share_frames_decoded: share.map_or(0, |s| MediaCounters::get(&s.frames_decoded)),
         });
     }
 
@@ -574,6 +913,11 @@ fn fill_participants(
                 .collect(),
             joined_ms: ms_since_start(p.joined),
             left_ms: p.left().and_then(ms_since_start),
+            share: ParticipantShare {
+                frames_decoded: MediaCounters::get(&p.share.counters.frames_decoded),
+                size: p.share.counters.received_video().size.map(|(w, h)| [w, h]),
+                on_at_end: p.share.is_on(),
+            },
         });
     }
     if report.peer.is_none() {

@@ -41,6 +41,68 @@ pub struct Report {
     pub timeline: Vec<TimelinePoint>,
     /// Problems that did not end the call (no camera, …).
     pub errors: Vec<String>,
+    /// Every file transfer that ended during the call, either way.
+    pub files: Vec<FileReport>,
+    /// The code to read to the other side (the first other person's): see `call::verify`.
+    pub verification_code: Option<String>,
+    /// Screen sharing: ours as sent, the first other person's as received.
+    pub share: ShareReport,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ShareReport {
+    pub sent: Option<ShareSent>,
+    pub received: Option<ShareReceived>,
+}
+
+/// Our shared screen.
+#[derive(Debug, Default, Serialize)]
+pub struct ShareSent {
+    /// When sharing started (wall clock, to line up with the other side's report).
+    pub started_unix_ms: f64,
+    pub frames_sent: u64,
+    /// Pictures not sent because the screen had not changed.
+    pub frames_unchanged: u64,
+    pub keyframes: u64,
+    pub size: Option<[u32; 2]>,
+    /// Capture, conversion and encoding per frame sent, ms of CPU.
+    pub work_ms_per_frame: Option<f64>,
+}
+
+/// The other side's shared screen.
+#[derive(Debug, Default, Serialize)]
+pub struct ShareReceived {
+    pub frames_decoded: u64,
+    pub size: Option<[u32; 2]>,
+    /// Decoded frames a second between the first and the last.
+    pub fps: Option<f64>,
+    /// From their `screen_share` saying on to the first decoded frame, ms.
+    pub first_frame_ms: Option<f64>,
+    pub first_frame_unix_ms: Option<f64>,
+    /// Whether they still shared when the call ended.
+    pub on_at_end: bool,
+    /// Where `--save-frame` wrote the last decoded picture.
+    pub saved_frame: Option<String>,
+}
+
+/// One file transfer's end.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    pub peer: String,
+    /// `sent` or `received`.
+    pub direction: &'static str,
+    /// As kept (received: made safe).
+    pub name: String,
+    /// Bytes, for a finished transfer.
+    pub size: u64,
+    /// `done`, `declined`, `cancelled`, `cancelled_by_them` or `failed`.
+    pub outcome: &'static str,
+    pub detail: Option<String>,
+    /// Where the file is (received: checked against its SHA-256 before it was kept).
+    pub path: Option<String>,
+    pub secs: Option<f64>,
+    /// Throughput, megabits a second.
+    pub mbps: Option<f64>,
 }
 
 /// Milliseconds from the dial (caller) or from `incoming` (callee).
@@ -110,6 +172,45 @@ pub struct AudioReport {
     /// The dominant frequency of the decoded audio (the other side's tone).
     pub tone_hz: Option<f64>,
     pub level_dbfs: Option<f64>,
+    /// With `--measure-tones`: the level of each tone in the first other person's audio, half a
+    /// second at a time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tones_dbfs: Vec<TonesPoint>,
+    /// What cleaned our microphone before it was sent (absent without a microphone).
+    pub processing: Option<ProcessingReport>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TonesPoint {
+    /// The window's end, ms after media connected (as `timeline`).
+    pub t_ms: f64,
+    /// Each tone's level by its frequency ("440": -23.5), dBFS of RMS.
+    pub tones: std::collections::BTreeMap<String, f64>,
+    /// Everything in the window.
+    pub level_dbfs: f64,
+}
+
+/// Echo cancellation, noise suppression and gain control on our microphone.
+#[derive(Debug, Default, Serialize)]
+pub struct ProcessingReport {
+    /// The stages that ran: "aec", "ns", "agc" (empty: the microphone went out as captured).
+    pub stages: Vec<&'static str>,
+    /// The library doing it.
+    pub engine: &'static str,
+    /// 10 ms frames processed, and those the echo canceller had no speaker audio for.
+    pub frames: u64,
+    pub frames_without_reference: u64,
+    /// The microphone's level before and after processing, over the last second (dBFS).
+    pub input_dbfs: Option<f64>,
+    pub output_dbfs: Option<f64>,
+    /// The echo canceller's echo return loss enhancement at the end, dB.
+    pub erle_db: Option<f64>,
+    /// The echo delay it found, ms.
+    pub delay_ms: Option<f64>,
+    /// The gain control's gain at the end, dB.
+    pub gain_db: Option<f64>,
+    /// CPU per 10 ms frame, µs (the mean over the call).
+    pub us_per_frame: Option<f64>,
 }
 
 /// One other person in the call.
@@ -127,6 +228,16 @@ pub struct ParticipantReport {
     /// Our leg to them: what left for them (all media, kbit/s over the leg's life), what
     /// congestion control allowed at the end, and the round trip.
     pub link: ParticipantLink,
+    /// Their shared screen, as decoded.
+    pub share: ParticipantShare,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ParticipantShare {
+    pub frames_decoded: u64,
+    pub size: Option<[u32; 2]>,
+    /// Whether they said they share when the call ended.
+    pub on_at_end: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -203,6 +314,8 @@ pub struct TimelinePoint {
     pub sent_size: Option<[u32; 2]>,
     /// Glass-to-glass latency of the frames decoded since the previous point (95th percentile).
     pub latency_p95_ms: Option<f64>,
+    /// Frames of the other side's shared screen decoded so far.
+    pub share_frames_decoded: u64,
 }
 
 #[derive(Debug, Serialize)]

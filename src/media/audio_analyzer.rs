@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use super::error::Result;
 use super::frame::{now_us, AudioBlock, BLOCK_US, SAMPLE_RATE};
 use super::tone::SYNC_MARK_HZ;
+use super::tone_meter::{ToneLevels, ToneMeter};
 use super::traits::AudioSink;
 
 /// Sync marks are looked for in windows this long (5 ms).
@@ -33,7 +34,7 @@ pub fn rms_dbfs(samples: &[i16]) -> f32 {
 }
 
 /// Power of `samples` (Hann-windowed) at `freq_hz`, by the Goertzel algorithm.
-fn goertzel_power(samples: &[f32], window: &[f32], freq_hz: f64) -> f64 {
+pub(crate) fn goertzel_power(samples: &[f32], window: &[f32], freq_hz: f64) -> f64 {
     let w = std::f64::consts::TAU * freq_hz / SAMPLE_RATE as f64;
     let coeff = 2.0 * w.cos();
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
@@ -45,7 +46,7 @@ fn goertzel_power(samples: &[f32], window: &[f32], freq_hz: f64) -> f64 {
     s1 * s1 + s2 * s2 - coeff * s1 * s2
 }
 
-fn hann(n: usize) -> Vec<f32> {
+pub(crate) fn hann(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| {
             let x = std::f32::consts::TAU * i as f32 / (n.max(2) - 1) as f32;
@@ -107,6 +108,8 @@ pub struct AudioAnalyzer {
     mark_delays_us: Vec<u64>,
     /// A window that was no mark has played (so the next mark's start is seen).
     heard_tone: bool,
+    /// Chosen tones measured over time, when asked for.
+    tones: Option<ToneMeter>,
 }
 
 impl AudioAnalyzer {
@@ -123,7 +126,24 @@ impl AudioAnalyzer {
             last_onset_us: None,
             mark_delays_us: Vec::new(),
             heard_tone: false,
+            tones: None,
         }
+    }
+
+    /// Measures these tones' levels over time from now on (see [`Self::tone_levels`]).
+    pub fn measure_tones(&mut self, freqs: &[f64]) {
+        if freqs.is_empty() || self.tones.as_ref().is_some_and(|t| t.freqs() == freqs) {
+            return;
+        }
+        self.tones = Some(ToneMeter::new(freqs));
+    }
+
+    /// The measured tones' levels, window by window (empty unless asked for).
+    pub fn tone_levels(&self) -> Vec<ToneLevels> {
+        self.tones
+            .as_ref()
+            .map(|t| t.levels().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// How late each sync mark played after it was captured (on the second), µs: the audio's
@@ -143,6 +163,9 @@ impl AudioAnalyzer {
             self.last_capture_us = Some(block.capture_us);
         }
         self.blocks += 1;
+        if let Some(tones) = &mut self.tones {
+            tones.push(&block.samples, now_us as f64 / 1000.0);
+        }
         let window = hann(MARK_WINDOW);
         for (i, chunk) in block.samples.chunks_exact(MARK_WINDOW).enumerate() {
             let at = now_us + (i * MARK_WINDOW) as u64 * 1_000_000 / SAMPLE_RATE as u64;
@@ -215,7 +238,11 @@ impl AudioAnalyzer {
 
     /// Clears history and counters.
     pub fn reset(&mut self) {
+        let freqs = self.tones.as_ref().map(|t| t.freqs().to_vec());
         *self = AudioAnalyzer::new((self.capacity * 1000 / SAMPLE_RATE as usize) as u32);
+        if let Some(freqs) = freqs {
+            self.measure_tones(&freqs);
+        }
     }
 }
 

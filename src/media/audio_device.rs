@@ -100,6 +100,18 @@ pub(crate) fn pick_config(
         .unwrap_or_else(|| best.with_max_sample_rate()))
 }
 
+/// The stream settings for `supported`, with a device buffer of about 20 ms where the device
+/// takes one: the default can be hundreds of ms, which is that much more delay between talking
+/// and being heard, and an echo path longer than the echo canceller follows well.
+pub(crate) fn stream_config(supported: &SupportedStreamConfig) -> cpal::StreamConfig {
+    let mut config = supported.config();
+    let want = config.sample_rate.0 / 50;
+    if let cpal::SupportedBufferSize::Range { min, max } = supported.buffer_size() {
+        config.buffer_size = cpal::BufferSize::Fixed(want.clamp(*min, (*max).max(*min)));
+    }
+    config
+}
+
 pub(crate) fn is_supported_format(f: SampleFormat) -> bool {
     use SampleFormat::*;
     matches!(f, I8 | I16 | I32 | I64 | U8 | U16 | U32 | U64 | F32 | F64)
@@ -235,22 +247,27 @@ impl SampleRing {
 
     /// Produces `n` output samples by pulling queued samples through
     /// `resampler`, under one lock; silence (and an underrun count) when the
-    /// queue runs dry.
+    /// queue runs dry. `taken` sees each queued sample (or silence) as it is used.
     pub(crate) fn pull_resampled(
         &self,
         resampler: &mut LinearResampler,
         n: usize,
         mut emit: impl FnMut(f32),
+        mut taken: impl FnMut(f32),
     ) {
         let mut s = self.lock();
         let mut short = false;
         for _ in 0..n {
-            let y = resampler.pull(|| match s.samples.pop_front() {
-                Some(x) => x as f32 / 32768.0,
-                None => {
-                    short = true;
-                    0.0
-                }
+            let y = resampler.pull(|| {
+                let x = match s.samples.pop_front() {
+                    Some(x) => x as f32 / 32768.0,
+                    None => {
+                        short = true;
+                        0.0
+                    }
+                };
+                taken(x);
+                x
             });
             emit(y);
         }

@@ -78,13 +78,15 @@ pub enum RgbLayout {
     Rgb24,
     Bgr24,
     Rgba32,
+    /// Blue, green, red and an unused byte (X11's 24- and 32-bit pictures).
+    Bgrx32,
 }
 
 impl RgbLayout {
     fn bytes_per_pixel(self) -> usize {
         match self {
             RgbLayout::Rgb24 | RgbLayout::Bgr24 => 3,
-            RgbLayout::Rgba32 => 4,
+            RgbLayout::Rgba32 | RgbLayout::Bgrx32 => 4,
         }
     }
 }
@@ -118,7 +120,7 @@ pub fn rgb_to_i420(
     let mut f = VideoFrame::black(width, height, capture_us);
     f.validate()?;
     let (ri, bi) = match layout {
-        RgbLayout::Bgr24 => (2, 0),
+        RgbLayout::Bgr24 | RgbLayout::Bgrx32 => (2, 0),
         _ => (0, 2),
     };
     let px = |x: usize, y: usize| {
@@ -275,5 +277,19 @@ mod tests {
         let f = VideoFrame::black(4, 4, 0);
         assert!(i420_to_rgba(&f, &mut [0; 10]).is_err());
         assert!(rgba_to_luma(&[0; 3], 1, 1).is_err());
+    }
+
+    #[test]
+    fn bgrx_reads_like_rgba_with_red_and_blue_swapped() {
+        let (w, h) = (4u32, 2u32);
+        let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 37 % 251) as u8).collect();
+        let bgrx: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[2], p[1], p[0], 0])
+            .collect();
+        assert_eq!(
+            rgb_to_i420(&bgrx, w, h, RgbLayout::Bgrx32, 1).unwrap(),
+            rgb_to_i420(&rgba, w, h, RgbLayout::Rgba32, 1).unwrap()
+        );
     }
 }

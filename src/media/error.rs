@@ -8,6 +8,7 @@ pub enum DeviceKind {
     Camera,
     Microphone,
     Speaker,
+    Screen,
 }
 
 impl fmt::Display for DeviceKind {
@@ -16,6 +17,7 @@ impl fmt::Display for DeviceKind {
             DeviceKind::Camera => "camera",
             DeviceKind::Microphone => "microphone",
             DeviceKind::Speaker => "speaker",
+            DeviceKind::Screen => "screen",
         })
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use cpal::traits::DeviceTrait;
 
 use super::audio_device::{
-    f32_to_i16, find_device, list_devices, mix_to_mono, pick_config, AudioDeviceInfo,
-    LinearResampler, SampleRing, StreamThread,
+    f32_to_i16, find_device, list_devices, mix_to_mono, pick_config, stream_config,
+    AudioDeviceInfo, LinearResampler, SampleRing, StreamThread,
 };
 use super::error::{DeviceKind, MediaError, Result};
 use super::frame::{now_us, AudioBlock, BLOCK_SAMPLES, SAMPLE_RATE};
@@ -59,7 +59,7 @@ impl Microphone {
                 .map_err(|e| MediaError::device_failed(KIND, e))?
                 .collect();
             let supported = pick_config(KIND, ranges)?;
-            let config = supported.config();
+            let config = stream_config(&supported);
             let channels = config.channels as usize;
             let mut resampler = LinearResampler::new(config.sample_rate.0, SAMPLE_RATE);
             let mut scratch = Vec::with_capacity(4096);

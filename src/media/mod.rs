@@ -18,7 +18,7 @@
 //! traits), `pacer` (absolute-schedule sleeping), `convert` (pixel formats),
 //! `test_pattern` and `tone` (synthetic sources), `camera`, `microphone`,
 //! `speaker` with `audio_device` (cpal/nokhwa devices), `vp8`,
-//! `opus_codec`, `jitter_buffer`, `audio_analyzer`, `frame_slot`, `scale` (downscaling for
+//! `screen` (X11 capture), `opus_codec`, `jitter_buffer`, `audio_analyzer`, `frame_slot`, `scale` (downscaling for
 //! thin links).
 
 pub mod audio_analyzer;
@@ -27,16 +27,19 @@ pub mod camera;
 pub mod convert;
 pub(crate) mod error;
 pub(crate) mod frame;
-pub(crate) mod frame_slot;
+pub mod frame_slot;
 pub mod jitter_buffer;
 pub mod microphone;
 pub mod opus_codec;
 pub(crate) mod pacer;
 pub mod scale;
+pub mod screen;
 pub mod speaker;
 pub mod test_pattern;
 pub mod tone;
+pub mod tone_meter;
 pub(crate) mod traits;
+pub mod voice;
 pub mod vp8;
 
 pub use error::{DeviceKind, MediaError, Result};

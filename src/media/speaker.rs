@@ -5,12 +5,13 @@ use std::sync::Arc;
 use cpal::traits::DeviceTrait;
 
 use super::audio_device::{
-    find_device, list_devices, pick_config, write_from_mono, AudioDeviceInfo, LinearResampler,
-    SampleRing, StreamThread,
+    find_device, list_devices, pick_config, stream_config, write_from_mono, AudioDeviceInfo,
+    LinearResampler, SampleRing, StreamThread,
 };
 use super::error::{DeviceKind, MediaError, Result};
 use super::frame::{AudioBlock, SAMPLE_RATE};
 use super::traits::AudioSink;
+use super::voice::EchoTap;
 
 const KIND: DeviceKind = DeviceKind::Speaker;
 /// Ring capacity: 500 ms; more queued audio is only added latency, so the
@@ -38,13 +39,19 @@ impl Speaker {
     /// Opens the device called `name`, or the default one for `None`
     /// (falling back to ALSA's "pulse" device, as [`super::microphone::Microphone::open`]).
     pub fn open(name: Option<&str>) -> Result<Self> {
-        match (Self::open_exact(name), name) {
-            (Err(e), None) => Self::open_exact(Some("pulse")).map_err(|_| e),
+        Self::open_feeding(name, None)
+    }
+
+    /// As [`Self::open`], and hands `echo` what the device callback plays, as it plays it (the
+    /// echo canceller's reference).
+    pub fn open_feeding(name: Option<&str>, echo: Option<Arc<EchoTap>>) -> Result<Self> {
+        match (Self::open_exact(name, echo.clone()), name) {
+            (Err(e), None) => Self::open_exact(Some("pulse"), echo).map_err(|_| e),
             (r, _) => r,
         }
     }
 
-    fn open_exact(name: Option<&str>) -> Result<Self> {
+    fn open_exact(name: Option<&str>, echo: Option<Arc<EchoTap>>) -> Result<Self> {
         let ring = Arc::new(SampleRing::new(RING_SAMPLES));
         let cb_ring = ring.clone();
         let name = name.map(str::to_string);
@@ -56,10 +63,11 @@ impl Speaker {
                 .map_err(|e| MediaError::device_failed(KIND, e))?
                 .collect();
             let supported = pick_config(KIND, ranges)?;
-            let config = supported.config();
+            let config = stream_config(&supported);
             let channels = config.channels as usize;
             let mut resampler = LinearResampler::new(SAMPLE_RATE, config.sample_rate.0);
             let mut mono = Vec::with_capacity(4096);
+            let mut played = Vec::with_capacity(4096);
             let err_ring = cb_ring.clone();
             let stream = device
                 .build_output_stream_raw(
@@ -68,8 +76,17 @@ impl Speaker {
                     move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| {
                         let frames = data.len() / channels.max(1);
                         mono.clear();
-                        cb_ring.pull_resampled(&mut resampler, frames, |y| mono.push(y));
+                        played.clear();
+                        cb_ring.pull_resampled(
+                            &mut resampler,
+                            frames,
+                            |y| mono.push(y),
+                            |x| played.push(x),
+                        );
                         write_from_mono(data, channels, &mono);
+                        if let Some(echo) = &echo {
+                            echo.played(&played);
+                        }
                     },
                     move |e| err_ring.set_error(e.to_string()),
                     None,

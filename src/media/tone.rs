@@ -28,6 +28,9 @@ pub struct ToneSource {
     /// `None` = unpaced: blocks come as fast as they are asked for, with
     /// synthetic capture times (for tests faster than real time).
     pacer: Option<Pacer>,
+    /// Spoken like a voice: syllables and pauses, not one steady note (a steady note is what a
+    /// noise suppressor learns as noise).
+    syllables: bool,
     blocks: u64,
     start_us: u64,
 }
@@ -48,6 +51,7 @@ impl ToneSource {
             amplitude,
             phase: 0.0,
             pacer: paced.then(|| Pacer::new(Duration::from_micros(BLOCK_US))),
+            syllables: false,
             blocks: 0,
             start_us: now_us(),
         })
@@ -56,6 +60,13 @@ impl ToneSource {
     /// Puts a sync mark on every wall-clock second.
     pub fn with_sync_marks(mut self) -> Self {
         self.sync_marks = true;
+        self
+    }
+
+    /// Speaks the tone in syllables: [`SYLLABLE_US`] on, [`PAUSE_US`] off, with soft edges, the
+    /// pitch moving within ±4.5 % of the frequency.
+    pub fn with_syllables(mut self) -> Self {
+        self.syllables = true;
         self
     }
 
@@ -82,13 +93,62 @@ impl AudioSource for ToneSource {
             } else {
                 self.freq_hz
             };
+            let freq = if self.syllables {
+                freq * syllable_pitch(
+                    self.blocks * BLOCK_US + i as u64 * 1_000_000 / SAMPLE_RATE as u64,
+                )
+            } else {
+                freq
+            };
             let step = TAU * freq / SAMPLE_RATE as f64;
-            *s = (self.phase.sin() * scale).round() as i16;
+            let envelope = if self.syllables {
+                syllable_envelope(
+                    self.blocks * BLOCK_US + i as u64 * 1_000_000 / SAMPLE_RATE as u64,
+                )
+            } else {
+                1.0
+            };
+            // A voice is its pitch and overtones: the 2nd and 3rd harmonics, softer.
+            let wave = if self.syllables {
+                (self.phase.sin() + 0.5 * (2.0 * self.phase).sin() + 0.3 * (3.0 * self.phase).sin())
+                    / 1.2
+            } else {
+                self.phase.sin()
+            };
+            *s = (wave * scale * envelope).round() as i16;
             // Keep the phase small so precision does not degrade over hours.
             self.phase = (self.phase + step) % TAU;
         }
         self.blocks += 1;
         Ok(block)
+    }
+}
+
+/// A syllable's length and the pause after it.
+pub const SYLLABLE_US: u64 = 200_000;
+pub const PAUSE_US: u64 = 300_000;
+const EDGE_US: u64 = 15_000;
+
+/// How far a spoken tone's pitch is from its frequency `at_us` after it began (a factor):
+/// each syllable on its own note within ±3 %, gliding up 3 % through it, as speech does (a
+/// noise suppressor takes one note repeated for noise).
+fn syllable_pitch(at_us: u64) -> f64 {
+    let period = SYLLABLE_US + PAUSE_US;
+    let syllable = (at_us / period) as f64;
+    let through = (at_us % period) as f64 / SYLLABLE_US as f64;
+    1.0 + 0.03 * (syllable * 2.4).sin() + 0.03 * (through.min(1.0) - 0.5)
+}
+
+/// The loudness of a spoken tone `at_us` after it began: a raised-cosine rise and fall around
+/// each syllable.
+fn syllable_envelope(at_us: u64) -> f64 {
+    let t = at_us % (SYLLABLE_US + PAUSE_US);
+    let edge = |d: u64| 0.5 - 0.5 * (std::f64::consts::PI * d as f64 / EDGE_US as f64).cos();
+    match t {
+        t if t < EDGE_US => edge(t),
+        t if t < SYLLABLE_US - EDGE_US => 1.0,
+        t if t < SYLLABLE_US => edge(SYLLABLE_US - t),
+        _ => 0.0,
     }
 }
 
@@ -107,6 +167,17 @@ mod tests {
         assert!((a.samples[0] as i32 - b.samples[0] as i32).abs() <= 2);
         let peak = a.samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
         assert!((16_000..=16_400).contains(&peak), "{peak}");
+    }
+
+    #[test]
+    fn a_spoken_tone_has_syllables_and_pauses() {
+        let mut t = ToneSource::new(440.0, 0.5, false).unwrap().with_syllables();
+        // 500 ms = 25 blocks: 10 of syllable (the first and last with an edge), 15 of pause.
+        let levels: Vec<f32> = (0..25)
+            .map(|_| crate::media::audio_analyzer::rms_dbfs(&t.next_block().unwrap().samples))
+            .collect();
+        assert!(levels[1..9].iter().all(|&l| l > -10.0), "{levels:?}");
+        assert!(levels[10..25].iter().all(|&l| l < -90.0), "{levels:?}");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Vp8Config {
     pub frame_dropping: bool,
     /// Encoder threads; `None` = by resolution (see [`threads_for`]).
     pub threads: Option<u32>,
+    /// Screen content (text, flat areas, little motion): libvpx's screen mode keeps text sharp
+    /// and spends little on still areas, as libwebrtc does for shared screens.
+    pub screen_content: bool,
 }
 
 impl Vp8Config {
@@ -47,6 +50,7 @@ impl Vp8Config {
             cpu_used: -6,
             frame_dropping: false,
             threads: None,
+            screen_content: false,
         }
     }
 }
@@ -228,7 +232,13 @@ impl Vp8Encoder {
         };
         // libwebrtc's realtime controls. Max intra bitrate bounds keyframe
         // size relative to the per-frame budget (optimal buffer * fps / 20).
-        let max_intra = (600 * fps / 20).max(300) as c_int;
+        // A shared screen's first picture is worth a big keyframe (text must be readable at
+        // once, and few frames follow to sharpen it).
+        let max_intra = if config.screen_content {
+            0
+        } else {
+            (600 * fps / 20).max(300) as c_int
+        };
         enc.control(vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED, config.cpu_used)?;
         enc.control(vpx::vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY, 0)?;
         enc.control(vpx::vp8e_enc_control_id::VP8E_SET_STATIC_THRESHOLD, 1)?;
@@ -236,6 +246,9 @@ impl Vp8Encoder {
             vpx::vp8e_enc_control_id::VP8E_SET_MAX_INTRA_BITRATE_PCT,
             max_intra,
         )?;
+        if config.screen_content {
+            enc.control(vpx::vp8e_enc_control_id::VP8E_SET_SCREEN_CONTENT_MODE, 1)?;
+        }
         Ok(enc)
     }
 

@@ -44,7 +44,7 @@ pub async fn serve(socket: WebSocket, hub: Arc<Hub>) {
         tokio::select! {
             queued = outbox.recv() => {
                 let Some(first) = queued else {
-                    break Some((POLICY, "too slow to keep up"));
+                    break Some((POLICY, "too slow to keep up, or taken over by a newer connection"));
                 };
                 let write = async {
                     sink.feed(Message::Text(first)).await?;

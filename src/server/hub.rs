@@ -141,8 +141,15 @@ impl State {
         while !deliveries.is_empty() {
             let mut slow = Vec::new();
             for delivery in deliveries {
+                let Some(message) = delivery.message() else {
+                    if let Delivery::Close(client) = delivery {
+                        // Taken over by a newer connection: dropping its outbox closes it.
+                        self.outboxes.remove(&client);
+                    }
+                    continue;
+                };
                 // Serialised once, however many receive it (presence goes to everyone).
-                let text = Utf8Bytes::from(delivery.message().to_json());
+                let text = Utf8Bytes::from(message.to_json());
                 for client in self.board.recipients(&delivery) {
                     if !self.push(client, text.clone()) {
                         slow.push(client);

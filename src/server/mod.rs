@@ -70,6 +70,9 @@ pub struct Server {
     listener: TcpListener,
     hub: Arc<Hub>,
     tls: Option<TlsIdentity>,
+    /// A second address serving the same hub with TLS (the app's embedded server: plain for
+    /// this computer, https for browsers on the LAN).
+    also_tls: Option<(TcpListener, TlsIdentity)>,
 }
 
 impl Server {
@@ -88,7 +91,25 @@ impl Server {
             listener,
             hub,
             tls: config.tls,
+            also_tls: None,
         })
+    }
+
+    /// Also listens on `bind` with TLS, for the same clients, calls and rooms.
+    pub async fn also_tls(
+        &mut self,
+        bind: SocketAddr,
+        identity: TlsIdentity,
+    ) -> std::io::Result<()> {
+        self.also_tls = Some((TcpListener::bind(bind).await?, identity));
+        Ok(())
+    }
+
+    /// The TLS address of [`Server::also_tls`].
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.also_tls
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -119,6 +140,22 @@ impl Server {
         let hub = self.hub.clone();
         tokio::spawn(hub.clone().run_ring_timeouts());
         let app = web::router(hub.clone());
+        if let Some((tcp, identity)) = self.also_tls {
+            let listener = TlsListener::new(tcp, &identity)?;
+            let mut stop = hub.shutdown_signal();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::warn!(error = %e, "the TLS listener stopped");
+                }
+            });
+        }
         let shutdown = async move {
             shutdown.await;
             hub.shut_down();
@@ -142,6 +179,7 @@ impl Server {
     pub fn spawn(self) -> RunningServer {
         let addr = self.local_addr();
         let tls = self.tls.is_some();
+        let tls_addr = self.tls_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(self.serve(async move {
             let _ = stopped.await;
@@ -149,6 +187,7 @@ impl Server {
         RunningServer {
             addr,
             tls,
+            tls_addr,
             stop: Some(stop),
             task,
         }
@@ -158,6 +197,8 @@ impl Server {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub tls: bool,
+    /// The second, TLS address ([`Server::also_tls`]).
+    pub tls_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }

@@ -39,6 +39,8 @@ pub enum TlsSource {
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("cannot keep the certificate in {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
     #[error("{path} holds no PEM certificate")]
     NoCertificate { path: PathBuf },
     #[error("{path} holds no usable PEM private key: {reason}")]
@@ -75,6 +77,39 @@ impl TlsIdentity {
             TlsSource::SelfSigned => Self::self_signed(&local_names(bind)),
             TlsSource::Files { cert, key } => Self::from_pem_files(cert, key),
         }
+    }
+
+    /// The self-signed certificate kept in `dir` (`cert.pem`, `key.pem`), made for `names` the
+    /// first time: the same fingerprint every start, so a browser's exception and a pinned
+    /// fingerprint keep working.
+    pub fn kept_in(dir: &Path, names: &[String]) -> Result<TlsIdentity, TlsError> {
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        if !(cert.is_file() && key.is_file()) {
+            let certified = rcgen::generate_simple_self_signed(names.to_vec())?;
+            let write = |path: &Path, text: String, mode: u32| {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| {
+                        let mut file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .create(true)
+                            .truncate(true)
+                            .mode(mode)
+                            .open(path)?;
+                        std::io::Write::write_all(&mut file, text.as_bytes())
+                    })
+                    .map_err(|source| TlsError::Write {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+            };
+            // The key is for this user's eyes only.
+            write(&key, certified.signing_key.serialize_pem(), 0o600)?;
+            write(&cert, certified.cert.pem(), 0o644)?;
+        }
+        let mut identity = Self::from_pem_files(&cert, &key)?;
+        identity.names = names.to_vec();
+        Ok(identity)
     }
 
     pub fn self_signed(names: &[String]) -> Result<TlsIdentity, TlsError> {

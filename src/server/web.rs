@@ -37,6 +37,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/web/media.js"),
     ),
     (
+        "/files.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/files.js"),
+    ),
+    (
         "/call.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/web/call.js"),

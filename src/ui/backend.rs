@@ -20,11 +20,15 @@ use crate::call::participant::Participant;
 use crate::call::peer::NetworkSettings;
 use crate::call::{CallCommand, CallEngine, CallEvent, CallEvents, EngineConfig};
 use crate::media::frame_slot::FrameSlot;
+use crate::media::voice::Voice;
 use crate::server::{RunningServer, Server, ServerConfig};
 
 /// Where peercall looks for a server when none is configured, and where it starts its own.
 pub const LOCAL_SERVER: &str = "ws://127.0.0.1:8480/ws";
 pub const EMBEDDED_PORT: u16 = 8480;
+/// The embedded server's https port: browsers give the camera and microphone only to secure
+/// pages, so the LAN reaches it here.
+pub const EMBEDDED_TLS_PORT: u16 = 8481;
 
 /// Events waiting for the UI thread, at most: they come at a human rate; a UI that stopped
 /// drawing loses the newest, not its memory.
@@ -43,6 +47,8 @@ pub enum BackendCommand {
 pub struct Backend {
     commands: mpsc::UnboundedSender<BackendCommand>,
     pub local_frames: Arc<FrameSlot<RgbaFrame>>,
+    /// How the microphone is cleaned, and what that measured (the stats view reads it).
+    pub voice: Arc<Voice>,
     /// The engine of the current session (none between sessions).
     engine: Arc<Mutex<Option<CallEngine>>>,
     /// The current session's list of who is online, where its dialect has one.
@@ -185,6 +191,7 @@ pub fn start(
 ) -> Backend {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let local_frames = Arc::new(FrameSlot::with_waker(ui.repaint.clone()));
+    let voice = Voice::new(settings.voice_stages());
     let engine = Arc::new(Mutex::new(None));
     let presence = Arc::new(Mutex::new(PresenceSlot::default()));
     let task = Task {
@@ -192,14 +199,17 @@ pub fn start(
         start,
         ui,
         local_frames: local_frames.clone(),
+        voice: voice.clone(),
         engine: engine.clone(),
         presence: presence.clone(),
         embedded: None,
+        embedded_fingerprint: None,
     };
     runtime.spawn(task.run(command_rx));
     Backend {
         commands,
         local_frames,
+        voice,
         engine,
         presence,
     }
@@ -210,10 +220,13 @@ struct Task {
     start: Option<CallCommand>,
     ui: UiLink,
     local_frames: Arc<FrameSlot<RgbaFrame>>,
+    voice: Arc<Voice>,
     engine: Arc<Mutex<Option<CallEngine>>>,
     presence: Arc<Mutex<PresenceSlot>>,
     /// The server we run ourselves, when nobody else did.
     embedded: Option<RunningServer>,
+    /// Its certificate's SHA-256, when it listens with TLS too.
+    embedded_fingerprint: Option<String>,
 }
 
 /// Why a session with a server ended.
@@ -312,6 +325,8 @@ impl Task {
             .await
             .map_err(|e| format!("cannot start a signaling server on port {EMBEDDED_PORT}: {e}"))?;
         tracing::info!(addr = %server.local_addr(), "started the embedded signaling server");
+        let (server, fingerprint) = with_tls(server).await;
+        self.embedded_fingerprint = fingerprint;
         self.embedded = Some(server.spawn());
         Ok(())
     }
@@ -335,6 +350,10 @@ impl Task {
             s.speaker_choice()
                 .unwrap_or(crate::call::media_setup::SpeakerChoice::None),
         );
+        setup.quality = s.quality().unwrap_or_default();
+        // Stages switch live: the microphone's processing reads them at every block.
+        self.voice.stages.set(s.voice_stages());
+        setup.voice = self.voice.clone();
         // Each frame that arrives asks the window to draw it.
         setup.frames_waker = Some(self.ui.repaint.clone());
         setup.local_frames = Some(self.local_frames.clone());
@@ -374,20 +393,28 @@ impl Task {
             }
         };
         // A server on this machine is what browsers on the LAN can reach too.
-        let lan_urls = match server_port(&server) {
-            Some(port)
+        let tls_port = self
+            .embedded
+            .as_ref()
+            .and_then(|e| e.tls_addr)
+            .map(|a| a.port());
+        let lan_urls = match (server_port(&server), tls_port) {
+            (_, Some(port)) if kind == SignalingKind::Peercall => lan_urls("https", port),
+            (Some(port), None)
                 if kind == SignalingKind::Peercall
                     && (self.embedded.is_some() || is_local(&server)) =>
             {
-                lan_urls(port)
+                lan_urls("http", port)
             }
             _ => Vec::new(),
         };
+        let lan_fingerprint = tls_port.and(self.embedded_fingerprint.clone());
         self.ui.backend(BackendEvent::Connected {
             server: server.clone(),
             kind,
             embedded: self.embedded.is_some(),
             lan_urls,
+            lan_fingerprint,
         });
         self.ui
             .send(UiEvent::Call(crate::call::CallEvent::Registered {
@@ -406,6 +433,7 @@ impl Task {
         let mut config = EngineConfig {
             network,
             server_ice,
+            do_not_disturb: self.settings.do_not_disturb,
             ..EngineConfig::default()
         };
         if let Some(patience) = kind.setup_patience() {
@@ -525,7 +553,7 @@ fn server_port(url: &str) -> Option<u16> {
 }
 
 /// `http://ADDR:PORT/` for each of this machine's non-loopback IPv4 addresses.
-pub fn lan_urls(port: u16) -> Vec<String> {
+pub fn lan_urls(scheme: &str, port: u16) -> Vec<String> {
     let Ok(interfaces) = if_addrs::get_if_addrs() else {
         return Vec::new();
     };
@@ -533,10 +561,45 @@ pub fn lan_urls(port: u16) -> Vec<String> {
         .into_iter()
         .filter(|i| !i.is_loopback())
         .filter_map(|i| match i.ip() {
-            std::net::IpAddr::V4(ip) => Some(format!("http://{ip}:{port}/")),
+            std::net::IpAddr::V4(ip) => Some(format!("{scheme}://{ip}:{port}/")),
             std::net::IpAddr::V6(_) => None,
         })
         .collect()
+}
+
+/// The embedded server also on https ([`EMBEDDED_TLS_PORT`]), with the self-signed certificate
+/// kept in the data folder. Without it (the port is taken, the folder is not writable) it goes
+/// on without TLS, saying why in the log.
+async fn with_tls(mut server: Server) -> (Server, Option<String>) {
+    let Some(dir) =
+        crate::ui::recents::Recents::default_path().and_then(|p| p.parent().map(|d| d.join("tls")))
+    else {
+        return (server, None);
+    };
+    let bind: std::net::SocketAddr = ([0, 0, 0, 0], EMBEDDED_TLS_PORT).into();
+    let identity = match crate::server::tls::TlsIdentity::kept_in(
+        &dir,
+        &crate::server::tls::local_names(bind),
+    ) {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(error = %e, "the embedded server serves no https");
+            return (server, None);
+        }
+    };
+    let fingerprint = identity.fingerprint_hex();
+    match server.also_tls(bind, identity).await {
+        Ok(()) => {
+            for url in lan_urls("https", EMBEDDED_TLS_PORT) {
+                tracing::info!(%url, certificate_sha256 = %fingerprint, "browsers on your network can open");
+            }
+            (server, Some(fingerprint))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, port = EMBEDDED_TLS_PORT, "the embedded server serves no https");
+            (server, None)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,15 +7,27 @@
 //! - [`views`]: one file per view; each draws from the state and returns actions.
 //! - [`app`]: the eframe app tying them together; [`video`] uploads frames as textures;
 //!   [`ringer`] plays the ring tone; [`settings`] loads and saves the TOML settings.
+//! - Kept between runs, next to each other in the data folder: [`recents`] (calls made and
+//!   missed) and [`contacts`] (starred IDs with names); the embedded server's certificate too.
+//! - [`files`]: the list of file transfers the engine reports; [`preview`]: the camera and
+//!   microphone checked before a call; [`notify`]: a call ringing in the background announced on
+//!   the desktop (D-Bus), answered from there.
 //!
 //! Frames flow decoder → `FrameSlot` → one texture update per new frame → painted; the UI never
 //! waits on the network, and an idle window does not repaint.
 
 pub(crate) mod app;
 pub mod backend;
+pub mod contacts;
+pub mod files;
+pub mod notify;
+pub mod preview;
+pub mod recents;
 pub(crate) mod ringer;
 pub mod settings;
+pub mod speaker_test;
 pub mod state;
+pub(crate) mod store;
 pub(crate) mod video;
 pub mod views;
 

@@ -16,8 +16,9 @@ pub struct Ringer {
 }
 
 impl Ringer {
-    /// Starts ringing on the named speaker (`None`: the default); no speaker, no sound.
-    pub fn start(&mut self, speaker: Option<String>) {
+    /// Starts ringing on the named speaker (`None`: the default) at `volume` percent; no
+    /// speaker, no sound.
+    pub fn start(&mut self, speaker: Option<String>, volume: u8) {
         if self.ringing.is_some() {
             return;
         }
@@ -33,7 +34,7 @@ impl Ringer {
                 let mut n: u64 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     pacer.wait();
-                    let _ = speaker.play(&ring_block(n));
+                    let _ = speaker.play(&ring_block(n, volume));
                     n += 1;
                 }
             });
@@ -56,8 +57,9 @@ impl Drop for Ringer {
     }
 }
 
-/// Block `n` of the cadence.
-fn ring_block(n: u64) -> AudioBlock {
+/// Block `n` of the cadence, at `volume` percent (100: about -14 dBFS).
+fn ring_block(n: u64, volume: u8) -> AudioBlock {
+    let gain = f64::from(volume.min(100)) / 100.0;
     let mut block = AudioBlock::silence(0);
     let blocks_per_cycle = 6 * 50; // 6 s of 20 ms blocks
     if n % blocks_per_cycle >= 2 * 50 {
@@ -68,7 +70,7 @@ fn ring_block(n: u64) -> AudioBlock {
         let t = (start + i as u64) as f64 / SAMPLE_RATE as f64;
         let v = (2.0 * std::f64::consts::PI * 440.0 * t).sin()
             + (2.0 * std::f64::consts::PI * 480.0 * t).sin();
-        *s = (v * 0.2 * i16::MAX as f64) as i16;
+        *s = (v * 0.2 * gain * i16::MAX as f64) as i16;
     }
     block
 }
@@ -80,10 +82,18 @@ mod tests {
 
     #[test]
     fn rings_two_seconds_in_six() {
-        assert!(rms_dbfs(&ring_block(0).samples) > -20.0);
-        assert!(rms_dbfs(&ring_block(99).samples) > -20.0);
-        assert_eq!(ring_block(100).samples, [0; BLOCK_SAMPLES]);
-        assert_eq!(ring_block(299).samples, [0; BLOCK_SAMPLES]);
-        assert!(rms_dbfs(&ring_block(300).samples) > -20.0);
+        assert!(rms_dbfs(&ring_block(0, 100).samples) > -20.0);
+        assert!(rms_dbfs(&ring_block(99, 100).samples) > -20.0);
+        assert_eq!(ring_block(100, 100).samples, [0; BLOCK_SAMPLES]);
+        assert_eq!(ring_block(299, 100).samples, [0; BLOCK_SAMPLES]);
+        assert!(rms_dbfs(&ring_block(300, 100).samples) > -20.0);
+    }
+
+    #[test]
+    fn the_volume_scales_the_ring() {
+        let loud = rms_dbfs(&ring_block(0, 100).samples);
+        let half = rms_dbfs(&ring_block(0, 50).samples);
+        assert!((loud - half - 6.0).abs() < 0.2, "{loud} vs {half}");
+        assert_eq!(ring_block(0, 0).samples, [0; BLOCK_SAMPLES]);
     }
 }

@@ -1,5 +1,6 @@
 //! The user's settings, kept as TOML in the platform's config folder
-//! (`~/.config/peercall/settings.toml` on Linux). Command-line flags override them for one run.
+//! (`~/.config/peercall/settings.toml` on Linux). Command-line flags override them when the app
+//! starts (and Save in the settings window keeps what it shows, flags included).
 
 use std::path::PathBuf;
 
@@ -8,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use signaling_client::{Endpoint, SignalingKind};
 
 use crate::call::media_setup::{AudioChoice, SpeakerChoice, VideoChoice};
+use crate::call::VideoQuality;
+use crate::media::voice::Stages;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -36,6 +39,18 @@ pub struct Settings {
     pub accept_self_signed: bool,
     /// Or accept only the certificate with this SHA-256 fingerprint (as `peercall serve` prints).
     pub pinned_certificate: String,
+    /// Do not disturb: calls are answered busy and listed as missed.
+    pub do_not_disturb: bool,
+    /// How loud an incoming call rings, percent.
+    pub ring_volume: u8,
+    /// The most our camera sends: `360p15` … `1080p30` (a camera opens in HD above 480p).
+    pub video_quality: String,
+    /// "Check camera and microphone" stays on the main screen from one start to the next.
+    pub preview: bool,
+    /// How the microphone is cleaned before it is sent (all on, as in a browser).
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub gain_control: bool,
 }
 
 impl Default for Settings {
@@ -52,6 +67,13 @@ impl Default for Settings {
             relay_only: false,
             accept_self_signed: false,
             pinned_certificate: String::new(),
+            do_not_disturb: false,
+            ring_volume: 80,
+            video_quality: "480p30".into(),
+            preview: false,
+            echo_cancellation: true,
+            noise_suppression: true,
+            gain_control: true,
         }
     }
 }
@@ -120,8 +142,32 @@ impl Settings {
         toml::to_string_pretty(self).expect("settings always serialize")
     }
 
+    /// The microphone's processing stages.
+    pub fn voice_stages(&self) -> Stages {
+        Stages {
+            echo: self.echo_cancellation,
+            noise: self.noise_suppression,
+            gain: self.gain_control,
+        }
+    }
+
+    /// The camera (or source) to open: in HD when the quality chosen is above 480p.
     pub fn video(&self) -> Result<VideoChoice, String> {
-        self.camera.parse()
+        let choice = self.camera.parse()?;
+        Ok(match (choice, self.quality()) {
+            (VideoChoice::Camera { index, .. }, Ok(Some(q))) if q.wants_hd() => {
+                VideoChoice::Camera { index, hd: true }
+            }
+            (choice, _) => choice,
+        })
+    }
+
+    /// The ceiling on what the camera sends (empty: what the link allows).
+    pub fn quality(&self) -> Result<Option<VideoQuality>, String> {
+        match self.video_quality.trim() {
+            "" => Ok(None),
+            q => q.parse().map(Some),
+        }
     }
 
     pub fn audio(&self) -> Result<AudioChoice, String> {
@@ -187,6 +233,9 @@ impl Settings {
         if let Err(e) = self.speaker_choice() {
             out.push(format!("speaker: {e}"));
         }
+        if let Err(e) = self.quality() {
+            out.push(e);
+        }
         if !self.id.is_empty() {
             if let Err(e) = signaling_client::ids::check_peer_id(&self.id) {
                 out.push(format!("ID: {e}"));
@@ -221,9 +270,49 @@ mod tests {
             relay_only: true,
             accept_self_signed: true,
             pinned_certificate: String::new(),
+            do_not_disturb: true,
+            ring_volume: 35,
+            video_quality: "720p15".into(),
+            preview: true,
+            echo_cancellation: true,
+            noise_suppression: false,
+            gain_control: true,
         };
         assert_eq!(Settings::from_toml(&s.to_toml()).unwrap(), s);
+        assert_eq!(s.voice_stages().to_string(), "aec,agc");
+        // A settings file from before the switches has them all on.
+        let old = Settings::from_toml("id = \"bob\"\n").unwrap();
+        assert_eq!(old.voice_stages().to_string(), "on");
         assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn a_quality_above_480p_opens_the_camera_in_hd() {
+        let mut s = Settings {
+            camera: "camera:1".into(),
+            video_quality: "720p30".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.video(),
+            Ok(VideoChoice::Camera {
+                index: Some(1),
+                hd: true
+            })
+        );
+        s.video_quality = "480p15".into();
+        assert_eq!(
+            s.video(),
+            Ok(VideoChoice::Camera {
+                index: Some(1),
+                hd: false
+            })
+        );
+        assert_eq!(s.quality(), Ok(Some(VideoQuality::new(480, 15))));
+        s.video_quality = "4k".into();
+        assert!(s.problems().iter().any(|p| p.contains("video quality")));
+        s.video_quality = String::new();
+        assert_eq!(s.quality(), Ok(None));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub enum BackendEvent {
         kind: SignalingKind,
         embedded: bool,
         lan_urls: Vec<String>,
+        /// The https addresses' certificate (SHA-256), to compare with what a browser shows.
+        lan_fingerprint: Option<String>,
     },
     Unreachable {
         server: String,
@@ -101,6 +103,8 @@ pub struct AppState {
     pub embedded_server: bool,
     /// Addresses a browser on the LAN can open.
     pub lan_urls: Vec<String>,
+    /// Their certificate's SHA-256 fingerprint, when they are https.
+    pub lan_fingerprint: Option<String>,
     pub connection: Connection,
     /// Who else is online, as the transport's presence list last said (sorted to show).
     pub peers: BTreeSet<String>,
@@ -114,6 +118,8 @@ pub struct AppState {
     /// Whose path broke: their connection is being made again ("reconnecting…").
     pub reconnecting: BTreeSet<String>,
     pub stats: VecDeque<StatsPoint>,
+    /// What the microphone's processing measured (the level it sends, the echo it removes).
+    pub voice: Option<crate::media::voice::VoiceStatsSnapshot>,
     pub chat: VecDeque<ChatLine>,
     /// Problems that do not end a call (no camera, …), newest last.
     pub notices: VecDeque<String>,
@@ -127,6 +133,24 @@ pub struct AppState {
     pub remote_states: std::collections::BTreeMap<String, RemoteState>,
     /// Why the last pasted line was not taken.
     pub paste_problem: Option<String>,
+    /// Files sent and offered in this call (and the last one).
+    pub files: crate::ui::files::FileList,
+    /// Calls made and missed, kept on disk.
+    pub recents: crate::ui::recents::Recents,
+    /// Starred peer IDs with their names, kept on disk.
+    pub contacts: crate::ui::contacts::Contacts,
+    /// Checking the camera and microphone on the main screen: on, and the microphone's level.
+    pub preview_on: bool,
+    pub mic_level_dbfs: Option<f32>,
+    /// Calls are answered busy (the engine says when it changes).
+    pub do_not_disturb: bool,
+    /// We share our screen in this call.
+    pub sharing: bool,
+    /// Who shares their screen with us (their share is shown large).
+    pub remote_sharing: Option<String>,
+    /// Each other person's verification code (the same on their screen unless someone sits in
+    /// the middle).
+    pub verification: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for AppState {
@@ -137,6 +161,7 @@ impl Default for AppState {
             signaling: SignalingKind::Peercall,
             embedded_server: false,
             lan_urls: Vec::new(),
+            lan_fingerprint: None,
             connection: Connection::Connecting,
             peers: BTreeSet::new(),
             call: CallView::Idle,
@@ -147,11 +172,21 @@ impl Default for AppState {
             remote_camera_off: false,
             reconnecting: BTreeSet::new(),
             stats: VecDeque::new(),
+            voice: None,
             chat: VecDeque::new(),
             notices: VecDeque::new(),
             remote_size: None,
             manual_line: None,
             paste_problem: None,
+            files: Default::default(),
+            verification: Default::default(),
+            recents: Default::default(),
+            do_not_disturb: false,
+            sharing: false,
+            remote_sharing: None,
+            contacts: Default::default(),
+            preview_on: false,
+            mic_level_dbfs: None,
             room: None,
             remote_states: std::collections::BTreeMap::new(),
         }
@@ -196,6 +231,7 @@ impl AppState {
                 kind,
                 embedded,
                 lan_urls,
+                lan_fingerprint,
             } => {
                 self.server = server;
                 self.signaling = kind;
@@ -203,6 +239,7 @@ impl AppState {
                 self.paste_problem = None;
                 self.embedded_server = embedded;
                 self.lan_urls = lan_urls;
+                self.lan_fingerprint = lan_fingerprint;
                 self.connection = Connection::Online;
             }
             BackendEvent::Unreachable { server, reason } => {
@@ -220,6 +257,19 @@ impl AppState {
 
     fn apply_call(&mut self, event: CallEvent, now: Instant) {
         match event {
+            CallEvent::File { peer, event } => self.files.apply(peer, event, now),
+            CallEvent::DoNotDisturb(on) => self.do_not_disturb = on,
+            CallEvent::Sharing(on) => self.sharing = on,
+            CallEvent::RemoteSharing { peer, on } => {
+                if on {
+                    self.remote_sharing = Some(peer);
+                } else if self.remote_sharing.as_ref() == Some(&peer) {
+                    self.remote_sharing = None;
+                }
+            }
+            CallEvent::Verification { peer, code } => {
+                self.verification.insert(peer, code);
+            }
             CallEvent::Registered { id } => {
                 self.my_id = Some(id);
                 self.connection = Connection::Online;
@@ -233,15 +283,20 @@ impl AppState {
             // In a room, legs to the members (and invitations) are dialled inside the call.
             CallEvent::Calling { .. } if self.room.is_some() => {}
             CallEvent::Calling { peer, .. } => {
+                self.recents.calling(&peer);
                 self.start_call();
                 self.call = CallView::Calling { peer, since: now };
             }
             CallEvent::Incoming { peer, .. } => {
+                self.recents.ringing(&peer);
                 self.start_call();
                 self.call = CallView::Incoming { peer };
             }
             CallEvent::MissedWhileBusy { peer } => {
-                self.notice(format!("{peer} called while you were busy"))
+                self.recents.missed_while_busy(&peer);
+                if !self.do_not_disturb {
+                    self.notice(format!("{peer} called while you were busy"))
+                }
             }
             CallEvent::Accepted { peer } => {
                 if !matches!(self.call, CallView::InCall { .. }) {
@@ -253,6 +308,7 @@ impl AppState {
                 "The connection did not come up ({why}); trying again"
             )),
             CallEvent::Connected { peer } => {
+                self.recents.connected(now);
                 // In a room, legs connect one by one: the call started with the first.
                 let since = match &self.call {
                     CallView::InCall {
@@ -310,6 +366,7 @@ impl AppState {
                 self.stats.push_back(StatsPoint { at: now, stats });
             }
             CallEvent::Ended { peer, by, reason } => {
+                self.recents.ended(by, &reason, now);
                 self.outcome = Some(match &self.room {
                     Some(room) if matches!(reason, EndReason::HungUp | EndReason::PeerGone) => {
                         format!("The call in room {room} ended")
@@ -317,6 +374,8 @@ impl AppState {
                     _ => describe_end(&peer, by, &reason),
                 });
                 self.room = None;
+                self.sharing = false;
+                self.remote_sharing = None;
                 self.call = CallView::Idle;
                 self.remote_size = None;
             }
@@ -331,8 +390,21 @@ impl AppState {
         }
     }
 
+    /// The missed calls were seen: they are no longer called out (they stay in the list).
+    pub fn missed_seen(&mut self) {
+        self.recents.mark_seen();
+        if self
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.starts_with("Missed call"))
+        {
+            self.outcome = None;
+        }
+    }
+
     fn start_call(&mut self) {
         self.outcome = None;
+        self.verification.clear();
         self.reconnecting.clear();
         self.remote_states.clear();
         self.remote_mic_muted = false;
@@ -349,7 +421,7 @@ impl AppState {
         self.chat.push_back(ChatLine { mine, text });
     }
 
-    fn notice(&mut self, text: String) {
+    pub(crate) fn notice(&mut self, text: String) {
         if self.notices.len() == 5 {
             self.notices.pop_front();
         }
@@ -398,7 +470,14 @@ pub fn describe_end(peer: &str, by: EndedBy, reason: &EndReason) -> String {
         (EndedBy::Local, EndReason::Cancelled) => "Call cancelled".to_string(),
         (EndedBy::Remote, EndReason::HungUp) => format!("{peer} hung up"),
         (EndedBy::Local, EndReason::HungUp) => format!("Call with {peer} ended"),
-        (_, EndReason::PeerGone) => format!("{peer} went away"),
+        (_, EndReason::PeerGone) => format!("{peer} went away: their connection was lost"),
+        (_, EndReason::ConnectionFailed(why)) if why.contains("lost") => {
+            format!("The connection to {peer} was lost and could not be made again")
+        }
+        (_, EndReason::ConnectionFailed(why)) => format!("Could not connect to {peer}: {why}"),
+        (_, EndReason::SignalingLost(_)) => {
+            format!("The connection to the server was lost before the call with {peer} connected")
+        }
         (_, other) => format!("Call ended: {other}"),
     }
 }
@@ -563,6 +642,17 @@ mod tests {
         assert_eq!(
             describe_end("bob", EndedBy::Local, &EndReason::NoAnswer),
             "bob did not answer"
+        );
+        let lost = EndReason::ConnectionFailed(
+            "the connection was lost and could not be made again".into(),
+        );
+        assert_eq!(
+            describe_end("bob", EndedBy::Local, &lost),
+            "The connection to bob was lost and could not be made again"
+        );
+        assert_eq!(
+            describe_end("bob", EndedBy::Remote, &EndReason::PeerGone),
+            "bob went away: their connection was lost"
         );
     }
 

@@ -2,10 +2,14 @@
 //! microphone, nothing but loopback traffic, a fresh profile per browser.
 #![allow(dead_code)]
 
+#[path = "wav.rs"]
+mod wav;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -27,31 +31,14 @@ pub const FAKE_MIC_HZ: f64 = 880.0;
 
 /// A 48 kHz mono 16-bit WAV of [`FAKE_MIC_HZ`] (Chromium loops it).
 fn write_tone_wav(path: &std::path::Path) {
-    let rate = 48_000u32;
+    let rate = wav::RATE;
     let samples: Vec<i16> = (0..rate * 4)
         .map(|i| {
             let t = i as f64 / rate as f64;
             (0.3 * (std::f64::consts::TAU * FAKE_MIC_HZ * t).sin() * i16::MAX as f64) as i16
         })
         .collect();
-    let data_len = samples.len() as u32 * 2;
-    let mut wav = Vec::with_capacity(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        wav.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, wav).expect("write the fake microphone's tone");
+    wav::write(path, &samples);
 }
 
 pub fn executable() -> PathBuf {
@@ -242,6 +229,25 @@ impl Tab {
         // `undefined` and `null` come back without a value.
         let value = result.value().cloned().unwrap_or(Value::Null);
         serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// Evaluates a JS expression as if the user had just clicked (what `getDisplayMedia` asks
+    /// for), promises awaited.
+    pub async fn eval_as_user<T: DeserializeOwned>(&self, expression: &str) -> T {
+        let params = EvaluateParams::builder()
+            .expression(expression)
+            .user_gesture(true)
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .expect("evaluate params");
+        let result = self
+            .page
+            .evaluate_expression(params)
+            .await
+            .unwrap_or_else(|e| panic!("evaluating {expression}: {e}"));
+        let value = result.value().cloned().unwrap_or(Value::Null);
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{expression}: {e}"))
     }
 
     /// Polls until the JS expression is truthy; panics with the page state after BROWSER_WAIT.

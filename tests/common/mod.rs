@@ -1,6 +1,9 @@
 //! Shared test helpers: a real server on 127.0.0.1:0 and a raw WebSocket client speaking JSON.
 #![allow(dead_code)]
 
+pub mod files;
+pub mod xvfb;
+
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -275,6 +278,13 @@ pub async fn bob_then_alice(url: &str, bob_args: &[&str], alice_args: &[&str]) -
     (bob, spawn_headless(&alice))
 }
 
+/// A headless member `id` of room `room` on the server at `url`, with `args` after.
+pub fn room_member(url: &str, room: &str, id: &str, args: &[&str]) -> Proc {
+    let mut all = vec!["call", "--server", url, "--id", id, "--room", room];
+    all.extend_from_slice(args);
+    spawn_headless(&all)
+}
+
 /// A report's `remote_events` as (code, value) pairs.
 pub fn remote_events(report: &Value) -> Vec<(String, Value)> {
     report["remote_events"]
@@ -282,6 +292,15 @@ pub fn remote_events(report: &Value) -> Vec<(String, Value)> {
         .unwrap()
         .iter()
         .map(|e| (e["code"].as_str().unwrap().to_string(), e["value"].clone()))
+        .collect()
+}
+
+/// A report's `remote_events` with `code`, as their values in order.
+pub fn said(report: &Value, code: &str) -> Vec<Value> {
+    remote_events(report)
+        .into_iter()
+        .filter(|(c, _)| c == code)
+        .map(|(_, v)| v)
         .collect()
 }
 

@@ -253,7 +253,9 @@ impl Signaling for ManualSignaling {
             ClientMessage::Reject { call_id, .. } | ClientMessage::Hangup { call_id } => {
                 self.shared.end(&call_id)
             }
-            ClientMessage::Register { .. } | ClientMessage::RefreshIce => {}
+            ClientMessage::Register { .. }
+            | ClientMessage::Resume { .. }
+            | ClientMessage::RefreshIce => {}
             ClientMessage::Join { .. } | ClientMessage::Leave { .. } => {
                 return Err(SignalingError::Misconfigured(
                     "copy-paste signaling has no rooms: call one person".into(),

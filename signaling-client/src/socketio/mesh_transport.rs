@@ -120,6 +120,7 @@ impl Signaling for SocketIoMeshSignaling {
             ClientMessage::Accept { .. }
             | ClientMessage::Reject { .. }
             | ClientMessage::Register { .. }
+            | ClientMessage::Resume { .. }
             | ClientMessage::RefreshIce => Ok(()),
         }
     }

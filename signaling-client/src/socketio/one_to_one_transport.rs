@@ -124,7 +124,9 @@ impl Signaling for SocketIo1v1Signaling {
             },
             ClientMessage::Signal { call_id, data } => Command::Local { call_id, data },
             ClientMessage::Hangup { call_id } => Command::HangUp { call_id },
-            ClientMessage::Register { .. } | ClientMessage::RefreshIce => return Ok(()),
+            ClientMessage::Register { .. }
+            | ClientMessage::Resume { .. }
+            | ClientMessage::RefreshIce => return Ok(()),
             ClientMessage::Join { .. } | ClientMessage::Leave { .. } => {
                 return Err(crate::call_task::no_rooms())
             }

@@ -23,6 +23,22 @@ use rooms::Rooms;
 /// A connection, numbered by the switchboard.
 pub type ClientId = u64;
 
+/// A resume secret: 128 random bits, as hex.
+fn random_secret() -> String {
+    use rand::Rng;
+    let bits: u128 = rand::rng().random();
+    format!("{bits:032x}")
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
+}
+
 /// Ended call IDs remembered so a reuse is refused; bounded so memory is too.
 const RETIRED_CALL_IDS: usize = 65_536;
 
@@ -35,12 +51,16 @@ pub enum Delivery {
         except: ClientId,
         message: ServerMessage,
     },
+    /// Close this connection: a newer one took its registration over (`resume`).
+    Close(ClientId),
 }
 
 impl Delivery {
-    pub fn message(&self) -> &ServerMessage {
+    /// What is sent; `None` for a [`Delivery::Close`].
+    pub fn message(&self) -> Option<&ServerMessage> {
         match self {
-            Delivery::To(_, message) | Delivery::Broadcast { message, .. } => message,
+            Delivery::To(_, message) | Delivery::Broadcast { message, .. } => Some(message),
+            Delivery::Close(_) => None,
         }
     }
 }
@@ -72,6 +92,8 @@ struct Client {
     /// The protocol version agreed at registration.
     protocol: u32,
     calls: HashSet<String>,
+    /// The secret a new connection presents to take this registration over.
+    resume: String,
 }
 
 #[derive(Debug)]
@@ -157,6 +179,7 @@ impl Switchboard {
             Delivery::Broadcast { except, .. } => {
                 self.registered_clients().filter(|c| c != except).collect()
             }
+            Delivery::Close(_) => Vec::new(),
         }
     }
 
@@ -186,6 +209,11 @@ impl Switchboard {
                 ClientMessage::Register { id, protocol } => {
                     self.register(client, id, protocol, now, out)
                 }
+                ClientMessage::Resume {
+                    id,
+                    token,
+                    protocol,
+                } => self.resume(client, id, token, protocol, now, out),
                 _ => out.push(error(
                     client,
                     ErrorCode::NotRegistered,
@@ -196,7 +224,7 @@ impl Switchboard {
             return;
         };
         match message {
-            ClientMessage::Register { .. } => out.push(error(
+            ClientMessage::Register { .. } | ClientMessage::Resume { .. } => out.push(error(
                 client,
                 ErrorCode::BadMessage,
                 format!("already registered as {my_id}"),
@@ -388,21 +416,81 @@ impl Switchboard {
             c.peer_id = Some(id.clone());
             c.protocol = protocol;
         }
-        let (ice_servers, ice_ttl) = self.ice_servers_for(&id, now);
-        out.push(Delivery::To(
-            client,
-            ServerMessage::Registered {
-                id: id.clone(),
-                protocol,
-                ice_servers,
-                ice_ttl,
-            },
-        ));
+        self.registered(client, &id, now, out);
         out.push(Delivery::To(client, ServerMessage::Peers { peers: others }));
         out.push(Delivery::Broadcast {
             except: client,
             message: ServerMessage::PeerJoined { id },
         });
+    }
+
+    /// `registered` for `client` (registered as `id`), with a fresh resume secret.
+    fn registered(&mut self, client: ClientId, id: &str, now: Instant, out: &mut Vec<Delivery>) {
+        let (ice_servers, ice_ttl) = self.ice_servers_for(id, now);
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        c.resume = random_secret();
+        out.push(Delivery::To(
+            client,
+            ServerMessage::Registered {
+                id: id.to_string(),
+                protocol: c.protocol,
+                ice_servers,
+                ice_ttl,
+                resume: Some(c.resume.clone()),
+            },
+        ));
+    }
+
+    /// A new connection takes over the registration `token` belongs to: its calls and room go
+    /// on, nobody is told anything changed, the old connection is closed. Without a match (the
+    /// old connection is gone already, or a server restarted) it registers `id` as usual.
+    fn resume(
+        &mut self,
+        client: ClientId,
+        id: String,
+        token: String,
+        protocol: Option<u32>,
+        now: Instant,
+        out: &mut Vec<Delivery>,
+    ) {
+        let old = match self.by_peer_id.get(&id) {
+            Some(&old) if old != client => old,
+            _ => return self.register(client, Some(id), protocol, now, out),
+        };
+        let matches = self
+            .clients
+            .get(&old)
+            .is_some_and(|c| !c.resume.is_empty() && constant_time_eq(&c.resume, &token));
+        if !matches {
+            return self.register(client, Some(id), protocol, now, out);
+        }
+        let Some(taken) = self.clients.remove(&old) else {
+            return;
+        };
+        for call_id in &taken.calls {
+            if let Some(call) = self.calls.get_mut(call_id) {
+                for side in [&mut call.caller, &mut call.callee] {
+                    if *side == old {
+                        *side = client;
+                    }
+                }
+            }
+        }
+        self.rooms.rename(old, client);
+        self.by_peer_id.insert(id.clone(), client);
+        let mut others: Vec<String> = self
+            .by_peer_id
+            .keys()
+            .filter(|p| **p != id)
+            .cloned()
+            .collect();
+        others.sort();
+        self.clients.insert(client, taken);
+        out.push(Delivery::Close(old));
+        self.registered(client, &id, now, out);
+        out.push(Delivery::To(client, ServerMessage::Peers { peers: others }));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1065,6 +1153,95 @@ mod tests {
         }
         assert_eq!(f.board.live_calls(), 1);
         assert_eq!(f.board.next_deadline(), None);
+    }
+
+    /// The resume secret the last `registered` in `out` carries.
+    fn resume_secret(out: &[Delivery]) -> String {
+        out.iter()
+            .find_map(|d| match d {
+                Delivery::To(
+                    _,
+                    ServerMessage::Registered {
+                        resume: Some(token),
+                        ..
+                    },
+                ) => Some(token.clone()),
+                _ => None,
+            })
+            .expect("registered carries a resume secret")
+    }
+
+    #[test]
+    fn a_new_connection_with_the_secret_takes_the_registration_over_with_its_call_and_room() {
+        let mut f = Fixture::new();
+        let bob = registered_v2(&mut f, "bob");
+        let old = f.board.connect();
+        let out = f.send(
+            old,
+            ClientMessage::Register {
+                id: Some("alice".into()),
+                protocol: Some(2),
+            },
+        );
+        let token = resume_secret(&out);
+        f.dial(old, "bob", "c1");
+        f.send(
+            bob,
+            ClientMessage::Accept {
+                call_id: "c1".into(),
+            },
+        );
+        join(&mut f, old, "r");
+        join(&mut f, bob, "r");
+        let resume = |token: &str| ClientMessage::Resume {
+            id: "alice".into(),
+            token: token.into(),
+            protocol: Some(2),
+        };
+
+        // The wrong secret takes nothing: the ID is still taken.
+        let thief = f.board.connect();
+        let out = f.send(thief, resume("0123"));
+        assert_eq!(error_code(&out), Some(ErrorCode::IdTaken));
+
+        let new = f.board.connect();
+        let out = f.send(new, resume(&token));
+        assert_eq!(out[0], Delivery::Close(old));
+        assert!(
+            matches!(&out[1], Delivery::To(c, ServerMessage::Registered { id, .. }) if *c == new && id == "alice")
+        );
+        assert_ne!(resume_secret(&out), token, "a fresh secret each time");
+        assert!(
+            !out.iter().any(|d| matches!(d, Delivery::Broadcast { .. })),
+            "nobody is told: {out:?}"
+        );
+        // The call goes on with the new connection: signals both ways, and the room too.
+        let signal = |call_id: &str| ClientMessage::Signal {
+            call_id: call_id.into(),
+            data: SignalData::Candidate { candidate: None },
+        };
+        assert!(
+            matches!(&f.send(bob, signal("c1"))[0], Delivery::To(c, ServerMessage::Signal { .. }) if *c == new)
+        );
+        assert!(
+            matches!(&f.send(new, signal("c1"))[0], Delivery::To(c, ServerMessage::Signal { from, .. }) if *c == bob && from == "alice")
+        );
+        assert_eq!(f.board.rooms.members("r"), [new, bob]);
+        // The old connection closing later says nothing.
+        let mut out = Vec::new();
+        f.board.disconnect(old, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(f.board.live_calls(), 1);
+
+        // Resuming an ID nobody holds (the server restarted, or noticed the old one gone) is
+        // registering it.
+        let mut f = Fixture::new();
+        let c = f.board.connect();
+        let out = f.send(c, resume(&token));
+        assert!(
+            matches!(&out[0], Delivery::To(_, ServerMessage::Registered { id, .. }) if id == "alice")
+        );
+        assert!(out.iter().any(|d| matches!(d, Delivery::Broadcast { .. })));
     }
 
     fn registered_v2(f: &mut Fixture, id: &str) -> ClientId {

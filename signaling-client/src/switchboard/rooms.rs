@@ -56,6 +56,19 @@ impl Rooms {
         Ok(())
     }
 
+    /// `new` takes `old`'s place in its room (a connection taken over), in the same order.
+    pub(super) fn rename(&mut self, old: ClientId, new: ClientId) {
+        let Some(room) = self.room_of.remove(&old) else {
+            return;
+        };
+        if let Some(members) = self.members.get_mut(&room) {
+            for member in members.iter_mut().filter(|m| **m == old) {
+                *member = new;
+            }
+        }
+        self.room_of.insert(new, room);
+    }
+
     /// Takes `client` out of its room: the room and who is left in it. An empty room is
     /// forgotten.
     pub(super) fn remove(&mut self, client: ClientId) -> Option<(String, Vec<ClientId>)> {

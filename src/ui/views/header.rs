@@ -47,6 +47,13 @@ pub fn show(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
             for url in &state.lan_urls {
                 ui.label(RichText::new(url).monospace());
             }
+            if let Some(fingerprint) = &state.lan_fingerprint {
+                ui.label(RichText::new(format!("certificate SHA-256 {fingerprint}")).weak())
+                    .on_hover_text(
+                        "The browser warns about this self-signed certificate: accept it if the \
+                         fingerprint it shows is this one.",
+                    );
+            }
         }
     });
 }

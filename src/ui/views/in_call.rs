@@ -6,12 +6,21 @@ use std::time::Duration;
 use egui::{Align2, Color32, FontId, Rect, RichText, TextureHandle};
 
 use super::{Action, Fields};
+use crate::call::VideoQuality;
 use crate::ui::state::{AppState, Quality};
 
 pub struct Videos<'a> {
     /// Each other person's video, in the order they came.
     pub remotes: Vec<RemoteVideo<'a>>,
+    /// A screen someone shares: shown large, their camera small.
+    pub share: Option<SharedVideo<'a>>,
     pub local: Option<&'a TextureHandle>,
+}
+
+pub struct SharedVideo<'a> {
+    /// Whose screen (their name).
+    pub id: &'a str,
+    pub texture: &'a TextureHandle,
 }
 
 pub struct RemoteVideo<'a> {
@@ -47,8 +56,19 @@ pub fn show(
     }
     egui::CentralPanel::no_frame().show(ui, |ui| {
         let area = ui.max_rect();
+        // Double-click the video: full screen, and back.
+        let video = ui.interact(
+            area,
+            ui.make_persistent_id("call-video-area"),
+            egui::Sense::click(),
+        );
+        if video.double_clicked() {
+            actions.push(Action::ToggleFullscreen);
+        }
         ui.painter().rect_filled(area, 0.0, Color32::BLACK);
-        let video_area = if videos.remotes.len() > 1 {
+        let video_area = if let Some(share) = &videos.share {
+            shared_screen(ui, share, &videos.remotes, area)
+        } else if videos.remotes.len() > 1 {
             grid(ui, state, &videos.remotes, area);
             area
         } else {
@@ -66,6 +86,47 @@ pub fn show(
             );
         }
     });
+}
+
+/// A shared screen fills the area, the others' cameras in a column on its left. Returns where
+/// the screen was drawn.
+fn shared_screen(
+    ui: &egui::Ui,
+    share: &SharedVideo<'_>,
+    remotes: &[RemoteVideo<'_>],
+    area: Rect,
+) -> Rect {
+    let rect = fit(share.texture.size_vec2(), area);
+    ui.painter()
+        .image(share.texture.id(), rect, FULL_UV, Color32::WHITE);
+    log_video_rect(ui, rect, &format!("screen of {}", share.id));
+    // The cameras, small: a column down the left.
+    let side = (area.width() / 6.0).clamp(96.0, 240.0);
+    let mut top = area.top() + 12.0;
+    for remote in remotes {
+        let Some(texture) = remote.texture else {
+            continue;
+        };
+        let size = texture.size_vec2() * (side / texture.size_vec2().x.max(1.0));
+        let small = Rect::from_min_size(egui::pos2(area.left() + 12.0, top), size);
+        ui.painter()
+            .image(texture.id(), small, FULL_UV, Color32::WHITE);
+        ui.painter().rect_stroke(
+            small,
+            4.0,
+            egui::Stroke::new(2.0, Color32::from_gray(200)),
+            egui::StrokeKind::Outside,
+        );
+        top += size.y + 8.0;
+    }
+    ui.painter().text(
+        rect.center_top() + egui::vec2(0.0, 12.0),
+        Align2::CENTER_TOP,
+        format!("{} is sharing their screen", share.id),
+        FontId::proportional(16.0),
+        Color32::from_rgb(240, 190, 70),
+    );
+    rect
 }
 
 /// One other person: their video fills the area. Returns where it was drawn.
@@ -121,6 +182,59 @@ fn single(
         );
     }
     video_area
+}
+
+/// The most our camera sends, changed in the call (and kept in the settings).
+fn quality_list(ui: &mut egui::Ui, fields: &Fields, actions: &mut Vec<Action>) {
+    let current = fields.video_quality.parse::<VideoQuality>().ok();
+    let shown = current.map_or("auto".to_string(), |q| q.to_string());
+    let label = ui.label("Quality");
+    egui::ComboBox::from_id_salt("call-quality")
+        .selected_text(shown)
+        .width(80.0)
+        .show_ui(ui, |ui| {
+            for quality in VideoQuality::CHOICES {
+                let name = super::settings::quality_name(quality);
+                if ui
+                    .selectable_label(current == Some(quality), name)
+                    .clicked()
+                {
+                    actions.push(Action::SetVideoQuality(quality));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text("the most your camera sends");
+}
+
+/// Share screen (asking which monitor when there are several), or Stop sharing.
+fn share_button(ui: &mut egui::Ui, state: &AppState, fields: &Fields, actions: &mut Vec<Action>) {
+    if state.sharing {
+        let stop = egui::Button::new(RichText::new("Stop sharing").size(16.0)).selected(true);
+        if ui.add(stop).clicked() {
+            actions.push(Action::StopSharing);
+        }
+        return;
+    }
+    if fields.monitors.len() < 2 {
+        if ui
+            .add(egui::Button::new(RichText::new("Share screen").size(16.0)))
+            .on_hover_text("your whole screen goes to everyone in the call")
+            .clicked()
+        {
+            actions.push(Action::ShareScreen(None));
+        }
+        return;
+    }
+    ui.menu_button(RichText::new("Share screen").size(16.0), |ui| {
+        for monitor in &fields.monitors {
+            if ui.button(monitor.to_string()).clicked() {
+                actions.push(Action::ShareScreen(Some(monitor.name.clone())));
+                ui.close();
+            }
+        }
+    });
 }
 
 /// Columns and rows for `n` people: 1, 2 side by side, 2×2, 3×2.
@@ -190,7 +304,7 @@ fn grid(ui: &egui::Ui, state: &AppState, remotes: &[RemoteVideo<'_>], area: Rect
     }
 }
 
-const FULL_UV: Rect = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+pub(crate) const FULL_UV: Rect = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
 
 /// The self-view: small, in the bottom-right corner of the remote video, no more than 18 % of
 /// its width or height, so it hides a corner and not the middle of the other person.
@@ -212,7 +326,7 @@ pub fn fit(size: egui::Vec2, area: Rect) -> Rect {
 
 /// Where a remote video is drawn, in window pixels: for diagnostics (and the window tests,
 /// which read the test pattern back from a screenshot of exactly that area).
-fn log_video_rect(ui: &egui::Ui, rect: Rect, peer: &str) {
+pub(crate) fn log_video_rect(ui: &egui::Ui, rect: Rect, peer: &str) {
     let scale = ui.ctx().pixels_per_point();
     let id = egui::Id::unique("remote-video-rect").with(peer);
     let px = [
@@ -256,7 +370,36 @@ fn shortcuts(ui: &egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
         if i.key_pressed(egui::Key::Escape) {
             actions.push(Action::HangUp);
         }
+        if i.key_pressed(egui::Key::F11) {
+            actions.push(Action::ToggleFullscreen);
+        }
+        if i.key_pressed(egui::Key::P) {
+            actions.push(Action::ToggleCompact);
+        }
     });
+}
+
+/// The code(s) to read to the other side: the same on both screens means nobody in the middle.
+fn verification(ui: &mut egui::Ui, state: &AppState) {
+    let text = match state.verification.len() {
+        0 => return,
+        1 => format!(
+            "verify {}",
+            state.verification.values().next().unwrap_or(&String::new())
+        ),
+        _ => {
+            let each: Vec<String> = state
+                .verification
+                .iter()
+                .map(|(peer, code)| format!("{peer} {code}"))
+                .collect();
+            format!("verify {}", each.join(" · "))
+        }
+    };
+    ui.label(RichText::new(text).monospace()).on_hover_text(
+        "Read this to the other side: if they see the same code, your call is encrypted end to \
+         end with nobody in the middle (not even the server).",
+    );
 }
 
 fn controls(
@@ -268,7 +411,8 @@ fn controls(
     actions: &mut Vec<Action>,
 ) {
     ui.add_space(6.0);
-    ui.horizontal(|ui| {
+    // Wrapped: a narrow window keeps every control on screen.
+    ui.horizontal_wrapped(|ui| {
         let mic = if state.mic_muted {
             "Unmute (M)"
         } else {
@@ -300,11 +444,20 @@ fn controls(
         if ui.add(hang_up).clicked() {
             actions.push(Action::HangUp);
         }
+        share_button(ui, state, fields, actions);
+        quality_list(ui, fields, actions);
         if ui
             .add(egui::Button::new("Stats").selected(fields.show_stats))
             .clicked()
         {
             actions.push(Action::ToggleStats);
+        }
+        if ui
+            .add(egui::Button::new("Compact (P)").selected(fields.compact))
+            .on_hover_text("a small window that stays on top")
+            .clicked()
+        {
+            actions.push(Action::ToggleCompact);
         }
         ui.separator();
         let time = duration.map_or("connecting".to_string(), |d| {
@@ -321,6 +474,7 @@ fn controls(
         super::dot(ui, color);
         ui.label(RichText::new(format!("connection {word}")).color(color))
             .on_hover_text("from round-trip time, loss and frame rate");
+        verification(ui, state);
         if !state.reconnecting.is_empty() {
             let who: Vec<&str> = state.reconnecting.iter().map(String::as_str).collect();
             ui.label(
@@ -371,6 +525,7 @@ fn controls(
         let who = if last.mine { "you" } else { peer };
         ui.label(RichText::new(format!("{who}: {}", last.text)).weak());
     }
+    super::files::show(ui, state, fields, actions);
     super::idle::notices(ui, state);
     ui.add_space(4.0);
 }

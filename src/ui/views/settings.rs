@@ -1,6 +1,8 @@
-//! The settings window: ID, signaling (kind, server, room), devices (each with "none" and a synthetic test source), ICE
-//! servers. Edits a copy; Save hands it back.
+//! The settings window: ID, signaling (kind, server, room, which certificate to trust), devices
+//! (each with "none"; camera and microphone also a synthetic test source), ICE servers. Edits a
+//! copy; Save hands it back.
 
+use crate::call::VideoQuality;
 use egui::RichText;
 use signaling_client::SignalingKind;
 
@@ -60,6 +62,14 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
                 "Trust the server's self-signed certificate",
             );
             ui.end_row();
+            let label = ui.label("Or only this certificate");
+            ui.add(
+                egui::TextEdit::singleline(&mut draft.pinned_certificate)
+                    .hint_text("its SHA-256 fingerprint, as `peercall serve` prints it")
+                    .desired_width(280.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
             let label = ui.label("Camera");
             let mut cameras = vec![
                 ("none".to_string(), "None".to_string()),
@@ -108,6 +118,17 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
             );
             choice(ui, "speaker", &mut draft.speaker, &speakers).labelled_by(label.id);
             ui.end_row();
+            let label = ui.label("Video quality");
+            let qualities: Vec<(String, String)> = VideoQuality::CHOICES
+                .iter()
+                .map(|q| (q.to_string(), quality_name(*q)))
+                .collect();
+            choice(ui, "video-quality", &mut draft.video_quality, &qualities).labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Ringtone volume");
+            ui.add(egui::Slider::new(&mut draft.ring_volume, 0..=100).suffix(" %"))
+                .labelled_by(label.id);
+            ui.end_row();
         });
     ui.add_space(8.0);
     ui.label("STUN / TURN servers, separated by spaces (turn:user:password@host:port)");
@@ -126,6 +147,12 @@ fn form(ui: &mut egui::Ui, draft: &mut Settings, devices: &Devices, actions: &mu
         &mut draft.relay_only,
         "Hide my IP address (media only through a TURN server)",
     );
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Microphone:");
+        ui.checkbox(&mut draft.echo_cancellation, "Echo cancellation");
+        ui.checkbox(&mut draft.noise_suppression, "Noise suppression");
+        ui.checkbox(&mut draft.gain_control, "Automatic gain");
+    });
     let problems = draft.problems();
     for p in &problems {
         ui.label(RichText::new(p).color(egui::Color32::from_rgb(230, 90, 80)));
@@ -184,4 +211,9 @@ fn choice(
             }
         })
         .response
+}
+
+/// `720p, 30 fps`: what people read in the quality lists.
+pub fn quality_name(quality: VideoQuality) -> String {
+    format!("{}p, {} fps", quality.height, quality.fps)
 }

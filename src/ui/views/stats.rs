@@ -35,6 +35,15 @@ pub fn show(ui: &mut egui::Ui, state: &AppState) {
             "Path",
             s.path.as_ref().map_or("–".to_string(), |p| p.to_string()),
         );
+        // The microphone as it leaves, after echo cancellation, noise suppression and gain.
+        if let Some(voice) = &state.voice {
+            if let Some(level) = voice.output_dbfs {
+                row(ui, "Microphone out", format!("{level:.0} dBFS"));
+            }
+            if let Some(erle) = voice.erle_db {
+                row(ui, "Echo removed", format!("{erle:.0} dB"));
+            }
+        }
     });
     let t0 = state.stats.front().map(|p| p.at).unwrap_or(last.at);
     let series = |f: &dyn Fn(&crate::call::CallStats) -> f64| -> PlotPoints<'static> {

@@ -67,6 +67,25 @@ pub(crate) fn in_ns(ns: &str, program: &str, args: &[&str]) {
     run("ip", &all);
 }
 
+/// Runs `work` on a thread inside the namespace `ns`, with its own runtime.
+pub(crate) fn spawn_in_ns<T, F>(
+    ns: String,
+    work: impl FnOnce() -> F + Send + 'static,
+) -> std::thread::JoinHandle<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        bridge::enter_netns(&ns).expect("enter the namespace");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(work())
+    })
+}
+
 /// The lab needs root (namespaces, nftables, qdiscs): say so plainly rather than skip.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -194,15 +213,7 @@ impl NetLab {
         T: Send + 'static,
         F: std::future::Future<Output = T>,
     {
-        let ns = self.ns(host);
-        std::thread::spawn(move || {
-            bridge::enter_netns(&ns).expect("enter the namespace");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(work())
-        })
+        spawn_in_ns(self.ns(host), work)
     }
 
     /// Random loss of `percent` of the packets travelling `dir` (0 removes it).

@@ -129,6 +129,19 @@ impl NatLab {
         command
     }
 
+    /// Runs `work` on a thread inside `site`'s namespace (a browser it starts lives there).
+    pub fn spawn_in<T, F>(
+        &self,
+        site: Site,
+        work: impl FnOnce() -> F + Send + 'static,
+    ) -> std::thread::JoinHandle<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        super::spawn_in_ns(self.ns(site), work)
+    }
+
     fn remove(&self) {
         for ns in [
             self.ns(Site::Home),

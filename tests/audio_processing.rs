@@ -1,0 +1,338 @@
+//! Echo cancellation, noise suppression and gain control on the real audio path.
+//!
+//! bob (the callee) plays alice's audio through his speaker into the PulseAudio null sink, and his
+//! microphone records that sink's monitor: whatever he plays comes back into his microphone, as
+//! a laptop's speaker into its microphone. A "person in bob's room" (a 660 Hz voice, and noise)
+//! plays into the same sink with `paplay`. alice sends a 440 Hz voice and measures, in what
+//! she receives from bob, the level of 440 Hz (her own voice coming back: the echo) and of
+//! 660 Hz (bob's talker), half a second at a time (`--measure-tones`). Each case runs with the
+//! processing off and on, and compares.
+//!
+//! Needs the PulseAudio null sink (scripts/test.sh starts it; scripts/start-test-pulseaudio.sh).
+
+mod common;
+#[path = "common/wav.rs"]
+mod wav;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use common::{bob_then_alice, report_of, start_server};
+use peercall::media::tone::ToneSource;
+use peercall::media::AudioSource;
+use peercall::server::ServerConfig;
+use serde_json::Value;
+
+/// The voices' frequencies: alice's (whose echo is measured) and bob's talker's.
+const ECHO_HZ: &str = "440";
+const TALKER_HZ: &str = "660";
+
+/// One run: bob answers with `processing`, alice calls for `seconds`; `sounds` play in bob's room
+/// meanwhile. Returns alice's tone windows and bob's report.
+async fn run(
+    processing: &str,
+    alice_audio: &str,
+    sounds: &[&Path],
+    seconds: u32,
+) -> (Vec<Window>, Value) {
+    let server = start_server(ServerConfig::default()).await;
+    let url = server.ws_url();
+    let duration = seconds.to_string();
+    let (bob, alice) = bob_then_alice(
+        &url,
+        &[
+            "--auto-accept",
+            "--video",
+            "none",
+            "--audio",
+            "mic",
+            "--speaker",
+            "speaker",
+            "--audio-processing",
+            processing,
+        ],
+        &[
+            "--video",
+            "none",
+            "--audio",
+            alice_audio,
+            "--measure-tones",
+            "440,660",
+            "--duration",
+            &duration,
+        ],
+    )
+    .await;
+    // The room's sounds start as the call does (before, they would be what bob's speaker opens
+    // into).
+    let players: Vec<Player> = sounds.iter().map(|s| Player::start(s)).collect();
+    let (alice, bob) = (report_of(alice).await, report_of(bob).await);
+    drop(players);
+    let windows = alice["audio"]["tones_dbfs"]
+        .as_array()
+        .expect("alice measured tones")
+        .iter()
+        .map(|w| Window {
+            t_ms: w["t_ms"].as_f64().unwrap(),
+            echo: w["tones"][ECHO_HZ].as_f64().unwrap(),
+            talker: w["tones"][TALKER_HZ].as_f64().unwrap(),
+            level: w["level_dbfs"].as_f64().unwrap(),
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        windows.len() as u32 >= seconds,
+        "too few windows: {windows:?}"
+    );
+    println!(
+        "processing {processing}: bob's report {}",
+        bob["audio"]["processing"]
+    );
+    for w in &windows {
+        println!(
+            "  {:>6.0} ms  440 Hz {:>6.1}  660 Hz {:>6.1}  all {:>6.1} dBFS",
+            w.t_ms, w.echo, w.talker, w.level
+        );
+    }
+    (windows, bob)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    t_ms: f64,
+    echo: f64,
+    talker: f64,
+    level: f64,
+}
+
+/// The power mean of `values`, dB.
+fn mean_db(values: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = values.collect();
+    assert!(!v.is_empty(), "nothing to average");
+    10.0 * (v.iter().map(|db| 10f64.powf(db / 10.0)).sum::<f64>() / v.len() as f64).log10()
+}
+
+/// The windows from `after_s` seconds past the first one on (the processing has converged),
+/// without the call's last second: in one full run of the suite the window just before alice
+/// hung up read -15 dBFS of echo after seven seconds at -60 to -76 (cause not found: 8 runs of
+/// 12 s since had no window over -54 dBFS; issue 15's note).
+fn settled(windows: &[Window], after_s: f64) -> Vec<Window> {
+    let first = windows[0].t_ms;
+    let last = windows[windows.len() - 1].t_ms;
+    windows
+        .iter()
+        .copied()
+        .filter(|w| w.t_ms - first >= after_s * 1000.0 && last - w.t_ms >= 1000.0)
+        .collect()
+}
+
+/// `paplay` of a file into the default sink, stopped when dropped.
+struct Player(Child);
+
+impl Player {
+    fn start(file: &Path) -> Player {
+        Player(
+            Command::new("paplay")
+                .arg(file)
+                .spawn()
+                .expect("paplay (pulseaudio-utils)"),
+        )
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `seconds` of a voice (peercall's own `voice:HZ`: the same syllables and pitch) at
+/// `speech_dbfs` while it speaks, plus white noise at `noise_dbfs` (if any), 48 kHz mono.
+fn sound(
+    voice_hz: Option<f64>,
+    speech_dbfs: f64,
+    noise_dbfs: Option<f64>,
+    seconds: u32,
+) -> Vec<i16> {
+    // The voice's RMS while it speaks is its amplitude × 0.682 (pitch and two overtones).
+    let amplitude = 10f64.powf(speech_dbfs / 20.0) / 0.682;
+    let mut voice = voice_hz.map(|hz| {
+        ToneSource::new(hz, amplitude.min(1.0), false)
+            .unwrap()
+            .with_syllables()
+    });
+    let noise_rms = noise_dbfs.map_or(0.0, |db| 10f64.powf(db / 20.0));
+    let mut seed = 0x2545_f491_u32;
+    let mut uniform = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as f64 / u32::MAX as f64 - 0.5
+    };
+    let mut samples = Vec::new();
+    for _ in 0..seconds * 50 {
+        let block = match &mut voice {
+            Some(v) => v.next_block().unwrap().samples.to_vec(),
+            None => vec![0; 960],
+        };
+        for s in block {
+            // The sum of four uniforms is near enough Gaussian; its RMS is √(4/12).
+            let n = (0..4).map(|_| uniform()).sum::<f64>() / (4.0f64 / 12.0).sqrt();
+            let x = s as f64 + n * noise_rms * 32768.0;
+            samples.push(x.round().clamp(-32768.0, 32767.0) as i16);
+        }
+    }
+    samples
+}
+
+/// A WAV file in the temporary folder, removed when dropped (a failed assertion too).
+struct Wav(PathBuf);
+
+impl Drop for Wav {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl std::ops::Deref for Wav {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// Writes `samples` as a WAV file for `paplay`.
+fn wav(name: &str, samples: &[i16]) -> Wav {
+    let path = std::env::temp_dir().join(format!("peercall-{}-{name}.wav", std::process::id()));
+    wav::write(&path, samples);
+    Wav(path)
+}
+
+fn pulse_server_running() {
+    if let Err(why) = Command::new("pactl")
+        .arg("info")
+        .output()
+        .map_err(|e| e.to_string())
+        .and_then(|o| {
+            o.status
+                .success()
+                .then_some(())
+                .ok_or_else(|| String::from_utf8_lossy(&o.stderr).into_owned())
+        })
+    {
+        panic!(
+            "this test plays through a real speaker into a real microphone: it needs the \
+             PulseAudio null sink scripts/start-test-pulseaudio.sh starts (scripts/test.sh does): \
+             {why}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_echo_is_cancelled_and_the_person_in_the_room_still_heard() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    pulse_server_running();
+    let talker = wav("talker", &sound(Some(660.0), -20.0, None, 20));
+    let (off, _) = run("off", "voice:440", &[&talker], 10).await;
+    let (on, bob) = run("on", "voice:440", &[&talker], 10).await;
+    // Convergence is counted from when bob's speaker began to play (a sound server can take a
+    // second or more to start a stream): the frames bob processed before it had no reference.
+    let no_reference_s = bob["audio"]["processing"]["frames_without_reference"]
+        .as_f64()
+        .unwrap()
+        / 100.0;
+    let (off, on) = (settled(&off, 2.0), settled(&on, 2.0 + no_reference_s));
+    let echo_off = mean_db(off.iter().map(|w| w.echo));
+    let echo_on = mean_db(on.iter().map(|w| w.echo));
+    let talker_off = mean_db(off.iter().map(|w| w.talker));
+    let talker_on = mean_db(on.iter().map(|w| w.talker));
+    println!(
+        "echo {echo_off:.1} → {echo_on:.1} dBFS; the talker {talker_off:.1} → {talker_on:.1} dBFS"
+    );
+    assert!(
+        echo_off > -30.0,
+        "with processing off the echo is loud: {echo_off:.1} dBFS"
+    );
+    assert!(
+        echo_on <= echo_off - 25.0,
+        "the echo went from {echo_off:.1} to only {echo_on:.1} dBFS"
+    );
+    assert!(
+        talker_on >= talker_off - 6.0,
+        "the person in the room went from {talker_off:.1} to {talker_on:.1} dBFS"
+    );
+    let processing = &bob["audio"]["processing"];
+    assert_eq!(
+        processing["stages"],
+        serde_json::json!(["aec", "ns", "agc"])
+    );
+    assert!(processing["frames"].as_u64().unwrap() > 500, "{processing}");
+    assert!(
+        processing["erle_db"].as_f64().is_some(),
+        "no ERLE: {processing}"
+    );
+}
+
+#[tokio::test]
+async fn noise_is_suppressed_and_the_talker_kept() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    pulse_server_running();
+    // Noise at -30 dBFS all along; the talker joins it 8 s in.
+    let mut samples = sound(None, 0.0, Some(-30.0), 8);
+    samples.extend(sound(Some(660.0), -20.0, Some(-30.0), 20));
+    let both = wav("noise-then-talker", &samples);
+    let mut results = Vec::new();
+    for processing in ["off", "ns"] {
+        let (windows, _) = run(processing, "none", &[&both], 16).await;
+        // The talker is there when its band stands well above the noise in it (-56 dBFS).
+        let (talking, quiet): (Vec<Window>, Vec<Window>) =
+            windows[1..].iter().partition(|w| w.talker > -45.0);
+        assert!(talking.len() >= 6 && quiet.len() >= 4, "{windows:?}");
+        // Noise alone: after 2 s of it (the suppressor learns it).
+        let noise = mean_db(quiet.iter().skip(4).map(|w| w.level));
+        let talker = mean_db(talking.iter().skip(1).map(|w| w.talker));
+        results.push((noise, talker));
+    }
+    let [(noise_off, talker_off), (noise_on, talker_on)] = results[..] else {
+        unreachable!()
+    };
+    println!(
+        "noise {noise_off:.1} → {noise_on:.1} dBFS; the talker {talker_off:.1} → {talker_on:.1} dBFS"
+    );
+    assert!(
+        noise_on <= noise_off - 15.0,
+        "the noise went from {noise_off:.1} to only {noise_on:.1} dBFS"
+    );
+    assert!(
+        talker_on >= talker_off - 3.0,
+        "the talker in the noise went from {talker_off:.1} to {talker_on:.1} dBFS"
+    );
+}
+
+#[tokio::test]
+async fn a_quiet_talker_is_brought_up_to_speaking_level() {
+    let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
+    pulse_server_running();
+    let quiet = wav("quiet", &sound(Some(660.0), -40.0, None, 20));
+    let (off, _) = run("off", "none", &[&quiet], 8).await;
+    let (on, bob) = run("agc", "none", &[&quiet], 8).await;
+    // The talker as measured without gain control speaks at -40 dBFS; gain control brings
+    // them to -20, within 3 s of being heard.
+    let heard_off = mean_db(settled(&off, 1.0).iter().map(|w| w.talker));
+    let first_heard = on
+        .iter()
+        .position(|w| w.talker > -60.0)
+        .expect("the talker heard");
+    let heard_on = mean_db(settled(&on[first_heard..], 3.0).iter().map(|w| w.talker));
+    let raised = heard_on - heard_off;
+    println!(
+        "the quiet talker: {heard_off:.1} → {heard_on:.1} dBFS (+{raised:.1} dB); {}",
+        bob["audio"]["processing"]
+    );
+    assert!(
+        (16.0..=24.0).contains(&raised),
+        "-40 dBFS speech came out at {:.1} dBFS",
+        -40.0 + raised
+    );
+}
