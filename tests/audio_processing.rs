@@ -68,21 +68,20 @@ async fn run(
     let players: Vec<Player> = sounds.iter().map(|s| Player::start(s)).collect();
     let (alice, bob) = (report_of(alice).await, report_of(bob).await);
     drop(players);
+    let connected = alice["setup_ms"]["connected_unix_ms"]
+        .as_f64()
+        .expect("alice's call connected");
     let windows = alice["audio"]["tones_dbfs"]
         .as_array()
         .expect("alice measured tones")
         .iter()
         .map(|w| Window {
-            t_ms: w["t_ms"].as_f64().unwrap(),
+            unix_ms: connected + w["t_ms"].as_f64().unwrap(),
             echo: w["tones"][ECHO_HZ].as_f64().unwrap(),
             talker: w["tones"][TALKER_HZ].as_f64().unwrap(),
             level: w["level_dbfs"].as_f64().unwrap(),
         })
         .collect::<Vec<_>>();
-    assert!(
-        windows.len() as u32 >= seconds,
-        "too few windows: {windows:?}"
-    );
     println!(
         "processing {processing}: bob's report {}",
         bob["audio"]["processing"]
@@ -90,15 +89,24 @@ async fn run(
     for w in &windows {
         println!(
             "  {:>6.0} ms  440 Hz {:>6.1}  660 Hz {:>6.1}  all {:>6.1} dBFS",
-            w.t_ms, w.echo, w.talker, w.level
+            w.unix_ms - connected,
+            w.echo,
+            w.talker,
+            w.level
         );
     }
+    assert!(
+        windows.len() as u32 >= seconds,
+        "under half the call's audio measured: {} windows",
+        windows.len()
+    );
     (windows, bob)
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
-    t_ms: f64,
+    /// The window's end, wall clock (ms since the UNIX epoch).
+    unix_ms: f64,
     echo: f64,
     talker: f64,
     level: f64,
@@ -111,19 +119,47 @@ fn mean_db(values: impl Iterator<Item = f64>) -> f64 {
     10.0 * (v.iter().map(|db| 10f64.powf(db / 10.0)).sum::<f64>() / v.len() as f64).log10()
 }
 
-/// The windows from `after_s` seconds past the first one on (the processing has converged),
-/// without the call's last second: in one full run of the suite the window just before alice
-/// hung up read -15 dBFS of echo after seven seconds at -60 to -76 (cause not found: 8 runs of
-/// 12 s since had no window over -54 dBFS; issue 15's note).
-fn settled(windows: &[Window], after_s: f64) -> Vec<Window> {
-    let first = windows[0].t_ms;
-    let last = windows[windows.len() - 1].t_ms;
-    windows
+/// The windows that began `after_s` seconds or more after `from_unix_ms` (the processing has
+/// converged), without the call's last second: in one full run of the suite the window just
+/// before alice hung up read -15 dBFS of echo after seven seconds at -60 to -76 (cause not
+/// found: 8 runs of 12 s since had no window over -54 dBFS; issue 15's note). A sound server
+/// can take seconds to start a stream, so the start is when things were heard, not the call's.
+fn settled(windows: &[Window], from_unix_ms: f64, after_s: f64) -> Vec<Window> {
+    let last = windows[windows.len() - 1].unix_ms;
+    let settled: Vec<Window> = windows
         .iter()
         .copied()
-        .filter(|w| w.t_ms - first >= after_s * 1000.0 && last - w.t_ms >= 1000.0)
-        .collect()
+        .filter(|w| {
+            w.unix_ms - WINDOW_MS >= from_unix_ms + after_s * 1000.0 && last - w.unix_ms >= 1000.0
+        })
+        .collect();
+    assert!(
+        settled.len() >= 4,
+        "under 2 s to judge, {after_s} s after {from_unix_ms} (the sound server started late?): \
+         {windows:?}"
+    );
+    settled
 }
+
+/// The first window where anything was heard from bob's room (before his microphone and the
+/// room's sound have both started, what he sends is digital silence).
+fn first_sound(windows: &[Window]) -> f64 {
+    windows
+        .iter()
+        .find(|w| w.level > -100.0)
+        .map(|w| w.unix_ms - WINDOW_MS)
+        .expect("nothing heard from bob's room")
+}
+
+/// When bob's speaker's audio first reached his echo canceller.
+fn reference_since(bob: &Value) -> f64 {
+    bob["audio"]["processing"]["reference_since_unix_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("bob's speaker never played: {}", bob["audio"]["processing"]))
+}
+
+/// A window of `--measure-tones` is half a second.
+const WINDOW_MS: f64 = 500.0;
 
 /// `paplay` of a file into the default sink, stopped when dropped.
 struct Player(Child);
@@ -234,15 +270,14 @@ async fn the_echo_is_cancelled_and_the_person_in_the_room_still_heard() {
     let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     pulse_server_running();
     let talker = wav("talker", &sound(Some(660.0), -20.0, None, 20));
-    let (off, _) = run("off", "voice:440", &[&talker], 10).await;
-    let (on, bob) = run("on", "voice:440", &[&talker], 10).await;
-    // Convergence is counted from when bob's speaker began to play (a sound server can take a
-    // second or more to start a stream): the frames bob processed before it had no reference.
-    let no_reference_s = bob["audio"]["processing"]["frames_without_reference"]
-        .as_f64()
-        .unwrap()
-        / 100.0;
-    let (off, on) = (settled(&off, 2.0), settled(&on, 2.0 + no_reference_s));
+    let (off, bob_off) = run("off", "voice:440", &[&talker], 12).await;
+    let (on, bob_on) = run("on", "voice:440", &[&talker], 12).await;
+    // Both are judged from 2 s after bob's speaker began to play (a sound server can take a
+    // second or more to start a stream): the echo canceller's convergence, and the same span
+    // of the call without it.
+    let off = settled(&off, reference_since(&bob_off), 2.0);
+    let on = settled(&on, reference_since(&bob_on), 2.0);
+    let bob = bob_on;
     let echo_off = mean_db(off.iter().map(|w| w.echo));
     let echo_on = mean_db(on.iter().map(|w| w.echo));
     let talker_off = mean_db(off.iter().map(|w| w.talker));
@@ -285,12 +320,13 @@ async fn noise_is_suppressed_and_the_talker_kept() {
     let mut results = Vec::new();
     for processing in ["off", "ns"] {
         let (windows, _) = run(processing, "none", &[&both], 16).await;
+        // From when bob's room was first heard: the noise, which the suppressor learns in 2 s.
+        let heard = settled(&windows, first_sound(&windows), 2.0);
         // The talker is there when its band stands well above the noise in it (-56 dBFS).
         let (talking, quiet): (Vec<Window>, Vec<Window>) =
-            windows[1..].iter().partition(|w| w.talker > -45.0);
+            heard.iter().partition(|w| w.talker > -45.0);
         assert!(talking.len() >= 6 && quiet.len() >= 4, "{windows:?}");
-        // Noise alone: after 2 s of it (the suppressor learns it).
-        let noise = mean_db(quiet.iter().skip(4).map(|w| w.level));
+        let noise = mean_db(quiet.iter().map(|w| w.level));
         let talker = mean_db(talking.iter().skip(1).map(|w| w.talker));
         results.push((noise, talker));
     }
@@ -315,16 +351,16 @@ async fn a_quiet_talker_is_brought_up_to_speaking_level() {
     let _turn = common::ONE_CALL_AT_A_TIME.lock().await;
     pulse_server_running();
     let quiet = wav("quiet", &sound(Some(660.0), -40.0, None, 20));
-    let (off, _) = run("off", "none", &[&quiet], 8).await;
-    let (on, bob) = run("agc", "none", &[&quiet], 8).await;
+    let (off, _) = run("off", "none", &[&quiet], 10).await;
+    let (on, bob) = run("agc", "none", &[&quiet], 10).await;
     // The talker as measured without gain control speaks at -40 dBFS; gain control brings
     // them to -20, within 3 s of being heard.
-    let heard_off = mean_db(settled(&off, 1.0).iter().map(|w| w.talker));
-    let first_heard = on
-        .iter()
-        .position(|w| w.talker > -60.0)
-        .expect("the talker heard");
-    let heard_on = mean_db(settled(&on[first_heard..], 3.0).iter().map(|w| w.talker));
+    let heard_off = mean_db(
+        settled(&off, first_sound(&off), 1.0)
+            .iter()
+            .map(|w| w.talker),
+    );
+    let heard_on = mean_db(settled(&on, first_sound(&on), 3.0).iter().map(|w| w.talker));
     let raised = heard_on - heard_off;
     println!(
         "the quiet talker: {heard_off:.1} → {heard_on:.1} dBFS (+{raised:.1} dB); {}",

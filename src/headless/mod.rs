@@ -363,6 +363,7 @@ fn processing_report(voice: &crate::media::voice::Voice) -> report::ProcessingRe
         engine: crate::media::voice::ENGINE,
         frames: stats.frames,
         frames_without_reference: stats.frames_without_reference,
+        reference_since_unix_ms: stats.reference_since_unix_ms,
         input_dbfs: round(stats.input_dbfs),
         output_dbfs: round(stats.output_dbfs),
         erle_db: round(stats.erle_db),

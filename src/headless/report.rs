@@ -200,6 +200,9 @@ pub struct ProcessingReport {
     /// 10 ms frames processed, and those the echo canceller had no speaker audio for.
     pub frames: u64,
     pub frames_without_reference: u64,
+    /// When the speaker's audio first reached the echo canceller (ms since the UNIX epoch): it
+    /// learns the echo from there.
+    pub reference_since_unix_ms: Option<u64>,
     /// The microphone's level before and after processing, over the last second (dBFS).
     pub input_dbfs: Option<f64>,
     pub output_dbfs: Option<f64>,

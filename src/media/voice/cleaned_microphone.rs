@@ -71,6 +71,9 @@ impl CleanedMicrophone {
 
     fn process_frame(&mut self, samples: &mut [i16]) {
         let reference = self.voice.reference.next_frame();
+        if reference.is_some() {
+            self.voice.stats.reference_taken();
+        }
         let Some(processor) = &mut self.processor else {
             return;
         };

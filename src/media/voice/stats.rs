@@ -10,6 +10,9 @@ const UNSET: i32 = i32::MIN;
 pub struct VoiceStats {
     frames: AtomicU64,
     frames_without_reference: AtomicU64,
+    /// When the first frame with the speaker's audio was taken (ms since the UNIX epoch; 0 until
+    /// then): the echo canceller can only start learning from there.
+    reference_since_unix_ms: AtomicU64,
     busy_ns: AtomicU64,
     /// Levels in hundredths of a dB; the delay in ms.
     input_centi_db: AtomicI32,
@@ -24,6 +27,7 @@ impl Default for VoiceStats {
         VoiceStats {
             frames: AtomicU64::new(0),
             frames_without_reference: AtomicU64::new(0),
+            reference_since_unix_ms: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             input_centi_db: AtomicI32::new(UNSET),
             output_centi_db: AtomicI32::new(UNSET),
@@ -39,6 +43,8 @@ impl Default for VoiceStats {
 pub struct VoiceStatsSnapshot {
     pub frames: u64,
     pub frames_without_reference: u64,
+    /// When the speaker's audio first reached the processing, ms since the UNIX epoch.
+    pub reference_since_unix_ms: Option<u64>,
     /// Mean CPU per processed frame, µs.
     pub us_per_frame: Option<f64>,
     /// The microphone's level before and after processing (the last second), dBFS.
@@ -71,6 +77,16 @@ impl VoiceStats {
         }
     }
 
+    /// A frame of the speaker's audio was taken now (only the first one is kept).
+    pub(crate) fn reference_taken(&self) {
+        if self.reference_since_unix_ms.load(Ordering::Relaxed) == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_millis() as u64);
+            self.reference_since_unix_ms.store(now, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn set_levels(&self, input_dbfs: f64, output_dbfs: f64) {
         store_db(&self.input_centi_db, Some(input_dbfs));
         store_db(&self.output_centi_db, Some(output_dbfs));
@@ -88,7 +104,12 @@ impl VoiceStats {
 
     /// A fresh start for a new call.
     pub(crate) fn reset(&self) {
-        for count in [&self.frames, &self.frames_without_reference, &self.busy_ns] {
+        for count in [
+            &self.frames,
+            &self.frames_without_reference,
+            &self.reference_since_unix_ms,
+            &self.busy_ns,
+        ] {
             count.store(0, Ordering::Relaxed);
         }
         for cell in [
@@ -107,6 +128,8 @@ impl VoiceStats {
         VoiceStatsSnapshot {
             frames,
             frames_without_reference: self.frames_without_reference.load(Ordering::Relaxed),
+            reference_since_unix_ms: Some(self.reference_since_unix_ms.load(Ordering::Relaxed))
+                .filter(|&t| t != 0),
             us_per_frame: (frames > 0)
                 .then(|| self.busy_ns.load(Ordering::Relaxed) as f64 / frames as f64 / 1000.0),
             input_dbfs: load_db(&self.input_centi_db),
