@@ -17,10 +17,19 @@ const TAP_CAPACITY: usize = 48 * 400;
 /// must find its two frames there.
 const CUSHION: usize = 48 * 30;
 
+/// A tap that owes more than this (20 ms: what two devices' callbacks falling differently can
+/// explain) has fallen behind for good (the process or the sound server stalled, and the
+/// speaker now plays later): it starts again, as a new stream does. Before, the debt stayed
+/// forever (each read found the tap empty, as every sample that came paid the debt) and the
+/// canceller was given silence for the rest of the call.
+const MAX_OWED: usize = 48 * 20;
+
 /// One speaker stream's played samples, 48 kHz mono, oldest first. The reader takes exactly as
 /// many samples as the microphone gave it, so the two streams keep the offset they started with
 /// (the echo canceller learns one delay): a read that finds the tap short pads with silence and
-/// owes the samples, which are dropped as they come.
+/// owes the samples, which are dropped as they come; one that would owe more than [`MAX_OWED`]
+/// starts the tap again from its newest samples (the offset is then measured again, see
+/// `alignment`).
 #[derive(Debug, Default)]
 pub struct EchoTap {
     state: Mutex<TapState>,
@@ -68,7 +77,14 @@ impl EchoTap {
             *o += x;
         }
         s.owed += out.len() - n;
-        if n < out.len() {
+        if s.owed > MAX_OWED {
+            tracing::debug!(
+                owed = s.owed,
+                "echo reference: the speaker fell behind; its tap starts again"
+            );
+            s.owed = 0;
+            s.started = false;
+        } else if n < out.len() {
             tracing::debug!(
                 short = out.len() - n,
                 "echo reference: the speaker's samples came late"
