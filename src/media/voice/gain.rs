@@ -4,7 +4,8 @@
 //! steer) raised a -40 dBFS talker by only 8 dB on the test loop, whatever its compression
 //! gain. This one follows the level of speech (frames well above the noise floor), moves its
 //! gain towards the target at a bounded rate, holds it through pauses and noise (so silence is
-//! not pumped up), and never lets a peak clip.
+//! not pumped up) and through what is left of the far end's echo (told by the processor), and
+//! never lets a peak clip.
 
 use super::level::{from_dbfs, mean_square, to_dbfs};
 
@@ -52,15 +53,17 @@ impl GainControl {
         self.gain_db
     }
 
-    /// Applies the gain to one frame (samples in -1..1), after learning from it.
-    pub(crate) fn process(&mut self, frame: &mut [f32]) {
+    /// Applies the gain to one frame (samples in -1..1), after learning from it if `learn` (not
+    /// when the frame is what is left of the far end's echo: raising that would bring the echo
+    /// back).
+    pub(crate) fn process(&mut self, frame: &mut [f32], learn: bool) {
         let level = to_dbfs(mean_square(frame));
         let floor = match self.floor_db {
             Some(floor) if level >= floor => floor + FLOOR_RISE_DB,
             _ => level.max(SILENCE_DBFS - 30.0),
         };
         self.floor_db = Some(floor);
-        let speech = level > SILENCE_DBFS && level > floor + SPEECH_OVER_FLOOR_DB;
+        let speech = learn && level > SILENCE_DBFS && level > floor + SPEECH_OVER_FLOOR_DB;
         let before = self.gain_db;
         if speech {
             let speech_db = match self.speech_db {
@@ -141,7 +144,7 @@ mod tests {
         assert!((speech_level(&input) - -40.0).abs() < 2.0);
         let mut agc = GainControl::default();
         for f in &mut input {
-            agc.process(f);
+            agc.process(f, true);
         }
         let after_3s = speech_level(&input[300..]);
         assert!(
@@ -155,7 +158,7 @@ mod tests {
         let mut input = frames(0.7, 4);
         let mut agc = GainControl::default();
         for f in &mut input {
-            agc.process(f);
+            agc.process(f, true);
         }
         let peak = input.iter().flatten().fold(0.0f32, |m, &x| m.max(x.abs()));
         assert!(peak <= PEAK_LIMIT + 1e-3, "peak {peak}");
@@ -176,8 +179,20 @@ mod tests {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 *x = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.06;
             }
-            agc.process(&mut f);
+            agc.process(&mut f, true);
         }
         assert!(agc.gain_db().abs() < 1.0, "gain {}", agc.gain_db());
+    }
+
+    #[test]
+    fn the_echo_left_is_not_raised() {
+        // What the canceller leaves of a far-end voice: quiet syllables, above silence.
+        let mut input = frames(0.0005, 6);
+        assert!(speech_level(&input) > -70.0);
+        let mut agc = GainControl::default();
+        for f in &mut input {
+            agc.process(f, false);
+        }
+        assert_eq!(agc.gain_db(), 0.0);
     }
 }

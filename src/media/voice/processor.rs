@@ -7,13 +7,26 @@
 use webrtc_audio_processing as apm;
 
 use super::gain::GainControl;
+use super::level::{mean_square, to_dbfs};
 use super::{Stages, FRAME_SAMPLES};
 
 pub struct Processor {
     apm: apm::Processor,
     gain: GainControl,
     stages: Stages,
+    /// Microphone frames left in which the far end's echo can still be heard (counted down from
+    /// [`ECHO_TAIL_FRAMES`] after each speaker frame with the far end talking).
+    echo_tail: u32,
 }
+
+/// The far end is talking when its frame is louder than this, dBFS.
+const FAR_ACTIVE_DBFS: f64 = -50.0;
+/// Its echo is heard for this long after (the echo path's delay and the room's reverberation;
+/// 200 ms).
+const ECHO_TAIL_FRAMES: u32 = 20;
+/// A microphone frame the canceller and suppressor took this much off, with the far end
+/// talking, is the far end's echo (a person in the room would have kept most of it).
+const ECHO_REMOVED_DB: f64 = 10.0;
 
 impl std::fmt::Debug for Processor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,6 +55,7 @@ impl Processor {
             apm,
             gain: GainControl::default(),
             stages: Stages::NONE,
+            echo_tail: 0,
         };
         p.set_stages(stages);
         Ok(p)
@@ -71,6 +85,9 @@ impl Processor {
 
     /// 10 ms of what the speakers played (samples in -1..1).
     pub fn render(&mut self, frame: &mut [f32; FRAME_SAMPLES]) {
+        if to_dbfs(mean_square(frame)) > FAR_ACTIVE_DBFS {
+            self.echo_tail = ECHO_TAIL_FRAMES;
+        }
         if self.stages.echo {
             if let Err(e) = self.apm.process_render_frame(frame) {
                 tracing::debug!(error = ?e, "audio processing: speaker frame");
@@ -83,13 +100,18 @@ impl Processor {
         if !self.stages.any() {
             return;
         }
+        let before_dbfs = to_dbfs(mean_square(frame));
         if self.stages.echo || self.stages.noise {
             if let Err(e) = self.apm.process_capture_frame(frame) {
                 tracing::debug!(error = ?e, "audio processing: microphone frame");
             }
         }
+        let echo_left = self.stages.echo
+            && self.echo_tail > 0
+            && to_dbfs(mean_square(frame)) < before_dbfs - ECHO_REMOVED_DB;
+        self.echo_tail = self.echo_tail.saturating_sub(1);
         if self.stages.gain {
-            self.gain.process(frame);
+            self.gain.process(frame, !echo_left);
         }
     }
 
