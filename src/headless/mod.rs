@@ -368,6 +368,7 @@ fn processing_report(voice: &crate::media::voice::Voice) -> report::ProcessingRe
         output_dbfs: round(stats.output_dbfs),
         erle_db: round(stats.erle_db),
         delay_ms: stats.delay_ms,
+        realignments: stats.realignments,
         gain_db: round(stats.gain_db),
         us_per_frame: round(stats.us_per_frame),
     }

@@ -210,6 +210,9 @@ pub struct ProcessingReport {
     pub erle_db: Option<f64>,
     /// The echo delay it found, ms.
     pub delay_ms: Option<f64>,
+    /// How many times the echo's path moved (a device skipped) and our reference was moved back
+    /// into step with it.
+    pub realignments: u64,
     /// The gain control's gain at the end, dB.
     pub gain_db: Option<f64>,
     /// CPU per 10 ms frame, µs (the mean over the call).

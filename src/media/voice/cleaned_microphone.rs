@@ -7,18 +7,19 @@
 //! two devices' callbacks fall: up to 20 ms apart); an echo that arrives before its reference
 //! cannot be cancelled, and one arriving a few ms after is cancelled badly (measured on the
 //! test loop: 20 dB with the reference 0.3 ms ahead, 38-58 dB at 7-8 ms, all of it at 14-16
-//! ms). Holding the microphone back gives the reference 20 ms more lead, always.
+//! ms). Holding the microphone back gives the reference 20 ms more lead from the start; once
+//! the echo is heard, [`Alignment`] measures the lead and keeps it at 30 ms when a device
+//! skips.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::alignment::Alignment;
 use super::level::{mean_square, to_dbfs};
 use super::processor::Processor;
 use super::{Voice, FRAME_SAMPLES};
 use crate::media::{AudioBlock, AudioSource, Result};
 
-/// How many frames the microphone is held back.
-const HELD_FRAMES: usize = 2;
 /// The figures are published every this many blocks (200 ms).
 const PUBLISH_EVERY_BLOCKS: u64 = 10;
 /// Levels are reported over the last second (50 blocks).
@@ -31,8 +32,8 @@ pub struct CleanedMicrophone {
     mic: Box<dyn AudioSource>,
     voice: Arc<Voice>,
     processor: Option<Processor>,
-    /// The frames held back (see the module's notes), oldest first.
-    held: std::collections::VecDeque<[i16; FRAME_SAMPLES]>,
+    /// The microphone held back and the reference kept in step with its echo.
+    alignment: Alignment,
     /// The level over the last second, before and after.
     input_power: Power,
     output_power: Power,
@@ -60,7 +61,7 @@ impl CleanedMicrophone {
             mic,
             voice,
             processor,
-            held: std::collections::VecDeque::from([[0; FRAME_SAMPLES]; HELD_FRAMES]),
+            alignment: Alignment::default(),
             input_power: Power::default(),
             output_power: Power::default(),
             echo_in: 0.0,
@@ -81,24 +82,34 @@ impl CleanedMicrophone {
             return;
         }
         let started = Instant::now();
-        self.held
-            .push_back(samples.try_into().unwrap_or([0; FRAME_SAMPLES]));
-        if let Some(oldest) = self.held.pop_front() {
-            samples.copy_from_slice(&oldest);
-        }
         let mut frame = [0.0f32; FRAME_SAMPLES];
         for (f, &s) in frame.iter_mut().zip(samples.iter()) {
             *f = s as f32 / 32768.0;
         }
+        let mut far = reference.unwrap_or([0.0; FRAME_SAMPLES]);
+        if let Some(moved) = self
+            .alignment
+            .pair(&mut frame, &mut far, processor.stages().echo)
+        {
+            tracing::info!(
+                from_ms = moved.from_ms,
+                to_ms = moved.to_ms,
+                hold_ms = moved.hold_ms,
+                delay_ms = moved.delay_ms,
+                "the echo's path moved: the speaker's reference is realigned"
+            );
+            self.voice.stats.set_realignments(self.alignment.moves());
+        }
         let before = mean_square(&frame);
-        if let Some(mut far) = reference {
+        let far_dbfs = to_dbfs(mean_square(&far));
+        if reference.is_some() {
             processor.render(&mut far);
         }
         processor.capture(&mut frame);
         for (s, &f) in samples.iter_mut().zip(frame.iter()) {
             *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
         }
-        if reference.is_some_and(|far| to_dbfs(mean_square(&far)) > FAR_END_ACTIVE_DBFS) {
+        if reference.is_some() && far_dbfs > FAR_END_ACTIVE_DBFS {
             // Decays over ~2 s so the figure follows the call.
             self.echo_in = self.echo_in * 0.995 + before;
             self.echo_out = self.echo_out * 0.995 + mean_square(&frame);

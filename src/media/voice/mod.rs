@@ -12,7 +12,9 @@
 //! Data: microphone → [`cleaned_microphone::CleanedMicrophone`] (with the reference's frame for
 //! each of its frames) → the Opus encoder.
 
+mod alignment;
 pub mod cleaned_microphone;
+mod echo_delay;
 pub mod echo_reference;
 pub(crate) mod gain;
 mod level;

@@ -14,6 +14,8 @@ pub struct VoiceStats {
     /// then): the echo canceller can only start learning from there.
     reference_since_unix_ms: AtomicU64,
     busy_ns: AtomicU64,
+    /// How many times the echo's path moved and the reference was realigned.
+    realignments: AtomicU64,
     /// Levels in hundredths of a dB; the delay in ms.
     input_centi_db: AtomicI32,
     output_centi_db: AtomicI32,
@@ -29,6 +31,7 @@ impl Default for VoiceStats {
             frames_without_reference: AtomicU64::new(0),
             reference_since_unix_ms: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
+            realignments: AtomicU64::new(0),
             input_centi_db: AtomicI32::new(UNSET),
             output_centi_db: AtomicI32::new(UNSET),
             erle_centi_db: AtomicI32::new(UNSET),
@@ -45,6 +48,9 @@ pub struct VoiceStatsSnapshot {
     pub frames_without_reference: u64,
     /// When the speaker's audio first reached the processing, ms since the UNIX epoch.
     pub reference_since_unix_ms: Option<u64>,
+    /// How many times the echo's path moved (a device skipped) and the reference was moved
+    /// back into step with it.
+    pub realignments: u64,
     /// Mean CPU per processed frame, µs.
     pub us_per_frame: Option<f64>,
     /// The microphone's level before and after processing (the last second), dBFS.
@@ -87,6 +93,10 @@ impl VoiceStats {
         }
     }
 
+    pub(crate) fn set_realignments(&self, count: u64) {
+        self.realignments.store(count, Ordering::Relaxed);
+    }
+
     pub(crate) fn set_levels(&self, input_dbfs: f64, output_dbfs: f64) {
         store_db(&self.input_centi_db, Some(input_dbfs));
         store_db(&self.output_centi_db, Some(output_dbfs));
@@ -109,6 +119,7 @@ impl VoiceStats {
             &self.frames_without_reference,
             &self.reference_since_unix_ms,
             &self.busy_ns,
+            &self.realignments,
         ] {
             count.store(0, Ordering::Relaxed);
         }
@@ -130,6 +141,7 @@ impl VoiceStats {
             frames_without_reference: self.frames_without_reference.load(Ordering::Relaxed),
             reference_since_unix_ms: Some(self.reference_since_unix_ms.load(Ordering::Relaxed))
                 .filter(|&t| t != 0),
+            realignments: self.realignments.load(Ordering::Relaxed),
             us_per_frame: (frames > 0)
                 .then(|| self.busy_ns.load(Ordering::Relaxed) as f64 / frames as f64 / 1000.0),
             input_dbfs: load_db(&self.input_centi_db),
