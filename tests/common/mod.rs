@@ -234,6 +234,11 @@ impl Drop for Proc {
 /// A headless `peercall` process (`call` or `answer`) on loopback.
 /// `PEERCALL_TEST_LOGS=1` shows its log (with `RUST_LOG`) instead of keeping it for failures.
 pub fn spawn_headless(args: &[&str]) -> Proc {
+    spawn_headless_with_env(args, &[])
+}
+
+/// [`spawn_headless`] with `env` set for the process.
+pub fn spawn_headless_with_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let stderr = if std::env::var_os("PEERCALL_TEST_LOGS").is_some() {
         Stdio::inherit()
     } else {
@@ -243,6 +248,7 @@ pub fn spawn_headless(args: &[&str]) -> Proc {
         Command::new(env!("CARGO_BIN_EXE_peercall"))
             .args(args)
             .arg("--loopback")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr),
     )
@@ -269,9 +275,19 @@ pub async fn report_of(process: Proc) -> Value {
 /// bob answers (with `bob_args`) and, once he is online, alice dials him (with `alice_args`); both
 /// headless on the server at `url`.
 pub async fn bob_then_alice(url: &str, bob_args: &[&str], alice_args: &[&str]) -> (Proc, Proc) {
+    bob_then_alice_with_env(url, bob_args, &[], alice_args).await
+}
+
+/// [`bob_then_alice`] with `bob_env` set for bob's process.
+pub async fn bob_then_alice_with_env(
+    url: &str,
+    bob_args: &[&str],
+    bob_env: &[(&str, &str)],
+    alice_args: &[&str],
+) -> (Proc, Proc) {
     let mut bob = vec!["answer", "--server", url, "--id", "bob"];
     bob.extend_from_slice(bob_args);
-    let bob = spawn_headless(&bob);
+    let bob = spawn_headless_with_env(&bob, bob_env);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut alice = vec!["call", "--server", url, "--id", "alice", "--dial", "bob"];
     alice.extend_from_slice(alice_args);
