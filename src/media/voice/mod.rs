@@ -3,6 +3,8 @@
 //! in 10 ms frames at 48 kHz.
 //!
 //! - [`echo_reference`]: the speakers' device callbacks → the far-end reference.
+//! - [`alignment`]: keeps that reference a lead ahead of its echo the canceller handles, the lead
+//!   measured from the two signals by [`echo_delay`].
 //! - [`stages`]: which parts run (settings, `--audio-processing`), switchable live.
 //! - [`processor`]: the library doing the work, one 10 ms frame at a time, and [`gain`], our own
 //!   gain control after it.
@@ -10,7 +12,7 @@
 //!   [`VoiceStats`] the stats view and the report read.
 //!
 //! Data: microphone → [`cleaned_microphone::CleanedMicrophone`] (with the reference's frame for
-//! each of its frames) → the Opus encoder.
+//! each of its frames, both through the alignment's delay lines) → the Opus encoder.
 
 mod alignment;
 pub mod cleaned_microphone;
