@@ -24,8 +24,11 @@ pub const MAX_RETRIES: u8 = 10;
 /// Most packets missing at once; a larger hole is a jump (the sender restarted, or a burst
 /// too long to repair), which the receiver answers with a keyframe request instead.
 pub const MAX_MISSING: usize = 500;
-/// Before the first repair tells us the round trip.
-const DEFAULT_RTT: Duration = Duration::from_millis(100);
+/// Before the first repair or the transport tells us the round trip: what the receiver's
+/// repair window assumes too ([`LinkStats::repair_window`]). At 100 ms, only two requests fit
+/// that 230 ms window, and at 10 % loss each way a packet early in the call went unrepaired
+/// (both requests or repairs lost: a keyframe wait and a 250 ms freeze) about once a call.
+const DEFAULT_RTT: Duration = Duration::from_millis(50);
 /// How often pending requests are looked at.
 const TICK: Duration = Duration::from_millis(5);
 
@@ -117,8 +120,14 @@ impl GapTracker {
         });
     }
 
-    pub fn rtt(&self) -> Duration {
-        self.rtt.unwrap_or(DEFAULT_RTT)
+    /// The round trip requests are timed by: ours once a repair was timed (never under
+    /// `known`, the transport's), before that the transport's when known.
+    pub fn rtt(&self, known: Duration) -> Duration {
+        match self.rtt {
+            Some(rtt) => rtt.max(known),
+            None if known > Duration::ZERO => known,
+            None => DEFAULT_RTT,
+        }
     }
 
     /// The sequence numbers to ask for now; forgets those asked too often or older than
@@ -126,7 +135,7 @@ impl GapTracker {
     /// (transport feedback), below which requests are not repeated.
     pub fn due(&mut self, now: Instant, max_age: Duration, min_rtt: Duration) -> Vec<u16> {
         // Again after a round trip and a little: the repair may still be on its way.
-        let again_after = self.rtt().max(min_rtt).mul_f64(1.2) + Duration::from_millis(5);
+        let again_after = self.rtt(min_rtt).mul_f64(1.2) + Duration::from_millis(5);
         self.missing.retain(|&seq, m| {
             let keep = m.asked < MAX_RETRIES && now.saturating_duration_since(m.detected) < max_age;
             if !keep {
@@ -321,18 +330,25 @@ mod tests {
         g.on_packet(10, t0);
         g.on_packet(13, t0);
         assert_eq!(g.due(t0, AGE, Duration::ZERO), vec![11, 12]);
-        // Not again before a round trip (100 ms until one is measured).
+        // Not again before a round trip (50 ms until one is known, and a little).
         assert!(g.due(t0 + ms(50), AGE, Duration::ZERO).is_empty());
         assert_eq!(g.due(t0 + ms(130), AGE, Duration::ZERO), vec![11, 12]);
+        // The transport's round trip stands in until a repair is timed: 10 ms, so again at 17.
+        let mut h = GapTracker::default();
+        h.on_packet(10, t0);
+        h.on_packet(12, t0);
+        assert_eq!(h.due(t0, AGE, ms(10)), vec![11]);
+        assert!(h.due(t0 + ms(16), AGE, ms(10)).is_empty());
+        assert_eq!(h.due(t0 + ms(18), AGE, ms(10)), vec![11]);
         // 11 comes back 20 ms after the second request: the round trip shrinks toward it.
         // 11 comes back after the second request: which request it answers is unknown, so it
         // gives no round-trip sample.
         assert_eq!(g.on_packet(11, t0 + ms(150)), Arrival::Repaired(None));
         assert_eq!(g.missing(), 1);
         g.on_rtt(ms(20));
-        assert_eq!(g.rtt(), ms(20));
+        assert_eq!(g.rtt(Duration::ZERO), ms(20));
         g.on_rtt(ms(100));
-        assert_eq!(g.rtt(), ms(30));
+        assert_eq!(g.rtt(Duration::ZERO), ms(30));
         // A known round trip keeps requests from coming faster than repairs can.
         g.on_packet(20, t0 + ms(200));
         assert_eq!(
@@ -392,6 +408,6 @@ mod tests {
         g.on_packet(1, t0);
         g.on_packet(3, t0);
         assert_eq!(g.on_packet(2, t0 + ms(1)), Arrival::Repaired(None));
-        assert_eq!(g.rtt(), DEFAULT_RTT);
+        assert_eq!(g.rtt(Duration::ZERO), DEFAULT_RTT);
     }
 }
