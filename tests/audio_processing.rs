@@ -231,6 +231,15 @@ fn unix_ms() -> f64 {
         * 1000.0
 }
 
+/// The person in bob's room, heard while alice's echo is cancelled (double talk), loses at most
+/// 6 dB.
+fn assert_talker_kept_in_double_talk(talker_off: f64, talker_on: f64) {
+    assert!(
+        talker_on >= talker_off - 6.0,
+        "the person in the room went from {talker_off:.1} to {talker_on:.1} dBFS"
+    );
+}
+
 /// A window of `--measure-tones` is half a second.
 const WINDOW_MS: f64 = 500.0;
 
@@ -371,10 +380,7 @@ async fn the_echo_is_cancelled_and_the_person_in_the_room_still_heard() {
         echo_on <= echo_off - 25.0,
         "the echo went from {echo_off:.1} to only {echo_on:.1} dBFS"
     );
-    assert!(
-        talker_on >= talker_off - 6.0,
-        "the person in the room went from {talker_off:.1} to {talker_on:.1} dBFS"
-    );
+    assert_talker_kept_in_double_talk(talker_off, talker_on);
     let processing = &bob["audio"]["processing"];
     assert_eq!(
         processing["stages"],
@@ -438,10 +444,7 @@ async fn the_echo_is_cancelled_again_right_after_the_machine_stalls() {
         loud.len() <= stalls.len(),
         "the echo came back for more than a window a stall: {loud:?}"
     );
-    assert!(
-        talker_on >= talker_off - 6.0,
-        "the person in the room went from {talker_off:.1} to {talker_on:.1} dBFS"
-    );
+    assert_talker_kept_in_double_talk(talker_off, talker_on);
 }
 
 #[tokio::test]
@@ -480,10 +483,7 @@ async fn the_echo_is_cancelled_behind_a_slow_speaker() {
         echo_on <= echo_off - 25.0,
         "behind a slow speaker, the echo went from {echo_off:.1} to only {echo_on:.1} dBFS"
     );
-    assert!(
-        talker_on >= talker_off - 6.0,
-        "the person in the room went from {talker_off:.1} to {talker_on:.1} dBFS"
-    );
+    assert_talker_kept_in_double_talk(talker_off, talker_on);
     assert!(
         processing["realignments"].as_u64().unwrap() >= 1,
         "the reference was never moved to the slow echo: {processing}"

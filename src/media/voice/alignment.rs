@@ -243,6 +243,7 @@ mod tests {
             }
             assert_eq!(alignment.pair(&mut mic, &mut reference, true), None);
         }
+        assert!(alignment.last.is_some(), "the lead was read, and left");
     }
 
     #[test]

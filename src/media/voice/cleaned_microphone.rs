@@ -24,9 +24,6 @@ use crate::media::{AudioBlock, AudioSource, Result};
 const PUBLISH_EVERY_BLOCKS: u64 = 10;
 /// Levels are reported over the last second (50 blocks).
 const LEVEL_BLOCKS: usize = 50;
-/// Reference frames quieter than this (dBFS) count as "the speaker is silent" for our own echo
-/// reduction figure.
-const FAR_END_ACTIVE_DBFS: f64 = -50.0;
 
 pub struct CleanedMicrophone {
     mic: Box<dyn AudioSource>,
@@ -101,15 +98,13 @@ impl CleanedMicrophone {
             self.voice.stats.set_realignments(self.alignment.moves());
         }
         let before = mean_square(&frame);
-        let far_dbfs = to_dbfs(mean_square(&far));
-        if reference.is_some() {
-            processor.render(&mut far);
-        }
+        // Our own echo reduction figure counts the frames where the far end talks.
+        let far_active = reference.is_some() && processor.render(&mut far);
         processor.capture(&mut frame);
         for (s, &f) in samples.iter_mut().zip(frame.iter()) {
             *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
         }
-        if reference.is_some() && far_dbfs > FAR_END_ACTIVE_DBFS {
+        if far_active {
             // Decays over ~2 s so the figure follows the call.
             self.echo_in = self.echo_in * 0.995 + before;
             self.echo_out = self.echo_out * 0.995 + mean_square(&frame);

@@ -103,6 +103,12 @@ impl EchoDelay {
 
     fn estimate(&mut self) -> Option<Lead> {
         let reference = self.reference.make_contiguous();
+        // Nothing played (the far end silent: half of most calls): no window of it can hold
+        // enough to find, so the search is skipped.
+        let reference_power: f64 = reference.iter().map(|&x| f64::from(x).powi(2)).sum();
+        if reference_power < MIN_REFERENCE_POWER * WINDOW as f64 {
+            return None;
+        }
         let microphone = self.microphone.make_contiguous();
         // The newest microphone sample pairs with the newest reference sample; the window ends
         // -MIN_LEAD samples before the newest so the reference can also be looked for after it.

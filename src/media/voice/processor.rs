@@ -83,9 +83,11 @@ impl Processor {
         });
     }
 
-    /// 10 ms of what the speakers played (samples in -1..1).
-    pub fn render(&mut self, frame: &mut [f32; FRAME_SAMPLES]) {
-        if to_dbfs(mean_square(frame)) > FAR_ACTIVE_DBFS {
+    /// 10 ms of what the speakers played (samples in -1..1); whether the far end is talking in
+    /// it.
+    pub fn render(&mut self, frame: &mut [f32; FRAME_SAMPLES]) -> bool {
+        let far_active = to_dbfs(mean_square(frame)) > FAR_ACTIVE_DBFS;
+        if far_active {
             self.echo_tail = ECHO_TAIL_FRAMES;
         }
         if self.stages.echo {
@@ -93,6 +95,7 @@ impl Processor {
                 tracing::debug!(error = ?e, "audio processing: speaker frame");
             }
         }
+        far_active
     }
 
     /// 10 ms of microphone, cleaned in place.
@@ -100,15 +103,16 @@ impl Processor {
         if !self.stages.any() {
             return;
         }
-        let before_dbfs = to_dbfs(mean_square(frame));
+        // Only the gain control asks whether a frame is the far end's echo.
+        let judge_echo = self.stages.gain && self.stages.echo && self.echo_tail > 0;
+        let before_dbfs = judge_echo.then(|| to_dbfs(mean_square(frame)));
         if self.stages.echo || self.stages.noise {
             if let Err(e) = self.apm.process_capture_frame(frame) {
                 tracing::debug!(error = ?e, "audio processing: microphone frame");
             }
         }
-        let echo_left = self.stages.echo
-            && self.echo_tail > 0
-            && to_dbfs(mean_square(frame)) < before_dbfs - ECHO_REMOVED_DB;
+        let echo_left = before_dbfs
+            .is_some_and(|before| to_dbfs(mean_square(frame)) < before - ECHO_REMOVED_DB);
         self.echo_tail = self.echo_tail.saturating_sub(1);
         if self.stages.gain {
             self.gain.process(frame, !echo_left);
